@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// tsix command line: parses global options, then dispatches to a lazily imported command module.
+import type { CliContext, CommandRun } from './command.js';
+import { errorMessage, exitCodeFor } from './exit-codes.js';
+
+/** Command words → module exporting `run`. Longest match wins ("store add" before "store"). */
+const COMMANDS: Record<string, () => Promise<{ run: CommandRun }>> = {
+  'store': () => import('./store-commands.js'),
+  'path-info': () => import('./path-info-command.js'),
+  'hash': () => import('./hash-command.js'),
+  'eval': () => import('../../eval/cli.js'),
+};
+
+function usage(): string {
+  return `usage: tsix [--store URL] [--verbose] COMMAND ...\ncommands: ${Object.keys(COMMANDS).sort().join(', ')}\n`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const ctx: CliContext = { storeUrl: process.env.TSIX_STORE ?? null, verbose: false, stdout: process.stdout, stderr: process.stderr };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--store') ctx.storeUrl = argv[++i] ?? null;
+    else if (a.startsWith('--store=')) ctx.storeUrl = a.slice(8);
+    else if (a === '--verbose' || a === '-v') ctx.verbose = true;
+    else if (a === '--help' || a === '-h') { process.stdout.write(usage()); return 0; }
+    else break;
+  }
+  if (ctx.verbose && !process.env.TSIX_LOG) process.env.TSIX_LOG = 'debug';
+  const name = argv[i];
+  const load = name === undefined ? undefined : COMMANDS[name];
+  if (!load) {
+    process.stderr.write(name === undefined ? usage() : `error: unknown command '${name}'\n${usage()}`);
+    return 2;
+  }
+  try {
+    const mod = await load();
+    return await mod.run(argv.slice(i + 1), ctx);
+  } catch (err) {
+    process.stderr.write(errorMessage(err, ctx.verbose) + '\n');
+    return exitCodeFor(err);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (err) => { process.stderr.write(errorMessage(err, true) + '\n'); process.exitCode = 1; },
+);
