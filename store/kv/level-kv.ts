@@ -1,0 +1,61 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Level } from 'level';
+import { CorruptionError, StoreLockedError, TsixError } from '../errors.js';
+import type { Kv, KvOp } from './kv.js';
+
+/** LevelDB Kv (`level:///abs/dir`): the embedded default store. */
+export class LevelKv implements Kv {
+  private constructor(private readonly db: Level<Buffer, Buffer>, readonly location: string) {}
+
+  static async open(location: string): Promise<LevelKv> {
+    // Large write buffer: imports write hundreds of MiB of chunks in big batches.
+    const db = new Level<Buffer, Buffer>(location, { keyEncoding: 'buffer', valueEncoding: 'buffer', writeBufferSize: 64 << 20, cacheSize: 64 << 20 } as never);
+    try {
+      await db.open();
+    } catch (err) {
+      const cause = (err as { cause?: { message?: string } }).cause;
+      const msg = `${(err as Error).message} ${cause?.message ?? ''}`;
+      if (/lock/i.test(msg)) throw new StoreLockedError(location);
+      if (/corrupt/i.test(msg)) throw new CorruptionError(`the store database at ${location} is corrupt: ${msg.trim()}`, { location });
+      throw new TsixError('E_STORE_OPEN', `cannot open the store at ${location}: ${msg.trim()}`, { location });
+    }
+    return new LevelKv(db, location);
+  }
+
+  async get(key: Buffer): Promise<Buffer | null> {
+    return (await this.db.get(key)) ?? null;
+  }
+
+  async getMany(keys: Buffer[]): Promise<(Buffer | null)[]> {
+    if (keys.length === 0) return [];
+    return (await this.db.getMany(keys)).map((v) => v ?? null);
+  }
+
+  async has(key: Buffer): Promise<boolean> {
+    return (await this.db.get(key)) !== undefined;
+  }
+
+  async batch(ops: KvOp[]): Promise<void> {
+    if (ops.length) await this.db.batch(ops as never);
+  }
+
+  async *iterate(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {
+    const upper = Buffer.from(prefix);
+    let i = upper.length - 1;
+    while (i >= 0 && upper[i] === 0xff) i--;
+    const bound = i < 0 ? undefined : Buffer.concat([upper.subarray(0, i), Buffer.from([upper[i]! + 1])]);
+    const opts = bound ? { gte: prefix, lt: bound } : { gte: prefix };
+    for await (const [k, v] of this.db.iterator(opts)) yield [k, v];
+  }
+
+  async diskUsage(): Promise<number> {
+    let total = 0;
+    for (const f of await readdir(this.location)) total += (await stat(join(this.location, f))).size;
+    return total;
+  }
+
+  async close(): Promise<void> {
+    await this.db.close();
+  }
+}

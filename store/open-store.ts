@@ -1,0 +1,47 @@
+// Opens a Store by URL. For a local LevelDB store that a daemon holds, the daemon's socket is
+// used instead of the database (LevelDB allows one process).
+import { mkdir } from 'node:fs/promises';
+import { ConfigError } from './errors.js';
+import { KvStore } from './kv/kv-store.js';
+import { LevelKv } from './kv/level-kv.js';
+import { MemoryKv } from './kv/memory-kv.js';
+import type { Store } from './store.js';
+import { daemonSocketPath, defaultStoreUrl, parseStoreUrl } from './store-url.js';
+
+export interface OpenStoreOptions {
+  /** Open the database itself even if a daemon socket exists (the daemon does this). */
+  direct?: boolean;
+}
+
+type RemoteModule = { connectRemoteStore(socketPath: string): Promise<Store | null> };
+
+export async function openStore(url: string | null = null, opts: OpenStoreOptions = {}): Promise<Store> {
+  const u = url ?? defaultStoreUrl();
+  const loc = parseStoreUrl(u);
+  switch (loc.kind) {
+    case 'memory':
+      return new KvStore(new MemoryKv(), u);
+    case 'level': {
+      if (!opts.direct) {
+        const remote = await connectDaemon(daemonSocketPath(u)!);
+        if (remote) return remote;
+      }
+      await mkdir(loc.dir, { recursive: true, mode: 0o700 });
+      return new KvStore(await LevelKv.open(loc.dir), u);
+    }
+    default:
+      throw new ConfigError(`unsupported store URL scheme '${loc.scheme}://' in '${u}' (use memory:// or level:///abs/dir)`, { url: u });
+  }
+}
+
+async function connectDaemon(socketPath: string): Promise<Store | null> {
+  let mod: RemoteModule;
+  try {
+    const path = './remote/remote-store.js';
+    mod = (await import(path)) as RemoteModule;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return null;
+    throw err;
+  }
+  return mod.connectRemoteStore(socketPath);
+}
