@@ -1,0 +1,29 @@
+// Running the built `tsix` CLI as a user would.
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const CLI = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
+
+export interface CliResult { code: number; stdout: Buffer; stderr: string }
+
+export function tsix(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: Buffer } = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: err }));
+    child.stdin.end(opts.input ?? Buffer.alloc(0));
+  });
+}
+
+/** Like tsix() but fails with the stderr when the exit code is not 0. */
+export async function tsixOk(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: Buffer } = {}): Promise<string> {
+  const r = await tsix(args, opts);
+  if (r.code !== 0) throw new Error(`tsix ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout.toString();
+}
+
+export { execFile };

@@ -1,0 +1,88 @@
+// BlobService conformance: every backend must pass these.
+import type { TestFn } from 'ava';
+import { randomBytes } from 'node:crypto';
+import { blake3 } from '../../../store/hash/blake3.js';
+import type { Store } from '../../../store/store.js';
+
+async function put(store: Store, data: Buffer, pieces = 3): Promise<Buffer> {
+  const w = store.blobs.writer();
+  const step = Math.ceil(data.length / pieces) || 1;
+  for (let i = 0; i < data.length; i += step) await w.write(data.subarray(i, i + step));
+  const r = await w.close();
+  if (r.size !== data.length) throw new Error(`writer reported size ${r.size}, wrote ${data.length}`);
+  return r.digest;
+}
+
+export function blobServiceSuite(test: TestFn, name: string, open: () => Promise<Store>): void {
+  test(`${name}: blob digest is BLAKE3 of the contents; stat, read and open return them`, async (t) => {
+    const store = await open();
+    const data = randomBytes(1_500_000);
+    const d = await put(store, data);
+    t.true(d.equals(blake3(data)));
+    const st = await store.blobs.stat(d);
+    t.is(st?.size, data.length);
+    t.true(st!.chunks.length > 1, 'a 1.5 MB blob is chunked');
+    t.is(st!.chunks.reduce((a, c) => a + c.size, 0), data.length);
+    const chunks: Buffer[] = [];
+    for await (const b of (await store.blobs.open(d))!) chunks.push(b);
+    t.true(Buffer.concat(chunks).equals(data));
+    await store.close();
+  });
+
+  test(`${name}: reads at any offset return exactly the requested range`, async (t) => {
+    const store = await open();
+    const data = randomBytes(2_000_000);
+    const d = await put(store, data, 7);
+    for (let i = 0; i < 50; i++) {
+      const off = Math.floor(Math.random() * data.length);
+      const len = Math.floor(Math.random() * 300_000);
+      t.true((await store.blobs.read(d, off, len))!.equals(data.subarray(off, off + len)), `offset ${off} length ${len}`);
+    }
+    t.is((await store.blobs.read(d, data.length + 10, 10))!.length, 0);
+    await store.close();
+  });
+
+  test(`${name}: chunk boundaries do not depend on how the writes were split`, async (t) => {
+    const store = await open();
+    const data = randomBytes(1_000_000);
+    const d1 = await put(store, data, 1);
+    const d2 = await put(store, data, 13);
+    t.deepEqual((await store.blobs.stat(d1))!.chunks.map((c) => c.size), (await store.blobs.stat(d2))!.chunks.map((c) => c.size));
+    await store.close();
+  });
+
+  test(`${name}: an edit in the middle shares every chunk away from it`, async (t) => {
+    const store = await open();
+    const a = randomBytes(2_000_000);
+    const b = Buffer.from(a);
+    b.write('EDITED', 1_000_000);
+    const sa = (await store.blobs.stat(await put(store, a)))!;
+    const sb = (await store.blobs.stat(await put(store, b)))!;
+    const hexA = new Set(sa.chunks.map((c) => c.digest.toString('hex')));
+    const shared = sb.chunks.filter((c) => hexA.has(c.digest.toString('hex'))).length;
+    t.true(shared >= sb.chunks.length - 2, `${shared} of ${sb.chunks.length} chunks shared`);
+    for (const c of sb.chunks) t.true(await store.blobs.hasChunk(c.digest));
+    await store.close();
+  });
+
+  test(`${name}: empty and tiny blobs`, async (t) => {
+    const store = await open();
+    const e = await put(store, Buffer.alloc(0));
+    t.is((await store.blobs.stat(e))?.size, 0);
+    t.is((await store.blobs.read(e, 0, 10))!.length, 0);
+    const one = await put(store, Buffer.from('x'));
+    t.is((await store.blobs.read(one, 0, 10))!.toString(), 'x');
+    await store.close();
+  });
+
+  test(`${name}: absent blobs are null, not errors`, async (t) => {
+    const store = await open();
+    const d = blake3(Buffer.from('never stored'));
+    t.is(await store.blobs.stat(d), null);
+    t.is(await store.blobs.read(d, 0, 1), null);
+    t.is(await store.blobs.open(d), null);
+    t.false(await store.blobs.hasChunk(d));
+    t.is(await store.blobs.readChunk(d), null);
+    await store.close();
+  });
+}
