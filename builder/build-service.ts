@@ -1,4 +1,5 @@
 // The builder's interface: generic build requests, nothing Nix-specific.
+import { TsixError, type ErrorData } from '../store/errors.js';
 
 export interface BuildRequest {
   /** Absolute path of the program inside the sandbox, and its arguments. */
@@ -7,7 +8,8 @@ export interface BuildRequest {
   env: Record<string, string>;
   /** Directory inside the sandbox where store paths live, e.g. /nix/store. */
   storeDir: string;
-  /** Host directory where the input store paths can be read (the FUSE mount); basenames are kept. */
+  /** Host directory where the input store paths can be read (the FUSE mount); basenames are kept.
+   *  It and its parents must be searchable by other users (the sandbox runs under unprivileged ids). */
   inputSource: string;
   /** Input store paths (full paths under storeDir) to appear read-only. */
   inputs: string[];
@@ -40,11 +42,16 @@ export interface BuiltOutput {
 export interface BuildResult {
   /** Exit status of the builder process; null when killed by a signal. */
   exitCode: number | null;
+  /** The signal that ended the builder (e.g. 'SIGKILL' after a timeout), or null. */
   signal: string | null;
   timedOut: boolean;
   outputs: BuiltOutput[];
   /** Host path of the combined stdout/stderr log file (kept after release). */
   logPath: string;
+  /** The last lines of the log (at most LOG_TAIL_LINES), for error messages. */
+  logTail: string[];
+  /** With `keepFailed` and a failed build: the host directory holding the working directory, kept by `release`; else null. */
+  keptWorkingDir: string | null;
   /** Removes the scratch directories (outputs included); call once they are ingested. */
   release(): Promise<void>;
 }
@@ -60,9 +67,29 @@ export interface BuildOptions {
   keepFailed?: boolean;
 }
 
+/** How many log lines `BuildResult.logTail` keeps. */
+export const LOG_TAIL_LINES = 25;
+
 export interface BuildService {
-  /** Runs one build in a fresh sandbox. Resolves even when the build fails (see exitCode/timedOut); rejects only when the sandbox cannot be set up. */
+  /** Runs one build in a fresh sandbox. Resolves even when the build fails (see exitCode/timedOut).
+   *  Rejects with BuildSetupError when the sandbox cannot be set up or the command cannot be started,
+   *  with BuildAbortedError when `opts.signal` aborts (the sandbox and outputs are removed first),
+   *  and with InvalidInputError for a malformed request (e.g. a path outside storeDir). */
   build(req: BuildRequest, opts: BuildOptions): Promise<BuildResult>;
   /** Releases the backend's resources; running builds are aborted. */
   close(): Promise<void>;
+}
+
+/** The sandbox could not be created or the command could not be started (not a failure of the build itself). */
+export class BuildSetupError extends TsixError {
+  constructor(message: string, data: ErrorData = {}) {
+    super('E_BUILD_SETUP', message, data);
+  }
+}
+
+/** The build was aborted through BuildOptions.signal; its sandbox has been removed. */
+export class BuildAbortedError extends TsixError {
+  constructor(data: ErrorData = {}) {
+    super('E_ABORTED', 'the build was aborted', data);
+  }
 }
