@@ -1,0 +1,70 @@
+// Crash safety and dedup of the LevelDB store, through the real CLI.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { cp, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { openStore } from '../../store/open-store.js';
+import type { KvStore } from '../../store/kv/kv-store.js';
+import { CLI, tsix, tsixOk } from '../helpers/cli.js';
+import { makeRichTree, seededBytes, tempDir } from '../helpers/trees.js';
+import { mkdir } from 'node:fs/promises';
+
+let work: Awaited<ReturnType<typeof tempDir>>;
+test.before(async () => { work = await tempDir('tsix-durability-'); });
+test.after.always(async () => { await work?.cleanup(); });
+
+async function bigTree(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  for (let i = 0; i < 40; i++) await writeFile(join(dir, `part-${i}`), seededBytes(1 << 20, i + 1));
+  for (let i = 0; i < 400; i++) await writeFile(join(dir, `small-${i}`), `small ${i}\n`);
+  return dir;
+}
+
+test.serial('kill -9 during an import never leaves a visible half path', async (t) => {
+  const src = await bigTree(join(work.dir, 'big'));
+  const url = `level://${join(work.dir, 'crash-store')}`;
+  // Kill at increasing delays; each run must leave either nothing or a complete, valid path.
+  let interrupted = 0;
+  for (const delayMs of [150, 250, 400, 600, 900]) {
+    const child = spawn(process.execPath, [CLI, '--store', url, 'store', 'add', src], { stdio: 'ignore' });
+    const closed = new Promise((r) => child.on('close', r));
+    await new Promise((r) => setTimeout(r, delayMs));
+    child.kill('SIGKILL');
+    await closed;
+    const v = await tsix(['--store', url, 'store', 'verify', '--check-contents']);
+    t.is(v.code, 0, `after kill at ${delayMs} ms: ${v.stderr}`);
+    if (/checked 0 paths/.test(v.stderr)) interrupted++;
+  }
+  t.true(interrupted > 0, 'at least one kill landed before the import finished');
+  const path = (await tsixOk(['--store', url, 'store', 'add', src])).trim();
+  const v = await tsix(['--store', url, 'store', 'verify', '--check-contents']);
+  t.is(v.code, 0, v.stderr);
+  t.regex(v.stderr, /checked 1 paths/);
+  t.regex(path, /^\/nix\/store\/[0-9a-z]{32}-big$/);
+});
+
+test.serial('a second copy of a tree with one file changed adds far less than the tree', async (t) => {
+  const a = await makeRichTree(join(work.dir, 'dedup-a'), { bigFileBytes: 0 });
+  for (let i = 0; i < 16; i++) await writeFile(join(a, `blob-${i}`), seededBytes(1 << 20, 100 + i));
+  const b = join(work.dir, 'dedup-b');
+  await cp(a, b, { recursive: true, verbatimSymlinks: true });
+  const changed = seededBytes(1 << 20, 105);
+  changed.write('a small edit', 500_000);
+  await writeFile(join(b, 'blob-5'), changed);
+  const url = `level://${join(work.dir, 'dedup-store')}`;
+  const usage = async () => {
+    const s = (await openStore(url, { direct: true })) as KvStore;
+    try { return await s.kv.diskUsage(); } finally { await s.close(); }
+  };
+  const before = await usage();
+  await tsixOk(['--store', url, 'store', 'add', a]);
+  const afterA = await usage();
+  await tsixOk(['--store', url, 'store', 'add', b]);
+  const afterB = await usage();
+  const treeBytes = 16 << 20;
+  const first = afterA - before;
+  const second = afterB - afterA;
+  t.log(`first copy grew the store by ${first} bytes, the second by ${second} bytes (tree: ${treeBytes} bytes)`);
+  t.true(first >= treeBytes * 0.9, 'the first copy is stored');
+  t.true(second < treeBytes * 0.05, `second copy grew the store by ${second} bytes`);
+});
