@@ -1,0 +1,188 @@
+// castore tree → NAR, streamed. Small tokens and small files are batched into large output
+// buffers; big file contents pass through in the pieces the blob service yields. Directories
+// and small files a little ahead of the writer are fetched concurrently, so a backend with
+// per-call latency (LevelDB, a remote store) is not paid for once per entry in sequence.
+import { CorruptionError, NotFoundError } from '../errors.js';
+import { directoryEntries, type Directory, type Node } from '../castore/nodes.js';
+import type { CaStore } from '../store.js';
+import { NAR_TOKENS, narPad } from './nar-format.js';
+
+/** Output buffers are about this large. */
+const OUT_SIZE = 256 * 1024;
+/** Files up to this size are read whole (and ahead); larger ones are streamed. */
+const SMALL_FILE = 64 * 1024;
+/** How many entries of a directory are fetched ahead of the one being written. */
+const LOOKAHEAD = 32;
+
+const ZERO8 = Buffer.alloc(8);
+
+interface Frame {
+  entries: Node[];
+  next: number;
+  /** Prefetched contents/directories by entry index. */
+  ahead: Map<number, Promise<Buffer | Directory>>;
+  fetched: number;
+}
+
+function noop(): void {}
+
+/** Accumulates output into OUT_SIZE buffers. */
+class Out {
+  private buf = Buffer.allocUnsafe(OUT_SIZE);
+  private pos = 0;
+
+  /** Appends bytes (full buffers move to `ready`). */
+  put(b: Uint8Array): void {
+    let off = 0;
+    while (off < b.length) {
+      if (this.pos === this.buf.length) this.grow(b.length - off);
+      const k = Math.min(b.length - off, this.buf.length - this.pos);
+      this.buf.set(k === b.length ? b : b.subarray(off, off + k), this.pos);
+      this.pos += k;
+      off += k;
+    }
+  }
+
+  /** Appends a NAR string: u64 length, bytes, zero padding. */
+  putString(s: Buffer): void {
+    this.putU64(s.length);
+    this.put(s);
+    this.put(ZERO8.subarray(0, narPad(s.length)));
+  }
+
+  putU64(n: number): void {
+    if (this.buf.length - this.pos < 8) this.grow(8);
+    this.buf.writeUInt32LE(n % 0x100000000, this.pos);
+    this.buf.writeUInt32LE(Math.floor(n / 0x100000000), this.pos + 4);
+    this.pos += 8;
+  }
+
+  // A full (or nearly full) buffer is parked in `ready` for the generator to yield.
+  ready: Buffer[] = [];
+  private grow(_need: number): void {
+    if (this.pos > 0) this.ready.push(this.buf.subarray(0, this.pos));
+    this.buf = Buffer.allocUnsafe(OUT_SIZE);
+    this.pos = 0;
+  }
+
+  get length(): number { return this.pos; }
+
+  /** The full buffers (the partial one stays). */
+  takeReady(): Buffer[] {
+    const r = this.ready;
+    this.ready = [];
+    return r;
+  }
+
+  /** Everything written so far, as buffers to yield (the Out starts a fresh buffer). */
+  drain(): Buffer[] {
+    if (this.pos > 0) this.grow(0);
+    const r = this.ready;
+    this.ready = [];
+    return r;
+  }
+}
+
+async function getDirectory(cas: CaStore, node: Node & { type: 'directory' }): Promise<Directory> {
+  const d = await cas.directories.get(node.digest);
+  if (!d) throw new NotFoundError(`directory ${node.digest.toString('hex')} ('${node.name}')`, { digest: node.digest.toString('hex') });
+  return d;
+}
+
+async function readSmall(cas: CaStore, node: Node & { type: 'file' }): Promise<Buffer> {
+  const b = await cas.blobs.read(node.digest, 0, node.size);
+  if (!b) throw new NotFoundError(`blob ${node.digest.toString('hex')} ('${node.name}')`, { digest: node.digest.toString('hex') });
+  if (b.length !== node.size) throw sizeMismatch(node, b.length);
+  return b;
+}
+
+function sizeMismatch(node: Node & { type: 'file' }, got: number): CorruptionError {
+  return new CorruptionError(`blob ${node.digest.toString('hex')} ('${node.name}') has ${got} bytes, its directory entry says ${node.size}`, { digest: node.digest.toString('hex') });
+}
+
+function fetchAhead(cas: CaStore, f: Frame): void {
+  const limit = Math.min(f.entries.length, f.next + LOOKAHEAD);
+  for (; f.fetched < limit; f.fetched++) {
+    const e = f.entries[f.fetched]!;
+    let p: Promise<Buffer | Directory> | null = null;
+    if (e.type === 'directory') p = getDirectory(cas, e);
+    else if (e.type === 'file' && e.size <= SMALL_FILE) p = readSmall(cas, e);
+    if (p) {
+      p.catch(noop); // awaited later; never an unhandled rejection if the consumer stops early
+      f.ahead.set(f.fetched, p);
+    }
+  }
+}
+
+/**
+ * The NAR serialisation of a castore node, as a stream of buffers (each a fresh buffer the
+ * consumer may keep). Throws NotFoundError for a missing directory or blob and CorruptionError
+ * for a blob whose size differs from its entry.
+ */
+export async function* dumpNar(cas: CaStore, node: Node): AsyncIterable<Buffer> {
+  const out = new Out();
+  out.put(NAR_TOKENS.magic);
+  const stack: Frame[] = [];
+
+  // Writes one node; for a directory, pushes its frame (its entries are written by the loop).
+  const start = async function* (n: Node, prefetched: Promise<Buffer | Directory> | undefined): AsyncGenerator<Buffer, void> {
+    out.put(NAR_TOKENS.open);
+    if (n.type === 'symlink') {
+      out.put(NAR_TOKENS.typeSymlink);
+      out.putString(Buffer.from(n.target, 'utf8'));
+      out.put(NAR_TOKENS.close);
+    } else if (n.type === 'file') {
+      out.put(NAR_TOKENS.typeRegular);
+      if (n.executable) out.put(NAR_TOKENS.executable);
+      out.put(NAR_TOKENS.contents);
+      out.putU64(n.size);
+      if (n.size <= SMALL_FILE) {
+        out.put((await (prefetched ?? readSmall(cas, n))) as Buffer);
+      } else {
+        yield* out.drain();
+        let got = 0;
+        const stream = await cas.blobs.open(n.digest);
+        if (!stream) throw new NotFoundError(`blob ${n.digest.toString('hex')} ('${n.name}')`, { digest: n.digest.toString('hex') });
+        for await (const piece of stream) {
+          got += piece.length;
+          if (got > n.size) throw sizeMismatch(n, got);
+          if (piece.length >= 4096) yield piece;
+          else out.put(piece);
+        }
+        if (got !== n.size) throw sizeMismatch(n, got);
+      }
+      out.put(ZERO8.subarray(0, narPad(n.size)));
+      out.put(NAR_TOKENS.close);
+    } else {
+      out.put(NAR_TOKENS.typeDirectory);
+      const d = (await (prefetched ?? getDirectory(cas, n))) as Directory;
+      const f: Frame = { entries: directoryEntries(d), next: 0, ahead: new Map(), fetched: 0 };
+      fetchAhead(cas, f);
+      stack.push(f);
+    }
+  };
+
+  yield* start(node, undefined);
+  while (stack.length) {
+    const f = stack[stack.length - 1]!;
+    if (f.next === f.entries.length) {
+      stack.pop();
+      out.put(NAR_TOKENS.close); // the directory node
+      if (stack.length) out.put(NAR_TOKENS.close); // the entry that held it
+    } else {
+      const i = f.next++;
+      const e = f.entries[i]!;
+      const pre = f.ahead.get(i);
+      f.ahead.delete(i);
+      fetchAhead(cas, f);
+      out.put(NAR_TOKENS.entryOpen);
+      out.putString(Buffer.from(e.name, 'utf8'));
+      out.put(NAR_TOKENS.node);
+      const depth = stack.length;
+      yield* start(e, pre);
+      if (stack.length === depth) out.put(NAR_TOKENS.close); // entry of a file or symlink
+    }
+    if (out.ready.length) yield* out.takeReady();
+  }
+  yield* out.drain();
+}

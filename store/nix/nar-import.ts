@@ -1,0 +1,140 @@
+// NAR → castore: parses a NAR stream, writing file contents as blobs and directories (leaves
+// first, in one putMany at the end) while computing narHash/narSize and scanning references.
+import { encodeDirectory, directoryDigest } from '../castore/directory-codec.js';
+import type { BlobWriter } from '../castore/blob-service.js';
+import { compareNames, emptyDirectory, type Directory, type Node } from '../castore/nodes.js';
+import type { CaStore } from '../store.js';
+import { parseNar, type NarSink } from './nar-parse.js';
+import { ReferenceScanner } from './references.js';
+
+export interface ImportNarOptions {
+  /**
+   * Store paths (or their 32-character hash parts) to look for. As Nix scans the whole NAR,
+   * file contents, symlink targets and entry names are all scanned.
+   */
+  needles?: string[];
+}
+
+export interface ImportNarResult {
+  /** The root node (name ''). */
+  node: Node;
+  /** sha256 of the NAR, 32 raw bytes. */
+  narHash: Buffer;
+  narSize: number;
+  /** The needles (as given) whose hash parts occur, sorted, without duplicates. */
+  references: string[];
+}
+
+/** Writes to a BlobWriter go out in pieces of at least this size (fewer, larger chunker calls). */
+const WRITE_BATCH = 256 * 1024;
+
+interface Frame { name: string; dir: Directory; size: number }
+
+function hashPartOf(needle: string): string {
+  if (needle.length === 32) return needle;
+  const slash = needle.lastIndexOf('/');
+  return needle.slice(slash + 1, slash + 33);
+}
+
+/** Builds castore nodes from parser events. */
+class CastoreSink implements NarSink {
+  root: Node | null = null;
+  private readonly stack: Frame[] = [];
+  /** Closed directories, in post-order (leaves first). */
+  readonly pending: Directory[] = [];
+  private writer: BlobWriter | null = null;
+  private file: { name: string; executable: boolean } | null = null;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
+
+  constructor(private readonly cas: CaStore, private readonly scanner: ReferenceScanner | null) {}
+
+  /** The parser has checked that names and targets are UTF-8. */
+  private decode(raw: Buffer | null): string {
+    return raw === null ? '' : raw.toString('utf8');
+  }
+
+  private scanName(raw: Buffer | null): void {
+    if (raw && this.scanner) this.scanner.scanWhole(raw);
+  }
+
+  private add(node: Node): void {
+    const top = this.stack[this.stack.length - 1];
+    if (!top) { this.root = node; return; }
+    // Entries arrive in byte order (the parser checks it), so each list stays sorted.
+    if (node.type === 'directory') { top.dir.directories.push({ name: node.name, digest: node.digest, size: node.size }); top.size += 1 + node.size; }
+    else if (node.type === 'file') { top.dir.files.push({ name: node.name, digest: node.digest, size: node.size, executable: node.executable }); top.size += 1; }
+    else { top.dir.symlinks.push({ name: node.name, target: node.target }); top.size += 1; }
+  }
+
+  directoryStart(name: Buffer | null): void {
+    this.scanName(name);
+    this.stack.push({ name: this.decode(name), dir: emptyDirectory(), size: 0 });
+  }
+
+  directoryEnd(): void {
+    const f = this.stack.pop()!;
+    const digest = directoryDigest(encodeDirectory(f.dir));
+    this.pending.push(f.dir);
+    this.add({ type: 'directory', name: f.name, digest, size: f.size });
+  }
+
+  fileStart(name: Buffer | null, executable: boolean, _size: number): void {
+    this.scanName(name);
+    this.file = { name: this.decode(name), executable };
+    this.writer = this.cas.blobs.writer();
+  }
+
+  async fileData(data: Buffer): Promise<void> {
+    this.scanner?.update(data);
+    if (data.length >= WRITE_BATCH && this.batchBytes === 0) {
+      await this.writer!.write(data);
+      return;
+    }
+    // The parser's pieces are only valid until we return: keep copies.
+    this.batch.push(Buffer.from(data));
+    this.batchBytes += data.length;
+    if (this.batchBytes >= WRITE_BATCH) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    if (this.batchBytes === 0) return;
+    const data = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    this.batch = [];
+    this.batchBytes = 0;
+    await this.writer!.write(data);
+  }
+
+  async fileEnd(): Promise<void> {
+    await this.flush();
+    this.scanner?.end();
+    const { digest, size } = await this.writer!.close();
+    this.writer = null;
+    const f = this.file!;
+    this.file = null;
+    this.add({ type: 'file', name: f.name, digest, size, executable: f.executable });
+  }
+
+  symlink(name: Buffer | null, target: Buffer): void {
+    this.scanName(name);
+    this.scanner?.scanWhole(target);
+    this.add({ type: 'symlink', name: this.decode(name), target: this.decode(target) });
+  }
+}
+
+/**
+ * Imports a NAR into the castore. Blobs are written as files complete; directories are stored
+ * only after the whole archive has parsed, in one putMany (leaves first), so a rejected archive
+ * leaves no directory behind. Rejects malformed archives with InvalidInputError (code
+ * E_INVALID_INPUT) naming the problem and its byte offset.
+ */
+export async function importNar(source: AsyncIterable<Uint8Array>, cas: CaStore, opts: ImportNarOptions = {}): Promise<ImportNarResult> {
+  const needles = opts.needles ?? [];
+  const scanner = needles.length ? new ReferenceScanner(needles.map(hashPartOf)) : null;
+  const sink = new CastoreSink(cas, scanner);
+  const { narHash, narSize } = await parseNar(source, sink, { requireUtf8: true });
+  if (sink.pending.length) await cas.directories.putMany(sink.pending);
+  const found = scanner?.found() ?? new Set<string>();
+  const references = [...new Set(needles.filter((n) => found.has(hashPartOf(n))))].sort(compareNames);
+  return { node: sink.root!, narHash, narSize, references };
+}
