@@ -44,7 +44,8 @@ class CastoreSink implements NarSink {
   readonly pending: Directory[] = [];
   private writer: BlobWriter | null = null;
   private file: { name: string; executable: boolean } | null = null;
-  private batch: Buffer[] = [];
+  /** Small pieces are gathered here; the writer may keep nothing once `write` resolves, so it is reused. */
+  private readonly batch = Buffer.allocUnsafe(WRITE_BATCH);
   private batchBytes = 0;
 
   constructor(private readonly cas: CaStore, private readonly scanner: ReferenceScanner | null) {}
@@ -91,18 +92,21 @@ class CastoreSink implements NarSink {
       await this.writer!.write(data);
       return;
     }
-    // The parser's pieces are only valid until we return: keep copies.
-    this.batch.push(Buffer.from(data));
-    this.batchBytes += data.length;
-    if (this.batchBytes >= WRITE_BATCH) await this.flush();
+    let off = 0;
+    while (off < data.length) {
+      const k = Math.min(data.length - off, WRITE_BATCH - this.batchBytes);
+      data.copy(this.batch, this.batchBytes, off, off + k);
+      this.batchBytes += k;
+      off += k;
+      if (this.batchBytes === WRITE_BATCH) await this.flush();
+    }
   }
 
   private async flush(): Promise<void> {
     if (this.batchBytes === 0) return;
-    const data = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
-    this.batch = [];
+    const n = this.batchBytes;
     this.batchBytes = 0;
-    await this.writer!.write(data);
+    await this.writer!.write(this.batch.subarray(0, n));
   }
 
   async fileEnd(): Promise<void> {

@@ -21,6 +21,7 @@ for (const [name, build] of Object.entries(TREES)) {
     // The filesystem dumper is byte-identical with nix-store --dump.
     const fromFs = await collect(dumpPathNar(root));
     t.true(fromFs.equals(nar), 'dumpPathNar differs from nix-store --dump');
+    t.true((await collect(dumpPathNar(root, { blocking: false }))).equals(nar), 'dumpPathNar (blocking: false) differs from nix-store --dump');
 
     const store = await openStore('memory://');
     t.teardown(() => store.close());
