@@ -1,0 +1,168 @@
+// A binary cache over HTTP(S) (`http://host[:port][/prefix]`), read with GET and written with PUT
+// as `nix copy --to http://…` does. Credentials in the URL (`http://user:token@host`) are sent
+// as Basic authentication. node:http with keep-alive agents, not fetch: NAR downloads are the
+// hot path and IncomingMessage streams with less overhead.
+import http, { type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import { InvalidInputError, TsixError } from '../errors.js';
+import { formatNarInfo, parseCacheInfo, parseNarInfo, type CacheInfo, type NarInfo, NIX_STORE_DIR } from './narinfo.js';
+import { DEFAULT_PRIORITY, NarInfoCache, type BinaryCacheWriter, type Substituter, type SubstituterOptions } from './substituter.js';
+import { checkHashPart } from './file-cache.js';
+
+/** An HTTP request to a cache failed (unreachable, unexpected status, cut-off body). */
+export class CacheTransferError extends TsixError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('E_TRANSFER', message, data);
+  }
+}
+
+const agents = {
+  'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
+  'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
+};
+
+export interface HttpRequest {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Buffer;
+}
+
+/** One request; resolves with the response (its body not yet read). */
+export function httpRequest(url: URL, req: HttpRequest = {}): Promise<IncomingMessage> {
+  const mod = url.protocol === 'https:' ? https : http;
+  const headers: Record<string, string> = { 'user-agent': 'tsix', ...req.headers };
+  if (url.username || url.password) {
+    headers.authorization = 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
+  }
+  return new Promise((resolve, reject) => {
+    const r = mod.request(url, { method: req.method ?? 'GET', headers, agent: agents[url.protocol as 'http:' | 'https:'] }, resolve);
+    r.on('error', (e) => reject(new CacheTransferError(`${req.method ?? 'GET'} ${redact(url)}: ${e.message}`, { url: redact(url) })));
+    const body = req.body;
+    if (!body) { r.end(); return; }
+    if (Buffer.isBuffer(body)) { r.end(body); return; }
+    (async () => {
+      for await (const chunk of body) {
+        if (!r.write(chunk)) await new Promise<void>((res) => r.once('drain', res));
+      }
+      r.end();
+    })().catch((e: Error) => r.destroy(e));
+  });
+}
+
+export async function readBody(res: IncomingMessage, limit = 1 << 24): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of res as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) { res.destroy(); throw new CacheTransferError(`response larger than ${limit} bytes`); }
+    parts.push(c);
+  }
+  return Buffer.concat(parts);
+}
+
+function redact(url: URL): string {
+  if (!url.username && !url.password) return url.href;
+  const u = new URL(url.href);
+  u.username = ''; u.password = '';
+  return u.href;
+}
+
+export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
+  private readonly base: URL;
+  private readonly narInfos: NarInfoCache;
+  private info: Promise<CacheInfo> | null = null;
+
+  constructor(readonly url: string, private readonly opts: SubstituterOptions = {}) {
+    this.base = new URL(url.endsWith('/') ? url : url + '/');
+    if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new InvalidInputError('binary cache URL', `'${url}' is not http(s)`);
+    this.narInfos = new NarInfoCache(opts.positiveTtl, opts.negativeTtl);
+  }
+
+  private resolve(rel: string): URL {
+    return new URL(rel, this.base);
+  }
+
+  async priority(): Promise<number> {
+    return this.opts.priority ?? (await this.cacheInfo()).priority ?? DEFAULT_PRIORITY;
+  }
+
+  cacheInfo(): Promise<CacheInfo> {
+    this.info ??= (async () => {
+      const body = await this.getOptional('nix-cache-info');
+      return body ? parseCacheInfo(body.toString('utf8'), this.resolve('nix-cache-info').href) : { storeDir: NIX_STORE_DIR, wantMassQuery: false, priority: null };
+    })();
+    this.info.catch(() => { this.info = null; });
+    return this.info;
+  }
+
+  /** The body of a small file, or null on 404/403 (as Nix treats both as "no such file"). */
+  private async getOptional(rel: string): Promise<Buffer | null> {
+    const url = this.resolve(rel);
+    const res = await httpRequest(url);
+    if (res.statusCode === 404 || res.statusCode === 403) { res.resume(); return null; }
+    if (res.statusCode !== 200) { res.resume(); throw new CacheTransferError(`GET ${redact(url)}: HTTP ${res.statusCode}`, { status: res.statusCode }); }
+    return readBody(res);
+  }
+
+  async queryNarInfo(hashPart: string): Promise<NarInfo | null> {
+    checkHashPart(hashPart);
+    const known = this.narInfos.get(hashPart);
+    if (known !== undefined) return known;
+    const body = await this.getOptional(`${hashPart}.narinfo`);
+    const info = body ? parseNarInfo(body.toString('utf8'), this.resolve(`${hashPart}.narinfo`).href) : null;
+    this.narInfos.set(hashPart, info);
+    return info;
+  }
+
+  async fetchNar(info: NarInfo): Promise<AsyncIterable<Buffer>> {
+    const url = this.resolve(info.url);
+    const res = await httpRequest(url);
+    if (res.statusCode !== 200) {
+      res.resume();
+      throw new CacheTransferError(`GET ${redact(url)} (NAR of '${info.storePath}'): HTTP ${res.statusCode}`, { status: res.statusCode });
+    }
+    const declared = res.headers['content-length'];
+    return checkedBody(res, declared === undefined ? null : Number(declared), redact(url));
+  }
+
+  async hasNarInfo(hashPart: string): Promise<boolean> {
+    checkHashPart(hashPart);
+    const url = this.resolve(`${hashPart}.narinfo`);
+    const res = await httpRequest(url, { method: 'HEAD' });
+    res.resume();
+    if (res.statusCode === 200) return true;
+    if (res.statusCode === 404 || res.statusCode === 403) return false;
+    throw new CacheTransferError(`HEAD ${redact(url)}: HTTP ${res.statusCode}`, { status: res.statusCode });
+  }
+
+  async putFile(relPath: string, data: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, contentType: string, size?: number): Promise<void> {
+    const url = this.resolve(relPath);
+    const headers: Record<string, string> = { 'content-type': contentType };
+    if (size !== undefined) headers['content-length'] = String(size);
+    const res = await httpRequest(url, { method: 'PUT', headers, body: data });
+    const body = await readBody(res).catch(() => Buffer.alloc(0));
+    if (res.statusCode! < 200 || res.statusCode! >= 300) {
+      throw new CacheTransferError(`PUT ${redact(url)}: HTTP ${res.statusCode}${body.length ? `: ${body.toString('utf8').trim().slice(0, 500)}` : ''}`, { status: res.statusCode });
+    }
+  }
+
+  async putNarInfo(info: NarInfo): Promise<void> {
+    const hashPart = info.storePath.slice(NIX_STORE_DIR.length + 1, NIX_STORE_DIR.length + 33);
+    const text = Buffer.from(formatNarInfo(info));
+    await this.putFile(`${hashPart}.narinfo`, [text], 'text/x-nix-narinfo', text.length);
+    this.narInfos.set(hashPart, info);
+  }
+}
+
+/** A response body that fails if the connection ends before Content-Length bytes arrived. */
+async function* checkedBody(res: IncomingMessage, expected: number | null, url: string): AsyncIterable<Buffer> {
+  let n = 0;
+  try {
+    for await (const c of res as AsyncIterable<Buffer>) { n += c.length; yield c; }
+  } catch (e) {
+    throw new CacheTransferError(`GET ${url}: download cut off after ${n} bytes${expected !== null ? ` of ${expected}` : ''}: ${(e as Error).message}`, { url });
+  }
+  if (!res.complete || (expected !== null && n !== expected)) {
+    throw new CacheTransferError(`GET ${url}: download cut off after ${n} bytes${expected !== null ? ` of ${expected}` : ''}`, { url });
+  }
+}
