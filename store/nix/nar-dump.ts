@@ -3,7 +3,7 @@
 // and small files a little ahead of the writer are fetched concurrently, so a backend with
 // per-call latency (LevelDB, a remote store) is not paid for once per entry in sequence.
 import { CorruptionError, NotFoundError } from '../errors.js';
-import { directoryEntries, type Directory, type Node } from '../castore/nodes.js';
+import type { Directory, Node } from '../castore/nodes.js';
 import type { CaStore } from '../store.js';
 import { NAR_TOKENS, narPad } from './nar-format.js';
 
@@ -18,6 +18,8 @@ const ZERO8 = Buffer.alloc(8);
 
 interface Frame {
   entries: Node[];
+  /** UTF-8 bytes of each entry's name (what the NAR holds). */
+  names: Buffer[];
   next: number;
   /** Prefetched contents/directories by entry index. */
   ahead: Map<number, Promise<Buffer | Directory>>;
@@ -25,6 +27,31 @@ interface Frame {
 }
 
 function noop(): void {}
+
+/**
+ * The entries of a directory in NAR order (by UTF-8 bytes of their names), merged from its
+ * three sorted lists, with their names encoded once.
+ */
+function mergeEntries(d: Directory): { entries: Node[]; names: Buffer[] } {
+  const lists: { nodes: Node[]; names: Buffer[] }[] = [
+    { nodes: d.directories.map((e) => ({ type: 'directory' as const, ...e })), names: d.directories.map((e) => Buffer.from(e.name, 'utf8')) },
+    { nodes: d.files.map((e) => ({ type: 'file' as const, ...e })), names: d.files.map((e) => Buffer.from(e.name, 'utf8')) },
+    { nodes: d.symlinks.map((e) => ({ type: 'symlink' as const, ...e })), names: d.symlinks.map((e) => Buffer.from(e.name, 'utf8')) },
+  ];
+  const entries: Node[] = [];
+  const names: Buffer[] = [];
+  const pos = [0, 0, 0];
+  for (;;) {
+    let best = -1;
+    for (let l = 0; l < 3; l++) {
+      if (pos[l]! < lists[l]!.nodes.length && (best < 0 || Buffer.compare(lists[l]!.names[pos[l]!]!, lists[best]!.names[pos[best]!]!) < 0)) best = l;
+    }
+    if (best < 0) return { entries, names };
+    entries.push(lists[best]!.nodes[pos[best]!]!);
+    names.push(lists[best]!.names[pos[best]!]!);
+    pos[best]!++;
+  }
+}
 
 /** Accumulates output into OUT_SIZE buffers. */
 class Out {
@@ -115,8 +142,8 @@ function fetchAhead(cas: CaStore, f: Frame): void {
 }
 
 /**
- * The NAR serialisation of a castore node, as a stream of buffers (each a fresh buffer the
- * consumer may keep). Throws NotFoundError for a missing directory or blob and CorruptionError
+ * The NAR serialisation of a castore node, as a stream of buffers (the consumer may keep them
+ * but must not modify them: large pieces may be the blob service's own cached chunks). Throws NotFoundError for a missing directory or blob and CorruptionError
  * for a blob whose size differs from its entry.
  */
 export async function* dumpNar(cas: CaStore, node: Node): AsyncIterable<Buffer> {
@@ -156,7 +183,8 @@ export async function* dumpNar(cas: CaStore, node: Node): AsyncIterable<Buffer> 
     } else {
       out.put(NAR_TOKENS.typeDirectory);
       const d = (await (prefetched ?? getDirectory(cas, n))) as Directory;
-      const f: Frame = { entries: directoryEntries(d), next: 0, ahead: new Map(), fetched: 0 };
+      const { entries, names } = mergeEntries(d);
+      const f: Frame = { entries, names, next: 0, ahead: new Map(), fetched: 0 };
       fetchAhead(cas, f);
       stack.push(f);
     }
@@ -176,7 +204,7 @@ export async function* dumpNar(cas: CaStore, node: Node): AsyncIterable<Buffer> 
       f.ahead.delete(i);
       fetchAhead(cas, f);
       out.put(NAR_TOKENS.entryOpen);
-      out.putString(Buffer.from(e.name, 'utf8'));
+      out.putString(f.names[i]!);
       out.put(NAR_TOKENS.node);
       const depth = stack.length;
       yield* start(e, pre);

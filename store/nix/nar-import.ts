@@ -3,7 +3,9 @@
 import { encodeDirectory, directoryDigest } from '../castore/directory-codec.js';
 import type { BlobWriter } from '../castore/blob-service.js';
 import { compareNames, emptyDirectory, type Directory, type Node } from '../castore/nodes.js';
+import { HashMismatchError } from '../errors.js';
 import type { CaStore } from '../store.js';
+import { formatHash } from './hash.js';
 import { parseNar, type NarSink } from './nar-parse.js';
 import { ReferenceScanner } from './references.js';
 
@@ -13,6 +15,10 @@ export interface ImportNarOptions {
    * file contents, symlink targets and entry names are all scanned.
    */
   needles?: string[];
+  /** The archive's expected sha256 (e.g. a narinfo's NarHash): a mismatch stores no directory. */
+  expectedNarHash?: Buffer;
+  /** The archive's expected size in bytes. */
+  expectedNarSize?: number;
 }
 
 export interface ImportNarResult {
@@ -128,8 +134,8 @@ class CastoreSink implements NarSink {
 
 /**
  * Imports a NAR into the castore. Blobs are written as files complete; directories are stored
- * only after the whole archive has parsed, in one putMany (leaves first), so a rejected archive
- * leaves no directory behind. Rejects malformed archives with InvalidInputError (code
+ * only after the whole archive has parsed (and matched `expectedNarHash`/`expectedNarSize`, else
+ * HashMismatchError), in one putMany (leaves first), so a rejected archive leaves no directory. Rejects malformed archives with InvalidInputError (code
  * E_INVALID_INPUT) naming the problem and its byte offset.
  */
 export async function importNar(source: AsyncIterable<Uint8Array>, cas: CaStore, opts: ImportNarOptions = {}): Promise<ImportNarResult> {
@@ -137,6 +143,12 @@ export async function importNar(source: AsyncIterable<Uint8Array>, cas: CaStore,
   const scanner = needles.length ? new ReferenceScanner(needles.map(hashPartOf)) : null;
   const sink = new CastoreSink(cas, scanner);
   const { narHash, narSize } = await parseNar(source, sink, { requireUtf8: true });
+  if (opts.expectedNarHash && !opts.expectedNarHash.equals(narHash)) {
+    throw new HashMismatchError('NAR', formatHash({ algo: 'sha256', digest: opts.expectedNarHash }, 'base32', true), formatHash({ algo: 'sha256', digest: narHash }, 'base32', true));
+  }
+  if (opts.expectedNarSize !== undefined && opts.expectedNarSize !== narSize) {
+    throw new HashMismatchError('NAR size', String(opts.expectedNarSize), String(narSize));
+  }
   if (sink.pending.length) await cas.directories.putMany(sink.pending);
   const found = scanner?.found() ?? new Set<string>();
   const references = [...new Set(needles.filter((n) => found.has(hashPartOf(n))))].sort(compareNames);

@@ -2,7 +2,29 @@
 // O_EXCL, executables get +x for everyone (as Nix does), symlinks are created as they are.
 import { mkdir, open, symlink, type FileHandle } from 'node:fs/promises';
 import { constants } from 'node:fs';
+import { TsixError } from '../errors.js';
 import { parseNar, type NarParseResult, type NarSink } from './nar-parse.js';
+
+const STRERROR: Record<string, string> = {
+  EEXIST: 'File exists', ENOENT: 'No such file or directory', EACCES: 'Permission denied',
+  ENOTDIR: 'Not a directory', ENOSPC: 'No space left on device', EROFS: 'Read-only file system',
+};
+
+/** A filesystem operation of a restore failed (`data.errno` holds the errno name, e.g. EEXIST). */
+export class RestoreError extends TsixError {
+  constructor(op: string, path: Buffer, cause: unknown) {
+    const errno = (cause as NodeJS.ErrnoException).code ?? 'EIO';
+    super('E_RESTORE', `${op} '${path.toString()}': ${STRERROR[errno] ?? (cause as Error).message}`, { path: path.toString(), errno }, { cause });
+  }
+}
+
+async function fsOp<T>(op: string, path: Buffer, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw new RestoreError(op, path, e);
+  }
+}
 
 class FsSink implements NarSink {
   private readonly dirs: Buffer[] = [];
@@ -19,7 +41,7 @@ class FsSink implements NarSink {
 
   async directoryStart(name: Buffer | null): Promise<void> {
     const p = this.pathOf(name);
-    await mkdir(p, 0o777);
+    await fsOp('creating directory', p, () => mkdir(p, 0o777));
     this.dirs.push(p);
   }
 
@@ -29,14 +51,15 @@ class FsSink implements NarSink {
 
   async fileStart(name: Buffer | null, executable: boolean): Promise<void> {
     this.filePath = this.pathOf(name);
-    this.fh = await open(this.filePath, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o666);
+    const p = this.filePath;
+    this.fh = await fsOp('creating file', p, () => open(p, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o666));
     this.executable = executable;
   }
 
   async fileData(data: Buffer): Promise<void> {
     let off = 0;
     while (off < data.length) {
-      const { bytesWritten } = await this.fh!.write(data, off, data.length - off);
+      const { bytesWritten } = await fsOp('writing file', this.filePath!, () => this.fh!.write(data, off, data.length - off));
       off += bytesWritten;
     }
   }
@@ -55,7 +78,8 @@ class FsSink implements NarSink {
   }
 
   async symlink(name: Buffer | null, target: Buffer): Promise<void> {
-    await symlink(target, this.pathOf(name));
+    const p = this.pathOf(name);
+    await fsOp('creating symlink', p, () => symlink(target, p));
   }
 
   /** Closes a file left open by a failed parse. */
@@ -66,8 +90,9 @@ class FsSink implements NarSink {
 }
 
 /**
- * Restores a NAR stream at `dir`, which must not exist (EEXIST otherwise). A malformed archive
- * fails with an InvalidInputError (what was written up to that point stays, as with Nix).
+ * Restores a NAR stream at `dir`, which must not exist (RestoreError with errno EEXIST
+ * otherwise). A malformed archive fails with an InvalidInputError; what was written up to that
+ * point stays, as with Nix.
  */
 export async function restoreNarToFs(source: AsyncIterable<Uint8Array>, dir: string): Promise<NarParseResult> {
   const sink = new FsSink(Buffer.from(dir));

@@ -8,6 +8,7 @@ import { dumpNar } from '../../store/nix/nar-dump.js';
 import { dumpPathNar } from '../../store/nix/nar-from-fs.js';
 import { importNar } from '../../store/nix/nar-import.js';
 import { restoreNarToFs } from '../../store/nix/nar-restore-fs.js';
+import { ingestPath } from '../../store/import/ingest.js';
 import { collect, nixDump, nixOut, pieces, tempDir, TREES } from './nix-oracle.js';
 
 for (const [name, build] of Object.entries(TREES)) {
@@ -34,13 +35,20 @@ for (const [name, build] of Object.entries(TREES)) {
       t.true(back.equals(nar), `dumpNar of the imported tree differs from the original NAR (piece size ${size})`);
     }
 
+    // The filesystem ingest (store/import) builds the very same castore tree.
+    const ing = await ingestPath(store, root);
+    const viaNar = await importNar(pieces(nar, 65536), store);
+    t.deepEqual({ ...ing.node, name: '' }, viaNar.node, 'ingestPath and importNar disagree on the castore tree');
+    t.true(ing.narHash.equals(viaNar.narHash));
+
     // nix-store --restore semantics: restoring gives a tree that Nix dumps identically.
     const restored = join(tmp.dir, 'restored');
     const res = await restoreNarToFs(pieces(nar, 65536), restored);
     t.is(res.narSize, nar.length);
     t.true((await nixDump(restored)).equals(nar), 'restored tree dumps differently');
     const again = await t.throwsAsync(restoreNarToFs(pieces(nar, 65536), restored));
-    t.is((again as NodeJS.ErrnoException).code, 'EEXIST');
+    t.is((again as { data?: { errno?: string } }).data?.errno, 'EEXIST');
+    t.regex(again!.message, /^creating (directory|file|symlink) '.*': File exists$/);
   });
 }
 
@@ -67,4 +75,27 @@ test('references are scanned in contents, symlink targets and names, as Nix scan
   const needles = [`/nix/store/${h1}-a`, h2, `/nix/store/${h3}-x`, h4, `/nix/store/${h5}-absent`];
   const r = await importNar(pieces(nar, 5), store, { needles });
   t.deepEqual(r.references, [`/nix/store/${h1}-a`, `/nix/store/${h3}-x`, h2].sort());
+});
+
+test('importNar checks an expected NAR hash and size before storing any directory', async (t) => {
+  const tmp = await tempDir();
+  t.teardown(tmp.cleanup);
+  const root = join(tmp.dir, 'root');
+  await TREES['mixed tree']!(root);
+  const nar = await nixDump(root);
+  const store = await openStore('memory://');
+  t.teardown(() => store.close());
+  let puts = 0;
+  const cas = { blobs: store.blobs, directories: { get: store.directories.get.bind(store.directories), has: store.directories.has.bind(store.directories), putMany: (d: Parameters<typeof store.directories.putMany>[0]) => { puts++; return store.directories.putMany(d); } } };
+  const good = await importNar(pieces(nar, 65536), store);
+  const wrong = Buffer.from(good.narHash);
+  wrong[0] ^= 1;
+  const e = await t.throwsAsync(importNar(pieces(nar, 65536), cas, { expectedNarHash: wrong }));
+  t.is((e as { code?: string }).code, 'E_HASH_MISMATCH');
+  const e2 = await t.throwsAsync(importNar(pieces(nar, 65536), cas, { expectedNarHash: good.narHash, expectedNarSize: nar.length + 8 }));
+  t.is((e2 as { code?: string }).code, 'E_HASH_MISMATCH');
+  t.is(puts, 0);
+  const ok = await importNar(pieces(nar, 65536), cas, { expectedNarHash: good.narHash, expectedNarSize: nar.length });
+  t.deepEqual(ok.node, good.node);
+  t.is(puts, 1);
 });
