@@ -3,6 +3,7 @@
 // everything is written into the store by `flush`, .drv files as text paths and the output →
 // derivation index in the MetaService.
 import { createHash } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { TsixError } from '../../store/errors.js';
 import { encodeBase32 } from '../../store/nix/base32.js';
 import { formatContentAddress } from '../../store/nix/content-address.js';
@@ -19,6 +20,7 @@ import {
 } from './hash-modulo.js';
 import { hashPlaceholder } from './placeholder.js';
 import { hashFlatFile, hashSourceTree, type SourceFilter } from './source-hash.js';
+import { downloadSync, unpackTarball } from './fetch.js';
 
 /** An evaluation error raised by derivation primops (code E_EVAL), with Nix's wording. */
 export class DerivationEvalError extends TsixError {
@@ -55,7 +57,7 @@ export interface Instantiated {
   outputs: Map<string, string>;
 }
 
-interface PendingText { contents: string; references: string[] }
+interface PendingText { contents: string | Buffer; references: string[]; ca?: string }
 interface PendingSource { fsPath: string; excluded: Set<string>; narHash: Buffer; narSize: number; ca: string }
 
 export interface SessionOptions {
@@ -77,6 +79,8 @@ export class InstantiationSession {
   private readonly srcToStore = new Map<string, string>();
   /** Output path → .drv path for every instantiated derivation. */
   readonly outputIndex = new Map<string, string>();
+  /** Unpacked tarballs, removed once flushed. */
+  private readonly tmpDirs: string[] = [];
 
   constructor(private readonly opts: SessionOptions = {}) {
     this.hasher = new DerivationHasher((p) => this.derivation(p));
@@ -263,6 +267,33 @@ export class InstantiationSession {
     if (!this.refs.has(path)) this.refs.set(path, references);
   }
 
+  /**
+   * builtins.fetchurl: downloads `url` into a flat fixed-output path named `name` (default: the
+   * URL's base name); with `expected` (sha256) the file's hash must match.
+   */
+  fetchurl(url: string, name: string | null, expected: NixHash | null): string {
+    const n = checkedName(name ?? baseNameOfUrl(url), url);
+    const data = downloadSync(url);
+    const digest = sha256(data);
+    if (expected && !digest.equals(expected.digest)) throw hashMismatch(url, expected, digest);
+    const hash: NixHash = { algo: 'sha256', digest };
+    const path = makeFixedOutputPath('flat', hash, n);
+    this.texts.set(path, { contents: data, references: [], ca: formatContentAddress({ type: 'fixed', method: 'flat', hash }) });
+    this.refs.set(path, []);
+    return path;
+  }
+
+  /** builtins.fetchTarball: downloads and unpacks `url` (one top-level entry) as a source path named `name` (default "source"). */
+  fetchTarball(url: string, name: string | null, expected: NixHash | null): string {
+    const n = checkedName(name ?? 'source', url);
+    const { tmpDir, top } = unpackTarball(url, downloadSync(url));
+    this.tmpDirs.push(tmpDir);
+    const path = this.addPath({ fsPath: top, name: n, recursive: true, filter: null, expectedSha256: null });
+    const got = this.sources.get(path)?.narHash;
+    if (expected && got && !got.equals(expected.digest)) throw hashMismatch(url, expected, got);
+    return path;
+  }
+
   // ---- writing ---------------------------------------------------------------------------------
 
   /**
@@ -281,6 +312,7 @@ export class InstantiationSession {
       });
     }
     this.sources.clear();
+    for (const d of this.tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
     await Promise.all([...this.texts].map(([path, t]) => writeText(store, path, t)));
     this.texts.clear();
     const index: [string, Uint8Array][] = [];
@@ -290,6 +322,15 @@ export class InstantiationSession {
   }
 }
 
+function baseNameOfUrl(url: string): string {
+  const u = url.replace(/\/+$/, '');
+  return u.slice(u.lastIndexOf('/') + 1);
+}
+
+function hashMismatch(url: string, expected: NixHash, got: Buffer): TsixError {
+  return new TsixError('E_HASH_MISMATCH', `hash mismatch in file downloaded from '${url}':\n  specified: sha256:${encodeBase32(expected.digest)}\n  got:       sha256:${encodeBase32(got)}`, { url });
+}
+
 function now(): number {
   return Math.floor(Date.now() / 1000);
 }
@@ -297,7 +338,7 @@ function now(): number {
 /** A text store path: one non-executable file; ca `text:sha256:…`. */
 async function writeText(store: Store, path: string, t: PendingText): Promise<void> {
   if (await store.pathInfos.get(storePathHashPart(path))) return;
-  const bytes = Buffer.from(t.contents, 'utf8');
+  const bytes = typeof t.contents === 'string' ? Buffer.from(t.contents, 'utf8') : t.contents;
   const w = store.blobs.writer();
   await w.write(bytes);
   const { digest } = await w.close();
@@ -314,7 +355,7 @@ async function writeText(store: Store, path: string, t: PendingText): Promise<vo
     references: t.references,
     deriver: null,
     signatures: [],
-    ca: `text:sha256:${encodeBase32(sha256(bytes))}`,
+    ca: t.ca ?? `text:sha256:${encodeBase32(sha256(bytes))}`,
     registrationTime: now(),
   });
 }
