@@ -1,0 +1,315 @@
+// The OCI backend: one runc bundle per build under <stateDir>/builds/<id>, run in the foreground
+// with `runc run`. Everything a build creates on the host lives in its bundle directory, and
+// the container's mounts live only in its own mount namespace, so removing the runc container
+// and the bundle leaves nothing behind. Container ids carry the owner's pid (tsix-<pid>-…) so a
+// later start can remove what a killed process left (cleanupStale).
+import { spawn } from 'node:child_process';
+import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { constants as osConstants } from 'node:os';
+import { logger } from '../../store/log.js';
+import {
+  BuildAbortedError, BuildSetupError,
+  type BuildOptions, type BuildRequest, type BuildResult, type BuildService, type BuiltOutput,
+} from '../build-service.js';
+import { scanOutputs } from '../scan-outputs.js';
+import { storeBasename, validateBuildRequest } from '../validate-request.js';
+import { LogSink } from './log-sink.js';
+import { RootfsCache, rootfsShape } from './rootfs.js';
+import { DEFAULT_RUNC_ROOT, checkRunc, forceDelete, hasState, killContainer, listContainers, type Runc } from './runc.js';
+import { SANDBOX_GID, SANDBOX_UID, runtimeSpec, type SandboxLayout } from './runtime-spec.js';
+
+const log = logger('builder-oci');
+
+/** Host uid/gid mapped to uid 0 in the sandbox; inside systemd's range for containers (524288–1879048191). */
+export const DEFAULT_HOST_ID_BASE = 0x6f000000;
+/** Prefix of every container id and bundle directory this backend creates. */
+export const ID_PREFIX = 'tsix-';
+/** How often a kill is retried while runc is still creating the container. */
+const KILL_RETRY_MS = 25;
+/** Host files bound into /etc when a build may use the network, as Nix does for fixed-output builds. */
+const NETWORK_ETC = ['/etc/resolv.conf', '/etc/services', '/etc/hosts'];
+
+export interface OciBuilderOptions {
+  /** Directory for bundles, rootfs trees and kept build directories (default: <tmpdir>/tsix-oci). */
+  stateDir?: string;
+  /** The runc executable (default: `runc` on PATH, else /usr/sbin/runc). */
+  runc?: string;
+  /** runc's state directory (default /run/runc). */
+  runcRoot?: string;
+  /** First host uid/gid of the 65536 ids mapped into the sandbox. */
+  hostIdBase?: number;
+}
+
+function defaultRuncBin(): string {
+  for (const dir of (process.env.PATH ?? '').split(':').concat(['/usr/sbin', '/usr/bin', '/sbin'])) {
+    if (dir && existsSync(join(dir, 'runc'))) return join(dir, 'runc');
+  }
+  return 'runc';
+}
+
+function resolveOptions(o: OciBuilderOptions): { stateDir: string; runc: Runc; hostIdBase: number } {
+  return {
+    stateDir: o.stateDir ?? join(tmpdir(), 'tsix-oci'),
+    runc: { bin: o.runc ?? defaultRuncBin(), root: o.runcRoot ?? DEFAULT_RUNC_ROOT },
+    hostIdBase: o.hostIdBase ?? DEFAULT_HOST_ID_BASE,
+  };
+}
+
+/** The pid that created a container id or bundle name (tsix-<pid>-…), or null. */
+function ownerPid(name: string): number | null {
+  const m = /^tsix-(\d+)-/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Removes runc containers and bundle directories left by tsix processes that no longer run
+ *  (all of them with `all`). Returns the container ids and bundle names it removed. */
+export async function cleanupStale(o: OciBuilderOptions = {}, all = false): Promise<string[]> {
+  const { stateDir, runc } = resolveOptions(o);
+  const stale = (name: string): boolean => {
+    const pid = ownerPid(name);
+    return pid !== null && (all || (pid !== process.pid && !alive(pid)));
+  };
+  const removed: string[] = [];
+  for (const c of await listContainers(runc)) {
+    if (!c.id.startsWith(ID_PREFIX) || !stale(c.id)) continue;
+    await forceDelete(runc, c.id);
+    removed.push(c.id);
+  }
+  const builds = join(stateDir, 'builds');
+  let names: string[] = [];
+  try {
+    names = await readdir(builds);
+  } catch {
+    // No bundle directory yet: nothing to remove.
+  }
+  for (const n of names) {
+    if (!stale(n)) continue;
+    await rm(join(builds, n), { recursive: true, force: true });
+    removed.push(n);
+  }
+  return removed;
+}
+
+/** Creates the backend: checks runc, prepares the state directory and removes stale leftovers. */
+export async function createOciBuildService(o: OciBuilderOptions = {}): Promise<BuildService> {
+  const opts = resolveOptions(o);
+  await checkRunc(opts.runc);
+  // Searchable by the sandbox's unprivileged ids, which must reach the bundles' bind sources.
+  for (const d of [opts.stateDir, join(opts.stateDir, 'builds'), join(opts.stateDir, 'rootfs'), join(opts.stateDir, 'kept')]) {
+    await mkdir(d, { recursive: true, mode: 0o711 });
+    await chmod(d, 0o711);
+  }
+  await cleanupStale(o);
+  return new OciBuildService(opts.stateDir, opts.runc, opts.hostIdBase);
+}
+
+let sequence = 0;
+
+class OciBuildService implements BuildService {
+  private readonly rootfs: RootfsCache;
+  private readonly running = new Set<{ abort: AbortController; done: Promise<unknown> }>();
+  private readonly networkEtc: { path: string; host: string }[];
+  private closed = false;
+
+  constructor(private readonly stateDir: string, private readonly runc: Runc, private readonly hostIdBase: number) {
+    this.rootfs = new RootfsCache(join(stateDir, 'rootfs'));
+    this.networkEtc = NETWORK_ETC.filter((p) => existsSync(p)).map((p) => ({ path: p, host: p }));
+  }
+
+  async build(req: BuildRequest, opts: BuildOptions): Promise<BuildResult> {
+    if (this.closed) throw new BuildSetupError('the OCI build service is closed');
+    validateBuildRequest(req);
+    const abort = new AbortController();
+    const forward = (): void => abort.abort();
+    if (opts.signal?.aborted) throw new BuildAbortedError();
+    opts.signal?.addEventListener('abort', forward, { once: true });
+    const done = this.run(req, opts, abort.signal);
+    const entry = { abort, done };
+    this.running.add(entry);
+    try {
+      return await done;
+    } finally {
+      this.running.delete(entry);
+      opts.signal?.removeEventListener('abort', forward);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const e of this.running) e.abort.abort();
+    await Promise.allSettled([...this.running].map((e) => e.done));
+  }
+
+  private async run(req: BuildRequest, opts: BuildOptions, signal: AbortSignal): Promise<BuildResult> {
+    const id = `${ID_PREFIX}${process.pid}-${++sequence}-${Math.random().toString(36).slice(2, 8)}`;
+    const bundle = join(this.stateDir, 'builds', id);
+    let keepBundle = false;
+    try {
+      const layout = await this.prepareBundle(id, bundle, req);
+      if (signal.aborted) throw new BuildAbortedError({ id });
+      const sink = new LogSink(join(opts.logDir, `${id}.log`), opts.onLog);
+      await sink.ready();
+      const exit = await this.runContainer(id, bundle, req, sink, signal);
+      await sink.close();
+      if (signal.aborted) throw new BuildAbortedError({ id, logPath: sink.path });
+      if (exit.setupError !== null) {
+        throw new BuildSetupError(`cannot run the build sandbox: ${exit.setupError}`, { id, logPath: sink.path, logTail: sink.lastLines() });
+      }
+      const result = await this.collect(req, opts, layout, id, exit, sink);
+      keepBundle = true;
+      return result;
+    } finally {
+      if (!keepBundle) await this.removeBundle(id, bundle);
+    }
+  }
+
+  private async prepareBundle(id: string, bundle: string, req: BuildRequest): Promise<SandboxLayout> {
+    const b = this.hostIdBase;
+    const storeHost = join(bundle, 'store');
+    const workHost = join(bundle, 'build');
+    const scratchHosts = req.scratchPaths.map((_, i) => join(bundle, `scratch-${i}`));
+    await mkdir(bundle, { mode: 0o711 });
+    // Like Nix's sandbox store directory (1775 root:nixbld): builders create their outputs in it.
+    await mkdir(storeHost);
+    await chown(storeHost, b, b + SANDBOX_GID);
+    await chmod(storeHost, 0o1775);
+    for (const d of [workHost, ...scratchHosts]) {
+      await mkdir(d, { mode: 0o700 });
+      await chown(d, b + SANDBOX_UID, b + SANDBOX_GID);
+    }
+    const layout: SandboxLayout = {
+      rootfs: await this.rootfs.get(rootfsShape(req, this.networkEtc), req.workingDir),
+      storeHost, workHost, scratchHosts,
+      hostIdBase: b,
+      cgroupsPath: `/tsix/${id}`,
+      networkEtc: this.networkEtc,
+    };
+    await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(req, layout)));
+    return layout;
+  }
+
+  /** Runs the container to its end; kills it on timeout or abort. */
+  private runContainer(id: string, bundle: string, req: BuildRequest, sink: LogSink, signal: AbortSignal): Promise<ContainerExit> {
+    const runcLog = join(bundle, 'runc.log');
+    const argv = [this.runc.bin, '--root', this.runc.root, '--log', runcLog, '--log-format', 'json', 'run', '--bundle', bundle, id];
+    return new Promise((resolve, reject) => {
+      // One pipe for both streams keeps their order, as Nix's single log pipe does.
+      const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'sh', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let killed = false;
+      let timedOut = false;
+      let exited = false;
+      const kill = async (): Promise<void> => {
+        if (killed) return;
+        killed = true;
+        // The container may not exist yet while runc is creating it: retry until runc exits.
+        while (!exited) {
+          await killContainer(this.runc, id);
+          await new Promise((r) => setTimeout(r, KILL_RETRY_MS));
+        }
+      };
+      const timer = req.timeoutMs === undefined ? null : setTimeout(() => { timedOut = true; void kill(); }, req.timeoutMs);
+      const onAbort = (): void => void kill();
+      signal.addEventListener('abort', onAbort, { once: true });
+      child.stdout.on('data', (c: Buffer) => sink.write(c));
+      child.on('error', (e) => { exited = true; reject(new BuildSetupError(`cannot start runc: ${e.message}`, { id })); });
+      child.on('close', (code, sig) => {
+        exited = true;
+        if (timer) clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        void this.afterExit(id, runcLog, code, sig, killed, timedOut).then(resolve, reject);
+      });
+    });
+  }
+
+  private async afterExit(id: string, runcLog: string, code: number | null, sig: NodeJS.Signals | null, killed: boolean, timedOut: boolean): Promise<ContainerExit> {
+    // `runc run` removes its container when it returns, unless it was itself interrupted.
+    if (await hasState(this.runc, id)) await forceDelete(this.runc, id);
+    const setupError = killed ? null : await runcError(runcLog);
+    if (killed) return { exitCode: null, signal: 'SIGKILL', timedOut, setupError };
+    if (sig !== null) return { exitCode: null, signal: sig, timedOut, setupError };
+    // runc reports a builder killed by signal N as exit status 128+N, as shells do.
+    if (code !== null && code > 128 && code - 128 < 65) {
+      const name = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0] ?? null;
+      if (name) return { exitCode: null, signal: name, timedOut, setupError };
+    }
+    return { exitCode: code, signal: null, timedOut, setupError };
+  }
+
+  private async collect(req: BuildRequest, opts: BuildOptions, layout: SandboxLayout, id: string, exit: ContainerExit, sink: LogSink): Promise<BuildResult> {
+    const hostPaths: (string | null)[] = [];
+    for (const p of req.outputs) {
+      const host = join(layout.storeHost, storeBasename(req, 'outputs', p));
+      hostPaths.push(await lstat(host).then(() => host, () => null));
+    }
+    const refs = await scanOutputs(hostPaths, req.needles);
+    const outputs: BuiltOutput[] = req.outputs.map((path, i) => ({ path, hostPath: hostPaths[i]!, references: refs[i]! }));
+    const failed = exit.exitCode !== 0;
+    let keptWorkingDir: string | null = null;
+    if (failed && opts.keepFailed) {
+      keptWorkingDir = join(this.stateDir, 'kept', id);
+      await rename(layout.workHost, keptWorkingDir);
+    }
+    const bundle = join(this.stateDir, 'builds', id);
+    let released: Promise<void> | null = null;
+    return {
+      exitCode: exit.exitCode,
+      signal: exit.signal,
+      timedOut: exit.timedOut,
+      outputs,
+      logPath: sink.path,
+      logTail: sink.lastLines(),
+      keptWorkingDir,
+      release: () => (released ??= this.removeBundle(id, bundle)),
+    };
+  }
+
+  private async removeBundle(id: string, bundle: string): Promise<void> {
+    try {
+      await rm(bundle, { recursive: true, force: true, maxRetries: 3 });
+    } catch (e) {
+      log.warn({ id, err: (e as Error).message }, 'cannot remove build bundle');
+      throw e;
+    }
+  }
+}
+
+interface ContainerExit {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+  /** runc's own error (the sandbox could not be created or the command not started), or null. */
+  setupError: string | null;
+}
+
+/** The last error runc logged in its JSON log, or null when it logged none. */
+async function runcError(path: string): Promise<string | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    return null;
+  }
+  let last: string | null = null;
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    try {
+      const e = JSON.parse(line) as { level?: string; msg?: string };
+      if ((e.level === 'error' || e.level === 'fatal') && e.msg) last = e.msg;
+    } catch {
+      // Not JSON: runc init's raw output; the JSON entries carry the error.
+    }
+  }
+  return last;
+}

@@ -1,0 +1,83 @@
+// The sandbox's root filesystem: a tiny read-only tree of empty mount points and the /etc files
+// Nix's sandbox writes. Builds with the same mount points share one tree; it is generated once
+// (atomically, by rename) per distinct set, under <stateDir>/rootfs/<key>.
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { BuildRequest } from '../build-service.js';
+import { SANDBOX_GID, SANDBOX_UID } from './runtime-spec.js';
+
+/** Mount points a rootfs must hold for `req` (runc cannot create them in a read-only, root-owned tree). */
+export interface RootfsShape {
+  dirs: string[];
+  files: string[];
+}
+
+// Bumped whenever the generated content changes, so old trees are not reused.
+const ROOTFS_VERSION = 1;
+
+function isInside(p: string, dir: string): boolean {
+  return p.startsWith(dir + '/');
+}
+
+export function rootfsShape(req: BuildRequest, networkEtc: readonly { path: string }[]): RootfsShape {
+  const dirs = new Set(['/proc', '/dev', '/tmp', '/etc', req.storeDir, req.workingDir]);
+  // Scratch paths inside the working directory get their mount point in that (writable) bind.
+  for (const s of req.scratchPaths) if (!isInside(s, req.workingDir)) dirs.add(s);
+  const files = new Set<string>();
+  if (req.shell !== null) files.add('/bin/sh');
+  if (req.network) for (const e of networkEtc) files.add(e.path);
+  return { dirs: [...dirs].sort(), files: [...files].sort() };
+}
+
+function etcFiles(workingDir: string): Record<string, string> {
+  // As Nix 2.8 writes them (local-derivation-goal.cc), home being the build directory.
+  return {
+    passwd: `root:x:0:0:Nix build user:${workingDir}:/noshell\n`
+      + `nixbld:x:${SANDBOX_UID}:${SANDBOX_GID}:Nix build user:${workingDir}:/noshell\n`
+      + 'nobody:x:65534:65534:Nobody:/:/noshell\n',
+    group: `root:x:0:\nnixbld:!:${SANDBOX_GID}:\nnogroup:x:65534:\n`,
+    hosts: '127.0.0.1 localhost\n::1 localhost\n',
+  };
+}
+
+/** Creates rootfs trees on demand and remembers the ones that exist. */
+export class RootfsCache {
+  private readonly ready = new Map<string, Promise<string>>();
+  constructor(private readonly dir: string) {}
+
+  /** Host path of a rootfs with the mount points of `shape` and /etc for `workingDir`. */
+  get(shape: RootfsShape, workingDir: string): Promise<string> {
+    const key = createHash('sha256').update(JSON.stringify([ROOTFS_VERSION, shape, workingDir])).digest('hex').slice(0, 20);
+    let p = this.ready.get(key);
+    if (!p) {
+      p = this.create(key, shape, workingDir);
+      this.ready.set(key, p);
+      p.catch(() => this.ready.delete(key));
+    }
+    return p;
+  }
+
+  private async create(key: string, shape: RootfsShape, workingDir: string): Promise<string> {
+    const final = join(this.dir, key);
+    const tmp = join(this.dir, `.tmp-${key}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    await mkdir(tmp, { recursive: true, mode: 0o755 });
+    try {
+      for (const d of shape.dirs) await mkdir(join(tmp, d), { recursive: true, mode: 0o755 });
+      // runc gives a tmpfs the mode of its mount point.
+      await chmod(join(tmp, 'tmp'), 0o1777);
+      for (const f of shape.files) {
+        await mkdir(join(tmp, dirname(f)), { recursive: true, mode: 0o755 });
+        await writeFile(join(tmp, f), '', { mode: 0o644 });
+      }
+      for (const [name, text] of Object.entries(etcFiles(workingDir))) await writeFile(join(tmp, 'etc', name), text, { mode: 0o644 });
+      await rename(tmp, final);
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      // Another process created the same tree first: use theirs.
+      if ((e as NodeJS.ErrnoException).code === 'ENOTEMPTY' || (e as NodeJS.ErrnoException).code === 'EEXIST') return final;
+      throw e;
+    }
+    return final;
+  }
+}

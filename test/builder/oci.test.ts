@@ -1,0 +1,137 @@
+// The OCI (runc) backend: the BuildService conformance suite, then what is specific to runc.
+import test from 'ava';
+import { execFileSync, spawn } from 'node:child_process';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BuildRequest, BuildService } from '../../builder/build-service.js';
+import { DEFAULT_HOST_ID_BASE, cleanupStale, createOciBuildService } from '../../builder/oci/oci-build-service.js';
+import { listContainers } from '../../builder/oci/runc.js';
+import { buildServiceConformance, fakeHash } from './build-service-conformance.js';
+
+const stateDir = join(tmpdir(), `tsix-oci-test-${process.pid}`);
+const RUNC = { bin: '/usr/sbin/runc', root: '/run/runc' };
+
+/** Everything of ours a build could leave on the host: runc containers, mounts, bundles, cgroups. */
+async function leftovers(): Promise<string[]> {
+  const found: string[] = [];
+  for (const c of await listContainers(RUNC)) if (c.id.startsWith(`tsix-${process.pid}-`)) found.push(`runc container ${c.id}`);
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.includes(stateDir)) found.push(`mount ${line}`);
+  for (const b of await readdir(join(stateDir, 'builds')).catch(() => [])) found.push(`bundle ${b}`);
+  for (const hier of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
+    for (const cg of await readdir(join('/sys/fs/cgroup', hier, 'tsix')).catch(() => [] as string[])) {
+      if (cg.startsWith(`tsix-${process.pid}-`)) found.push(`cgroup ${hier}/tsix/${cg}`);
+    }
+  }
+  return found;
+}
+
+test.before(() => {
+  if (!existsSync(RUNC.bin)) throw new Error(`${RUNC.bin} is missing: install the runc package (test/setup/system-packages.sh)`);
+  if (process.getuid?.() !== 0) throw new Error('the OCI backend tests must run as root (runc creates namespaces and cgroups)');
+});
+
+buildServiceConformance({ name: 'oci', create: () => createOciBuildService({ stateDir }), leftovers });
+
+// ---- OCI-specific behaviour ----
+
+interface Env { dir: string; src: string; logs: string; bb: string; svc: BuildService }
+let env: Env;
+const STORE = '/nix/store';
+const BB = `${fakeHash('oci-busybox')}-busybox`;
+const OUT = `${STORE}/${fakeHash('oci-out')}-out`;
+
+test.before(async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'tsix-oci-'));
+  await chmod(dir, 0o755);
+  const src = join(dir, 'src');
+  await mkdir(join(src, BB, 'bin'), { recursive: true, mode: 0o755 });
+  await copyFile('/bin/busybox', join(src, BB, 'bin/busybox'));
+  await mkdir(join(dir, 'logs'));
+  env = { dir, src, logs: join(dir, 'logs'), bb: `${STORE}/${BB}/bin/busybox`, svc: await createOciBuildService({ stateDir }) };
+});
+
+test.after.always(async () => {
+  await env?.svc.close();
+  if (env) await rm(env.dir, { recursive: true, force: true });
+  await cleanupStale({ stateDir }, true);
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+function req(script: string, over: Partial<BuildRequest> = {}): BuildRequest {
+  return {
+    command: env.bb, args: ['sh', '-c', script], env: { out: OUT, HOME: '/homeless-shelter' },
+    storeDir: STORE, inputSource: env.src, inputs: [`${STORE}/${BB}`], outputs: [OUT],
+    workingDir: '/build', scratchPaths: [], network: false, shell: null, needles: [], ...over,
+  };
+}
+
+async function run(script: string, over: Partial<BuildRequest> = {}): Promise<{ code: number | null; log: string; owner: number | null }> {
+  const r = await env.svc.build(req(script, over), { logDir: env.logs });
+  try {
+    const out = r.outputs[0]!.hostPath;
+    return { code: r.exitCode, log: await readFile(r.logPath, 'utf8'), owner: out === null ? null : (await stat(out)).uid };
+  } finally {
+    await r.release();
+  }
+}
+
+test.serial('oci: the root is read-only, the network namespace has only loopback, outputs belong to a mapped uid', async (t) => {
+  const r = await run([
+    'touch /x 2>&1 || true', 'touch /etc/passwd 2>&1 || true',
+    'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d " "',
+    'touch $out',
+  ].join('\n'));
+  t.is(r.code, 0, r.log);
+  t.regex(r.log, /touch: \/x: Read-only file system\ntouch: \/etc\/passwd: Read-only file system\nlo\n$/);
+  t.is(r.owner, DEFAULT_HOST_ID_BASE + 1000);
+});
+
+test.serial('oci: the pids limit applies', async (t) => {
+  // The shell itself gives up when fork fails.
+  const r = await run('i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; touch $out', { limits: { pids: 10 } });
+  t.not(r.code, 0, r.log);
+  t.regex(r.log, /can't fork: Resource temporarily unavailable/);
+});
+
+test.serial('oci: /etc/passwd, /etc/group and /etc/hosts are those of Nix\'s sandbox', async (t) => {
+  const nixExpr = join(env.dir, 'etc.nix');
+  await writeFile(nixExpr, `derivation { name = "etc-${process.pid}-${Date.now()}"; system = builtins.currentSystem; builder = "/bin/sh";
+    args = [ "-c" "cat /etc/passwd /etc/group /etc/hosts; ls -1 /etc; touch $out" ]; }`);
+  const nixEnv = { ...process.env, NIX_CONFIG: 'experimental-features = nix-command\nsubstituters =\nbuild-users-group =' };
+  const drv = execFileSync('nix-instantiate', [nixExpr], { env: nixEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  execFileSync('nix-build', ['--option', 'sandbox', 'true', '--option', 'sandbox-paths', '/bin/sh=/bin/busybox', '--no-out-link', drv], { env: nixEnv, stdio: 'ignore' });
+  const nixLog = execFileSync('nix-store', ['-l', drv], { env: nixEnv, encoding: 'utf8' });
+  const ours = await run('cat /etc/passwd /etc/group /etc/hosts; ls -1 /etc; touch $out');
+  t.is(ours.code, 0, ours.log);
+  t.is(ours.log, nixLog);
+});
+
+test.serial('oci: cleanupStale removes what a killed process left running', async (t) => {
+  const moduleUrl = new URL('../../builder/oci/oci-build-service.js', import.meta.url).href;
+  const script = `
+    const { createOciBuildService } = await import(${JSON.stringify(moduleUrl)});
+    const svc = await createOciBuildService({ stateDir: ${JSON.stringify(stateDir)} });
+    await svc.build(${JSON.stringify(req('echo started; sleep 600'))}, { logDir: ${JSON.stringify(env.logs)}, onLog: (l) => console.log(l) });`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('started')) resolve(); });
+      child.on('exit', (c) => reject(new Error(`child exited early (${c})`)));
+    });
+    const childIds = async (): Promise<string[]> => (await listContainers(RUNC)).map((c) => c.id).filter((id) => id.startsWith(`tsix-${child.pid}-`));
+    t.is((await childIds()).length, 1);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+    t.is((await childIds()).length, 1, 'the container outlives its killed owner');
+    const removed = await cleanupStale({ stateDir });
+    t.is(removed.length, 2, removed.join(', '));
+    t.deepEqual(await childIds(), []);
+    t.deepEqual(await readdir(join(stateDir, 'builds')), []);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await cleanupStale({ stateDir });
+  }
+});
