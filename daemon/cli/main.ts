@@ -9,6 +9,7 @@ const COMMANDS: Record<string, () => Promise<{ run: CommandRun }>> = {
   'path-info': () => import('./path-info-command.js'),
   'hash': () => import('./hash-command.js'),
   'eval': () => import('../../eval/cli.js'),
+  'daemon': () => import('./daemon-command.js'),
 };
 
 function usage(): string {

@@ -1,0 +1,105 @@
+// Mounting the store: a read-only FUSE filesystem whose top level is store path base names,
+// looked up lazily, and whose contents come straight from the castore.
+import { writeFile } from 'node:fs/promises';
+import type { CaStore } from '../store/store.js';
+import { TsixError } from '../store/errors.js';
+import { logger } from '../store/log.js';
+import { loadFuse, type FuseInstance } from './fuse-binding.js';
+import { ERRNO } from './errno.js';
+import { makeFuseOps } from './fuse-ops.js';
+import { findMount, prepareMountPoint, unmount } from './mount-point.js';
+import type { RootLookup } from './root-lookup.js';
+import { StoreTree } from './tree.js';
+
+export interface MountOptions {
+  mountPoint: string;
+  cas: CaStore;
+  roots: RootLookup;
+  /** Let other users (build containers running as another uid) read the mount. */
+  allowOther?: boolean;
+  /** Allow listing the mount root (otherwise only lookups by name work). */
+  listRoot?: boolean;
+  /** Seconds the kernel may cache found entries and attributes (the store is immutable). */
+  cacheTimeout?: number;
+  /** Kernel read-ahead for the mount in KiB (root only; default 4096). */
+  readAheadKb?: number;
+}
+
+export interface MountedFs {
+  readonly mountPoint: string;
+  readonly tree: StoreTree;
+  /** Unmounts (lazily if busy) and releases fuse-native's handles. */
+  unmount(): Promise<void>;
+}
+
+const log = logger('fs');
+
+export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
+  const { Fuse, nativeUnmount } = loadFuse();
+  const mountPoint = await prepareMountPoint(opts.mountPoint);
+  const tree = new StoreTree(opts.cas, opts.roots, {
+    listRoot: !!opts.listRoot,
+    uid: process.getuid?.() ?? 0,
+    gid: process.getgid?.() ?? 0,
+  });
+  const timeout = opts.cacheTimeout ?? 86400;
+  // Options fuse-native has no switch for, appended to the ones it builds: `ro` (the kernel
+  // itself answers writes with EROFS), `use_ino` (our content-derived inode numbers),
+  // `default_permissions` (the kernel checks modes, no access round trips), and no negative
+  // caching, so a store path added a moment ago is found at once.
+  class TsixFuse extends (Fuse as unknown as new (...a: unknown[]) => FuseInstance) {
+    override _fuseOptions(): string {
+      return `${super._fuseOptions()},ro,use_ino,default_permissions,negative_timeout=0,subtype=tsix`;
+    }
+
+    // fuse-native copies an xattr value into the kernel's buffer without checking its size.
+    _op_getxattr(signal: (res: number, b: ArrayBuffer) => void, path: string, name: string, valueBuf: Buffer, position: number): void {
+      ops.getxattr!(path, name, position, (err, value) => {
+        if (err) return signal(err, valueBuf.buffer as ArrayBuffer);
+        if (!value) return signal(ERRNO.ENODATA, valueBuf.buffer as ArrayBuffer);
+        if (valueBuf.length && value.length > valueBuf.length) return signal(ERRNO.ERANGE, valueBuf.buffer as ArrayBuffer);
+        value.copy(valueBuf);
+        signal(value.length, valueBuf.buffer as ArrayBuffer);
+      });
+    }
+  }
+  const ops = makeFuseOps(tree);
+  const fuse = new TsixFuse(mountPoint, ops, {
+    allowOther: !!opts.allowOther,
+    kernelCache: true,
+    entryTimeout: timeout,
+    attrTimeout: timeout,
+    maxRead: 128 * 1024,
+    fsname: 'tsix',
+    // Lookups may build a path (coordinator): no JS-side timeout for them.
+    timeout: { default: 120_000, getattr: false },
+  }) as FuseInstance;
+  await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new TsixError('E_MOUNT', `cannot mount the store at ${mountPoint}: ${err.message}`, { mountPoint })) : res())));
+  await raiseReadAhead(mountPoint, opts.readAheadKb ?? 4096);
+  log.info({ mountPoint, allowOther: !!opts.allowOther, listRoot: !!opts.listRoot }, 'mounted');
+  let unmounted = false;
+  return {
+    mountPoint,
+    tree,
+    async unmount() {
+      if (unmounted) return;
+      unmounted = true;
+      try {
+        await unmount(mountPoint);
+      } catch {
+        await unmount(mountPoint, { lazy: true });
+      }
+      if (fuse._thread) nativeUnmount(mountPoint, fuse._thread);
+      log.info({ mountPoint }, 'unmounted');
+    },
+  };
+}
+
+/** Sequential reads go faster with a bigger kernel read-ahead window than FUSE's default 128 KiB. */
+async function raiseReadAhead(mountPoint: string, kb: number): Promise<void> {
+  const m = await findMount(mountPoint);
+  if (!m) return;
+  await writeFile(`/sys/class/bdi/${m.device}/read_ahead_kb`, String(kb)).catch((err: Error) => {
+    log.debug({ err: err.message }, 'cannot raise read-ahead (not root?)');
+  });
+}
