@@ -46,9 +46,15 @@ export class BadNarError extends InvalidInputError {
 
 const EMPTY = Buffer.alloc(0);
 
+/** Bytes from the archive for a message: printable ASCII as is, anything else as \xNN, quoted. */
 function show(b: Buffer): string {
-  const s = JSON.stringify(b.toString('latin1'));
-  return s.length > 60 ? s.slice(0, 57) + '…"' : s;
+  let out = '';
+  let i = 0;
+  for (; i < b.length && out.length < 60; i++) {
+    const c = b[i]!;
+    out += c === 0x22 || c === 0x5c ? '\\' + String.fromCharCode(c) : c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : '\\x' + c.toString(16).padStart(2, '0');
+  }
+  return `"${out}${i < b.length ? '…' : ''}"`;
 }
 
 /** Pulls bytes from the source, hashing and counting everything it takes in. */
@@ -135,7 +141,7 @@ class NarReader {
   async expect(expected: string, context: string): Promise<void> {
     const at = this.offset;
     const t = await this.token(context);
-    if (t !== expected) throw new BadNarError(`expected '${expected}' ${context}, got ${JSON.stringify(t)}`, at);
+    if (t !== expected) throw new BadNarError(`expected '${expected}' ${context}, got ${show(Buffer.from(t, 'latin1'))}`, at);
   }
 
   async token(context: string): Promise<string> {
@@ -216,7 +222,7 @@ async function parseNode(r: NarReader, sink: NarSink, utf8: boolean, name: Buffe
         tAt = r.offset;
         t = await r.token('in a regular file');
       }
-      if (t !== 'contents') throw new BadNarError(`expected 'contents'${executable ? '' : " or 'executable'"} in a regular file, got ${JSON.stringify(t)}`, tAt);
+      if (t !== 'contents') throw new BadNarError(`expected 'contents'${executable ? '' : " or 'executable'"} in a regular file, got ${show(Buffer.from(t, 'latin1'))}`, tAt);
       const size = await r.u64('file size');
       await sink.fileStart(name, executable, size);
       await r.contents(size, sink);
@@ -243,7 +249,7 @@ async function parseNode(r: NarReader, sink: NarSink, utf8: boolean, name: Buffe
         const tAt = r.offset;
         const t = await r.token('in a directory');
         if (t === ')') break;
-        if (t !== 'entry') throw new BadNarError(`expected 'entry' or ')' in a directory, got ${JSON.stringify(t)}`, tAt);
+        if (t !== 'entry') throw new BadNarError(`expected 'entry' or ')' in a directory, got ${show(Buffer.from(t, 'latin1'))}`, tAt);
         await r.expect('(', "after 'entry'");
         await r.expect('name', "in 'entry'");
         const nAt = r.offset;
@@ -262,7 +268,7 @@ async function parseNode(r: NarReader, sink: NarSink, utf8: boolean, name: Buffe
       return;
     }
     default:
-      throw new BadNarError(`unknown file type ${JSON.stringify(type)}`, at);
+      throw new BadNarError(`unknown file type ${show(Buffer.from(type, 'latin1'))}`, at);
   }
 }
 

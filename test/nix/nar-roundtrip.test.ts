@@ -99,3 +99,45 @@ test('importNar checks an expected NAR hash and size before storing any director
   t.deepEqual(ok.node, good.node);
   t.is(puts, 1);
 });
+
+test('non-UTF-8 names: the filesystem dumper and restorer keep the bytes; importNar refuses them', async (t) => {
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const tmp = await tempDir();
+  t.teardown(tmp.cleanup);
+  const root = join(tmp.dir, 'root');
+  await mkdir(root);
+  await writeFile(Buffer.concat([Buffer.from(root + '/bad-'), Buffer.from([0xff, 0xfe])]), 'latin');
+  await writeFile(join(root, 'good'), 'ok');
+  const nar = await nixDump(root);
+  t.true((await collect(dumpPathNar(root))).equals(nar));
+  const restored = join(tmp.dir, 'restored');
+  await restoreNarToFs(pieces(nar, 100), restored);
+  t.true((await nixDump(restored)).equals(nar));
+  const store = await openStore('memory://');
+  t.teardown(() => store.close());
+  const e = await t.throwsAsync(importNar(pieces(nar, 100), store));
+  t.is((e as { code?: string }).code, 'E_INVALID_INPUT');
+  t.regex(e!.message, /entry name "bad-\\xff\\xfe" is not valid UTF-8 at byte \d+$/);
+});
+
+test('dumpNar fails cleanly on a missing directory or blob and on a blob of the wrong size', async (t) => {
+  const store = await openStore('memory://');
+  t.teardown(() => store.close());
+  const w = store.blobs.writer();
+  await w.write(Buffer.from('twelve bytes'));
+  const blob = await w.close();
+  const missing = Buffer.alloc(32, 7);
+  const cases: [import('../../store/castore/nodes.js').Node, string, RegExp][] = [
+    [{ type: 'directory', name: '', digest: missing, size: 1 }, 'E_NOT_FOUND', /directory 0707/],
+    [{ type: 'file', name: '', digest: missing, size: 3, executable: false }, 'E_NOT_FOUND', /blob 0707/],
+    [{ type: 'file', name: '', digest: blob.digest, size: 13, executable: false }, 'E_CORRUPT', /has 12 bytes, its directory entry says 13/],
+  ];
+  for (const [node, code, re] of cases) {
+    const e = await t.throwsAsync(collect(dumpNar(store, node)));
+    t.is((e as { code?: string }).code, code);
+    t.regex(e!.message, re);
+  }
+  const [dirDigest] = await store.directories.putMany([{ directories: [], files: [{ name: 'f', digest: missing, size: 100_000, executable: false }], symlinks: [] }]);
+  const e = await t.throwsAsync(collect(dumpNar(store, { type: 'directory', name: '', digest: dirDigest!, size: 1 })));
+  t.is((e as { code?: string }).code, 'E_NOT_FOUND');
+});
