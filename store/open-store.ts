@@ -1,6 +1,8 @@
 // Opens a Store by URL. For a local LevelDB store that a daemon holds, the daemon's socket is
 // used instead of the database (LevelDB allows one process).
 import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PackChunkStore } from './castore/pack-chunk-store.js';
 import { ConfigError } from './errors.js';
 import { KvStore } from './kv/kv-store.js';
 import { LevelKv } from './kv/level-kv.js';
@@ -27,7 +29,8 @@ export async function openStore(url: string | null = null, opts: OpenStoreOption
         if (remote) return remote;
       }
       await mkdir(loc.dir, { recursive: true, mode: 0o700 });
-      return new KvStore(await LevelKv.open(loc.dir), u);
+      const kv = await LevelKv.open(join(loc.dir, 'db'));
+      return new KvStore(kv, u, await PackChunkStore.open(kv, join(loc.dir, 'packs')));
     }
     default:
       throw new ConfigError(`unsupported store URL scheme '${loc.scheme}://' in '${u}' (use memory:// or level:///abs/dir)`, { url: u });

@@ -1,19 +1,29 @@
-// BlobService over a Kv: chunks under 'c'+digest, each blob's chunk index under 'b'+digest.
+// BlobService over a Kv and a ChunkStore. Each blob has an index under 'b'+digest listing its
+// chunks with their locations, so reading needs one index lookup; blobs up to INLINE_MAX bytes
+// keep their bytes in the index itself (one lookup, no chunk).
 import { Packr } from 'msgpackr';
 import { CorruptionError } from '../errors.js';
 import { Blake3, blake3 } from '../hash/blake3.js';
 import { KEY, key, type Kv, type KvOp } from '../kv/kv.js';
 import type { BlobService, BlobWriter } from './blob-service.js';
+import type { ChunkRead, ChunkStore } from './chunk-store.js';
 import { findBoundary, MAX_CHUNK } from './chunker.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true });
 const FLUSH_BYTES = 8 << 20;
-const READ_AHEAD = 8;
+const READ_AHEAD = 16;
+export const INLINE_MAX = 4096;
 
-interface BlobIndex extends BlobStat { offsets: number[] }
+interface BlobIndex {
+  size: number;
+  chunks: ChunkRead[];
+  offsets: number[];
+  /** The whole contents, for inline blobs. */
+  inline: Buffer | null;
+}
 
-/** A small LRU map (insertion order of Map gives recency). */
+/** A small LRU map (Map keeps insertion order, so the first key is the oldest). */
 class Lru<V> {
   private readonly map = new Map<string, V>();
   private weight = 0;
@@ -36,14 +46,14 @@ class Lru<V> {
 }
 
 export class KvBlobService implements BlobService {
-  private readonly indexCache = new Lru<BlobIndex>(4096, () => 1);
+  private readonly indexCache = new Lru<BlobIndex>(16 << 20, (i) => 64 + i.chunks.length * 64 + (i.inline?.length ?? 0));
   private readonly chunkCache = new Lru<Buffer>(32 << 20, (b) => b.length);
 
-  constructor(private readonly kv: Kv) {}
+  constructor(private readonly kv: Kv, private readonly chunks: ChunkStore) {}
 
   async stat(digest: Digest): Promise<BlobStat | null> {
     const idx = await this.index(digest);
-    return idx ? { size: idx.size, chunks: idx.chunks } : null;
+    return idx ? { size: idx.size, chunks: idx.chunks.map((c) => ({ digest: c.digest, size: c.size })) } : null;
   }
 
   async read(digest: Digest, offset: number, length: number): Promise<Buffer | null> {
@@ -51,10 +61,10 @@ export class KvBlobService implements BlobService {
     if (!idx) return null;
     const end = Math.min(idx.size, offset + length);
     if (offset >= end) return Buffer.alloc(0);
-    const first = chunkAt(idx.offsets, offset);
+    if (idx.inline) return idx.inline.subarray(offset, end);
     const parts: Buffer[] = [];
-    for (let i = first; i < idx.chunks.length && idx.offsets[i]! < end; i++) {
-      const c = await this.chunk(idx.chunks[i]!.digest, digest);
+    for (let i = chunkAt(idx.offsets, offset); i < idx.chunks.length && idx.offsets[i]! < end; i++) {
+      const c = await this.chunk(idx.chunks[i]!, digest);
       const s = idx.offsets[i]!;
       parts.push(c.subarray(Math.max(0, offset - s), Math.min(c.length, end - s)));
     }
@@ -68,23 +78,28 @@ export class KvBlobService implements BlobService {
   }
 
   private async *stream(idx: BlobIndex, digest: Digest): AsyncIterable<Buffer> {
+    if (idx.inline) {
+      if (idx.size) yield idx.inline;
+      return;
+    }
+    let next = this.chunks.readAt(idx.chunks.slice(0, READ_AHEAD));
     for (let i = 0; i < idx.chunks.length; i += READ_AHEAD) {
-      const refs = idx.chunks.slice(i, i + READ_AHEAD);
-      const values = await this.kv.getMany(refs.map((r) => key(KEY.chunk, r.digest)));
-      for (let j = 0; j < refs.length; j++) yield checkChunk(values[j] ?? null, refs[j]!.digest, digest);
+      const values = await next;
+      if (i + READ_AHEAD < idx.chunks.length) next = this.chunks.readAt(idx.chunks.slice(i + READ_AHEAD, i + 2 * READ_AHEAD));
+      for (let j = 0; j < values.length; j++) yield checkChunk(values[j]!, idx.chunks[i + j]!.digest, digest);
     }
   }
 
   async hasChunk(digest: Digest): Promise<boolean> {
-    return this.kv.has(key(KEY.chunk, digest));
+    return (await this.chunks.locate(digest)) !== null;
   }
 
   async readChunk(digest: Digest): Promise<Buffer | null> {
-    return this.kv.get(key(KEY.chunk, digest));
+    return this.chunks.get(digest);
   }
 
   writer(): BlobWriter {
-    return new KvBlobWriter(this.kv);
+    return new KvBlobWriter(this.chunks);
   }
 
   private async index(digest: Digest): Promise<BlobIndex | null> {
@@ -98,19 +113,19 @@ export class KvBlobService implements BlobService {
     return idx;
   }
 
-  private async chunk(d: Digest, blob: Digest): Promise<Buffer> {
-    const k = d.toString('latin1');
+  private async chunk(c: ChunkRead, blob: Digest): Promise<Buffer> {
+    const k = c.digest.toString('latin1');
     const cached = this.chunkCache.get(k);
     if (cached) return cached;
-    const c = checkChunk(await this.kv.get(key(KEY.chunk, d)), d, blob);
-    this.chunkCache.set(k, c);
-    return c;
+    const [data] = await this.chunks.readAt([c]);
+    const checked = checkChunk(data!, c.digest, blob);
+    this.chunkCache.set(k, checked);
+    return checked;
   }
 }
 
-function checkChunk(c: Buffer | null, d: Digest, blob: Digest): Buffer {
-  if (!c) throw new CorruptionError(`chunk ${d.toString('hex')} of blob ${blob.toString('hex')} is missing`, { chunk: d.toString('hex'), blob: blob.toString('hex') });
-  if (!blake3(c).equals(d)) throw new CorruptionError(`chunk ${d.toString('hex')} does not match its digest`, { chunk: d.toString('hex') });
+function checkChunk(c: Buffer, d: Digest, blob: Digest): Buffer {
+  if (!blake3(c).equals(d)) throw new CorruptionError(`chunk ${d.toString('hex')} of blob ${blob.toString('hex')} does not match its digest`, { chunk: d.toString('hex'), blob: blob.toString('hex') });
   return c;
 }
 
@@ -125,38 +140,47 @@ function chunkAt(offsets: number[], pos: number): number {
   return lo;
 }
 
-export function encodeIndex(chunks: ChunkRef[]): Buffer {
-  return packr.pack(chunks.map((c) => [c.digest, c.size]));
+/** Index encoding: ['i', bytes] for inline blobs, ['c', [[digest, size, location]...]] otherwise. */
+function encodeIndex(chunks: ChunkRead[] | null, inline: Buffer | null): Buffer {
+  return packr.pack(inline ? ['i', inline] : ['c', chunks!.map((c) => [c.digest, c.size, c.location])]);
 }
 
 function decodeIndex(raw: Buffer, digest: Digest): BlobIndex {
-  let list: unknown;
-  try { list = packr.unpack(raw); } catch { list = null; }
-  if (!Array.isArray(list)) throw new CorruptionError(`chunk index of blob ${digest.toString('hex')} is malformed`);
-  const chunks: ChunkRef[] = [];
+  const bad = () => new CorruptionError(`chunk index of blob ${digest.toString('hex')} is malformed`, { blob: digest.toString('hex') });
+  let v: unknown;
+  try { v = packr.unpack(raw); } catch { throw bad(); }
+  if (!Array.isArray(v)) throw bad();
+  if (v[0] === 'i' && v[1] instanceof Uint8Array) {
+    const inline = Buffer.from(v[1]);
+    if (!blake3(inline).equals(digest)) throw new CorruptionError(`inline blob ${digest.toString('hex')} does not match its digest`, { blob: digest.toString('hex') });
+    return { size: inline.length, chunks: [{ digest, size: inline.length, location: Buffer.alloc(0) }], offsets: [0], inline };
+  }
+  if (v[0] !== 'c' || !Array.isArray(v[1])) throw bad();
+  const chunks: ChunkRead[] = [];
   const offsets: number[] = [];
   let size = 0;
-  for (const t of list) {
-    if (!Array.isArray(t) || !(t[0] instanceof Uint8Array) || typeof t[1] !== 'number') throw new CorruptionError(`chunk index of blob ${digest.toString('hex')} is malformed`);
+  for (const t of v[1] as unknown[]) {
+    if (!Array.isArray(t) || !(t[0] instanceof Uint8Array) || typeof t[1] !== 'number' || !(t[2] instanceof Uint8Array)) throw bad();
     offsets.push(size);
-    chunks.push({ digest: Buffer.from(t[0]), size: t[1] });
+    chunks.push({ digest: Buffer.from(t[0]), size: t[1], location: Buffer.from(t[2]) });
     size += t[1];
   }
-  return { size, chunks, offsets };
+  return { size, chunks, offsets, inline: null };
 }
 
 /** Chunks the stream as it arrives; chunk writes go out in batches, the index last. */
 class KvBlobWriter implements BlobWriter {
   private pending: Buffer = Buffer.alloc(0);
   private readonly whole = new Blake3();
-  private readonly chunks: ChunkRef[] = [];
-  private ops: KvOp[] = [];
-  private opBytes = 0;
-  private readonly queued = new Set<string>();
+  /** Every chunk of the blob in order; locations are filled in as chunks are written or found. */
+  private readonly refs: { digest: Digest; size: number; location: Buffer | null }[] = [];
+  private toWrite: { digest: Digest; data: Buffer; ref: number }[] = [];
+  private toWriteBytes = 0;
+  private readonly seen = new Map<string, number>();
   private size = 0;
   private closed = false;
 
-  constructor(private readonly kv: Kv) {}
+  constructor(private readonly store: ChunkStore) {}
 
   async write(data: Uint8Array): Promise<void> {
     if (this.closed) throw new Error('blob writer is closed');
@@ -172,40 +196,61 @@ class KvBlobWriter implements BlobWriter {
     }
     // Copy the tail: the caller may reuse `data`.
     this.pending = Buffer.from(this.pending.subarray(start));
-    if (this.opBytes >= FLUSH_BYTES) await this.flush();
+    if (this.toWriteBytes >= FLUSH_BYTES) await this.flush(() => []);
   }
 
   async close(): Promise<{ digest: Digest; size: number }> {
     if (this.closed) throw new Error('blob writer is closed');
     this.closed = true;
+    const digest = this.whole.digest();
+    const indexOp = (): KvOp => ({ type: 'put', key: key(KEY.blob, digest), value: this.indexValue() });
+    if (this.refs.length === 0 && this.pending.length <= INLINE_MAX) {
+      await this.store.put([], () => [{ type: 'put', key: key(KEY.blob, digest), value: encodeIndex(null, this.pending) }]);
+      return { digest, size: this.size };
+    }
     let start = 0;
     while (start < this.pending.length) {
       const end = findBoundary(this.pending, start, this.pending.length);
       await this.emit(this.pending.subarray(start, end));
       start = end;
     }
-    const digest = this.whole.digest();
-    this.ops.push({ type: 'put', key: key(KEY.blob, digest), value: encodeIndex(this.chunks) });
-    await this.flush();
+    await this.flush(() => [indexOp()]);
     return { digest, size: this.size };
+  }
+
+  private indexValue(): Buffer {
+    return encodeIndex(this.refs.map((r) => ({ digest: r.digest, size: r.size, location: r.location! })), null);
   }
 
   private async emit(chunk: Buffer): Promise<void> {
     const d = blake3(chunk);
-    this.chunks.push({ digest: d, size: chunk.length });
     const k = d.toString('latin1');
-    if (this.queued.has(k)) return;
-    this.queued.add(k);
-    const ck = key(KEY.chunk, d);
-    if (await this.kv.has(ck)) return;
-    this.ops.push({ type: 'put', key: ck, value: Buffer.from(chunk) });
-    this.opBytes += chunk.length;
+    const ref = this.refs.length;
+    this.refs.push({ digest: d, size: chunk.length, location: null });
+    const earlier = this.seen.get(k);
+    if (earlier !== undefined) {
+      // Same chunk twice in one blob: share the earlier entry's location once known.
+      this.refs[ref]!.location = this.refs[earlier]!.location;
+      if (!this.refs[ref]!.location) this.toWrite.push({ digest: d, data: Buffer.alloc(0), ref: -ref - 1 });
+      return;
+    }
+    this.seen.set(k, ref);
+    const loc = await this.store.locate(d);
+    if (loc) { this.refs[ref]!.location = loc; return; }
+    // `chunk` is a view of our own `pending` buffer, which is replaced, never mutated: no copy needed.
+    this.toWrite.push({ digest: d, data: chunk, ref });
+    this.toWriteBytes += chunk.length;
   }
 
-  private async flush(): Promise<void> {
-    const ops = this.ops;
-    this.ops = [];
-    this.opBytes = 0;
-    await this.kv.batch(ops);
+  private async flush(extra: () => KvOp[]): Promise<void> {
+    const batch = this.toWrite.filter((w) => w.ref >= 0);
+    const aliases = this.toWrite.filter((w) => w.ref < 0);
+    this.toWrite = [];
+    this.toWriteBytes = 0;
+    await this.store.put(batch.map((w) => ({ digest: w.digest, data: w.data })), (locations) => {
+      batch.forEach((w, i) => { this.refs[w.ref]!.location = locations[i]!; });
+      for (const a of aliases) this.refs[-a.ref - 1]!.location = this.refs[this.seen.get(a.digest.toString('latin1'))!]!.location;
+      return extra();
+    });
   }
 }

@@ -1,11 +1,13 @@
 // Filesystem → castore, in one pass: builds the tree (leaves first), hashes its NAR
 // serialisation (narHash/narSize) and scans contents and symlink targets for references.
 import { createHash, type Hash } from 'node:crypto';
-import { lstat, open, readdir, readFile, readlink } from 'node:fs/promises';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Directory, Node } from '../castore/nodes.js';
 import { compareNames } from '../castore/nodes.js';
-import { validateName, validateSymlinkTarget } from '../castore/directory-codec.js';
+import { directoryDigest, encodeDirectory, validateDirectory, validateName, validateSymlinkTarget } from '../castore/directory-codec.js';
+import { blake3 } from '../hash/blake3.js';
 import { InvalidInputError, TsixError } from '../errors.js';
 import { narLength, narPadding, narString, NAR_TOKENS } from '../nix/nar-format.js';
 import { ReferenceScanner } from '../nix/references.js';
@@ -33,7 +35,8 @@ type FsEntry =
 
 const SMALL_FILE = 1 << 20;
 const READ_BUF = 4 << 20;
-const PREFETCH = 32;
+/** Blob writes of small files in flight at once (their order does not matter, only completion before the directories). */
+const MAX_INFLIGHT = 64;
 
 export class IngestError extends TsixError {
   constructor(path: string, message: string) {
@@ -44,32 +47,35 @@ export class IngestError extends TsixError {
 export async function ingestPath(cas: CaStore, fsPath: string, opts: IngestOptions = {}): Promise<IngestResult> {
   const root = await walk(fsPath, '', '', opts.filter);
   const ctx = new IngestRun(cas, new ReferenceScanner(opts.needles ?? []));
-  ctx.prefetchFrom(root);
   ctx.nar(NAR_TOKENS.magic);
   const node = await ctx.ingest(root);
+  await ctx.finish();
   return { node, narHash: ctx.narHash.digest(), narSize: ctx.narSize, references: [...ctx.scanner.found()].sort() };
 }
 
+// Metadata is read with synchronous calls: for a tree in the page cache they cost a few
+// microseconds each, far less than a thread-pool round trip per entry.
 async function walk(path: string, name: string, rel: string, filter: IngestOptions['filter']): Promise<FsEntry> {
-  const st = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    throw new IngestError(path, err.code === 'ENOENT' ? 'no such file or directory' : err.message);
-  });
+  let st: Stats;
+  try { st = lstatSync(path); } catch (err) {
+    throw new IngestError(path, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message);
+  }
   if (st.isSymbolicLink()) {
-    const target = await readlink(path);
+    const target = readlinkSync(path);
     validateSymlinkTarget(target, path);
     return { kind: 'symlink', name, target };
   }
   if (st.isFile()) return { kind: 'regular', name, path, size: st.size, executable: (st.mode & 0o100) !== 0 };
   if (!st.isDirectory()) throw new IngestError(path, 'unsupported file type (only regular files, directories and symlinks can be stored)');
-  const names = await readdir(path);
-  const children = await Promise.all(names.map(async (n) => {
+  let names: string[];
+  try { names = readdirSync(path); } catch (err) { throw new IngestError(path, (err as Error).message); }
+  const kept: FsEntry[] = [];
+  for (const n of names) {
     try { validateName(n); } catch (err) { throw new IngestError(join(path, n), (err as Error).message); }
     const childRel = rel ? `${rel}/${n}` : n;
     const child = await walk(join(path, n), n, childRel, filter);
-    if (filter && !(await filter(childRel, child.kind))) return null;
-    return child;
-  }));
-  const kept = children.filter((c): c is FsEntry => c !== null);
+    if (!filter || (await filter(childRel, child.kind))) kept.push(child);
+  }
   kept.sort((a, b) => compareNames(a.name, b.name));
   return { kind: 'directory', name, children: kept };
 }
@@ -77,9 +83,10 @@ async function walk(path: string, name: string, rel: string, filter: IngestOptio
 class IngestRun {
   readonly narHash: Hash = createHash('sha256');
   narSize = 0;
-  private readonly smallFiles: Extract<FsEntry, { kind: 'regular' }>[] = [];
-  private readonly reads = new Map<string, Promise<Buffer>>();
-  private nextRead = 0;
+  private readonly inflight = new Set<Promise<void>>();
+  private failure: unknown = null;
+  /** Directories in post-order (children first), stored together once every blob is. */
+  private readonly dirs: Directory[] = [];
 
   constructor(private readonly cas: CaStore, readonly scanner: ReferenceScanner) {}
 
@@ -88,22 +95,19 @@ class IngestRun {
     this.narSize += b.length;
   }
 
-  /** Small files are read ahead, a window at a time, in the order they will be hashed. */
-  prefetchFrom(e: FsEntry): void {
-    if (e.kind === 'regular' && e.size <= SMALL_FILE) this.smallFiles.push(e);
-    if (e.kind === 'directory') for (const c of e.children) this.prefetchFrom(c);
+  /** Runs a blob write in the background, at most MAX_INFLIGHT at once. */
+  private async spawn(task: () => Promise<void>): Promise<void> {
+    if (this.failure) throw this.failure;
+    while (this.inflight.size >= MAX_INFLIGHT) await Promise.race(this.inflight);
+    const p: Promise<void> = task().catch((err: unknown) => { this.failure ??= err; }).finally(() => this.inflight.delete(p));
+    this.inflight.add(p);
   }
 
-  private readSmall(e: Extract<FsEntry, { kind: 'regular' }>): Promise<Buffer> {
-    while (this.nextRead < this.smallFiles.length && this.reads.size < PREFETCH) {
-      const f = this.smallFiles[this.nextRead++]!;
-      const p = readFile(f.path);
-      p.catch(() => undefined);
-      this.reads.set(f.path, p);
-    }
-    const p = this.reads.get(e.path) ?? readFile(e.path);
-    this.reads.delete(e.path);
-    return p;
+  /** Waits for every blob, then stores the directories, leaves first, in one batch. */
+  async finish(): Promise<void> {
+    await Promise.all(this.inflight);
+    if (this.failure) throw this.failure;
+    await this.cas.directories.putMany(this.dirs);
   }
 
   async ingest(e: FsEntry): Promise<Node> {
@@ -127,6 +131,7 @@ class IngestRun {
     this.nar(NAR_TOKENS.typeRegular);
     if (e.executable) this.nar(NAR_TOKENS.executable);
     this.nar(NAR_TOKENS.contents);
+    if (e.size <= SMALL_FILE) return this.ingestSmallFile(e);
     const w = this.cas.blobs.writer();
     let size = 0;
     const take = async (b: Buffer) => {
@@ -137,17 +142,19 @@ class IngestRun {
       this.scanner.update(b);
       await w.write(b);
     };
-    if (e.size <= SMALL_FILE) {
-      const b = await this.readSmall(e);
-      if (b.length) await take(b);
-    } else {
+    {
       const fh = await open(e.path, 'r');
       try {
-        const buf = Buffer.allocUnsafe(READ_BUF);
-        for (;;) {
-          const { bytesRead } = await fh.read(buf, 0, READ_BUF, null);
+        // Two buffers: the next read runs while the current piece is hashed and chunked.
+        const bufs = [Buffer.allocUnsafe(READ_BUF), Buffer.allocUnsafe(READ_BUF)];
+        let pos = 0;
+        let next = fh.read(bufs[0]!, 0, READ_BUF, pos);
+        for (let i = 0; ; i ^= 1) {
+          const { bytesRead } = await next;
           if (bytesRead === 0) break;
-          await take(buf.subarray(0, bytesRead));
+          pos += bytesRead;
+          next = fh.read(bufs[i ^ 1]!, 0, READ_BUF, pos);
+          await take(bufs[i]!.subarray(0, bytesRead));
         }
       } finally {
         await fh.close();
@@ -160,6 +167,27 @@ class IngestRun {
     this.scanner.end();
     const { digest } = await w.close();
     return { type: 'file', name: e.name, digest, size, executable: e.executable };
+  }
+
+  // Small files: read synchronously (a page-cache read costs less than an async round trip),
+  // hashed in NAR order here, stored in the background.
+  private async ingestSmallFile(e: Extract<FsEntry, { kind: 'regular' }>): Promise<Node> {
+    let b: Buffer;
+    try { b = readFileSync(e.path); } catch (err) { throw new IngestError(e.path, (err as Error).message); }
+    if (b.length !== e.size) throw new IngestError(e.path, `file changed size while it was being added (${e.size} → ${b.length})`);
+    this.nar(narLength(b.length));
+    this.nar(b);
+    this.nar(narPadding(b.length));
+    this.scanner.update(b);
+    this.scanner.end();
+    const digest = blake3(b);
+    await this.spawn(async () => {
+      const w = this.cas.blobs.writer();
+      await w.write(b);
+      const r = await w.close();
+      if (!r.digest.equals(digest)) throw new IngestError(e.path, 'blob digest mismatch while storing');
+    });
+    return { type: 'file', name: e.name, digest, size: b.length, executable: e.executable };
   }
 
   private async ingestDirectory(e: Extract<FsEntry, { kind: 'directory' }>): Promise<Node> {
@@ -177,10 +205,11 @@ class IngestRun {
       else dir.symlinks.push({ name: n.name, target: n.target });
       subtree++;
     }
-    const [digest] = await this.cas.directories.putMany([dir]).catch((err: unknown) => {
+    try { validateDirectory(dir); } catch (err) {
       throw err instanceof InvalidInputError ? new IngestError(e.name, err.message) : err;
-    });
-    return { type: 'directory', name: e.name, digest: digest!, size: subtree };
+    }
+    this.dirs.push(dir);
+    return { type: 'directory', name: e.name, digest: directoryDigest(encodeDirectory(dir)), size: subtree };
   }
 
 }

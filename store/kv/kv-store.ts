@@ -1,4 +1,6 @@
 import { KvBlobService } from '../castore/kv-blob-service.js';
+import type { ChunkStore } from '../castore/chunk-store.js';
+import { KvChunkStore } from '../castore/kv-chunk-store.js';
 import { KvDirectoryService } from '../castore/kv-directory-service.js';
 import { KvPathInfoService } from '../pathinfo/kv-path-info-service.js';
 import type { MetaService, Store } from '../store.js';
@@ -27,14 +29,20 @@ export class KvStore implements Store {
   readonly pathInfos: KvPathInfoService;
   readonly meta: MetaService;
 
-  constructor(readonly kv: Kv, readonly url: string) {
-    this.blobs = new KvBlobService(kv);
+  constructor(readonly kv: Kv, readonly url: string, private readonly chunks: ChunkStore & { close?(): Promise<void>; diskUsage?(): Promise<number> } = new KvChunkStore(kv)) {
+    this.blobs = new KvBlobService(kv, chunks);
     this.directories = new KvDirectoryService(kv);
     this.pathInfos = new KvPathInfoService(kv);
     this.meta = new KvMetaService(kv);
   }
 
-  close(): Promise<void> {
-    return this.kv.close();
+  /** Approximate bytes on disk (database and chunk packs). */
+  async diskUsage(): Promise<number> {
+    return (await this.kv.diskUsage()) + ((await this.chunks.diskUsage?.()) ?? 0);
+  }
+
+  async close(): Promise<void> {
+    await this.chunks.close?.();
+    await this.kv.close();
   }
 }

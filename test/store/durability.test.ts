@@ -54,7 +54,7 @@ test.serial('a second copy of a tree with one file changed adds far less than th
   const url = `level://${join(work.dir, 'dedup-store')}`;
   const usage = async () => {
     const s = (await openStore(url, { direct: true })) as KvStore;
-    try { return await s.kv.diskUsage(); } finally { await s.close(); }
+    try { return await s.diskUsage(); } finally { await s.close(); }
   };
   const before = await usage();
   await tsixOk(['--store', url, 'store', 'add', a]);
