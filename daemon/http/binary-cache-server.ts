@@ -1,0 +1,295 @@
+// Serves a tsix store as a Nix binary cache over HTTP:
+//   GET  /nix-cache-info                  StoreDir, WantMassQuery, Priority
+//   GET  /<hashpart>.narinfo (and HEAD)    rendered from the PathInfo, signed on the fly with the secret key
+//   GET  /nar/<hashpart>-<narhash>.nar     NAR streamed from the castore (Content-Length = narSize)
+//   GET  /nar/<hashpart>-<narhash>.nar.zst the same, zstd-compressed on the fly (chunked: size unknown ahead)
+//   PUT  /nar/…, /<hashpart>.narinfo       uploads as `nix copy --to http://…` sends them, when enabled
+// NARs are never stored: they are rendered from the tree on demand. Uploaded NARs are imported
+// into the castore as they arrive and registered only when their narinfo arrives and matches.
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { timingSafeEqual } from 'node:crypto';
+import type { Node } from '../../store/castore/nodes.js';
+import { ConfigError, isTsixError } from '../../store/errors.js';
+import { logger } from '../../store/log.js';
+import { encodeBase32 } from '../../store/nix/base32.js';
+import { dumpNar } from '../../store/nix/nar-dump.js';
+import { importNar } from '../../store/nix/nar-import.js';
+import type { PathInfo } from '../../store/pathinfo/path-info.js';
+import type { Store } from '../../store/store.js';
+import { compress, decompress, type Compression } from '../../store/cache/compression.js';
+import { formatCacheInfo, formatNarInfo, hashPartOf, parseNarInfo } from '../../store/cache/narinfo.js';
+import { checkTrust, metaToNarInfo, narInfoToMeta, withSignature, type TrustPolicy } from '../../store/cache/path-meta.js';
+import { SignatureError, type SecretKey } from '../../store/cache/signing.js';
+import { formatSha256 } from '../../store/cache/hash-text.js';
+
+const log = logger('http-cache');
+
+export interface BinaryCacheServerOptions {
+  /** `HOST:PORT` (`[::1]:PORT` for IPv6; port 0 picks a free one). */
+  listen: string;
+  /** Signs every served narinfo with this key (in addition to the signatures the path has). */
+  secretKey?: SecretKey | null;
+  /** NAR compression advertised in narinfos: 'none' (default, fastest on a LAN) or 'zstd'. */
+  compression?: 'none' | 'zstd';
+  /** nix-cache-info Priority (default 40, as cache.nixos.org). */
+  priority?: number;
+  /** Enables PUT for clients presenting this token (HTTP Basic password, or `Bearer`). */
+  uploadToken?: string | null;
+  /** Enables PUT for loopback clients without a token. */
+  allowLoopbackUpload?: boolean;
+  /** When set, uploaded paths must be signed by one of these keys (or be content-addressed). */
+  uploadTrust?: TrustPolicy | null;
+}
+
+export interface BinaryCacheServer {
+  /** `http://host:port` as clients should use it. */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+interface PendingNar { node: Node; narHash: Buffer; narSize: number; at: number }
+
+const NARINFO = /^\/([0-9abcdfghijklmnpqrsvwxyz]{32})\.narinfo$/;
+const NAR = /^\/nar\/([0-9abcdfghijklmnpqrsvwxyz]{32})-([0-9abcdfghijklmnpqrsvwxyz]{52})\.nar(\.zst)?$/;
+const EXTENSIONS: Record<string, Compression | undefined> = { '': 'none', '.xz': 'xz', '.zst': 'zstd', '.bz2': 'bzip2', '.br': 'br', '.gz': 'gzip' };
+/** MetaService keys: NAR URL as uploaded → the path it belongs to. */
+const UPLOADED_PREFIX = 'http-cache/uploaded-nar/';
+const PENDING_TTL_MS = 3600_000;
+const MAX_NARINFO = 1 << 20;
+
+class HttpError extends Error {
+  constructor(readonly status: number, message: string) { super(message); }
+}
+
+export function parseListen(listen: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(listen);
+  if (!m) throw new ConfigError(`invalid listen address '${listen}': expected HOST:PORT, e.g. 127.0.0.1:5000 or [::1]:5000`, { listen });
+  const port = Number(m[3]);
+  if (port > 65535) throw new ConfigError(`invalid listen address '${listen}': port ${port} is out of range`, { listen });
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port };
+}
+
+/** Starts serving `store`; resolves once listening. The caller keeps `store` open until `close`. */
+export async function serveBinaryCache(store: Store, opts: BinaryCacheServerOptions): Promise<BinaryCacheServer> {
+  const { host, port } = parseListen(opts.listen);
+  const pending = new Map<string, PendingNar>();
+  const handler = new Handler(store, opts, pending);
+  const server = http.createServer((req, res) => { handler.handle(req, res); });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
+  const actual = (server.address() as AddressInfo).port;
+  const shownHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [k, v] of pending) if (now - v.at > PENDING_TTL_MS) pending.delete(k);
+  }, 60_000);
+  sweep.unref();
+  return {
+    url: `http://${shownHost}:${actual}`,
+    port: actual,
+    close: () => new Promise<void>((resolve) => {
+      clearInterval(sweep);
+      server.close(() => resolve());
+      server.closeAllConnections();
+    }),
+  };
+}
+
+class Handler {
+  constructor(private readonly store: Store, private readonly opts: BinaryCacheServerOptions, private readonly pending: Map<string, PendingNar>) {}
+
+  handle(req: IncomingMessage, res: ServerResponse): void {
+    this.route(req, res).catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : isTsixError(err) ? (err.code === 'E_NOT_FOUND' ? 404 : 400) : 500;
+      if (status === 500) log.error({ err, url: req.url }, 'request failed');
+      else log.info({ url: req.url, status, msg: (err as Error).message }, 'request refused');
+      if (res.headersSent) { res.destroy(); return; }
+      const body = `${(err as Error).message}\n`;
+      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    });
+  }
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const method = req.method ?? 'GET';
+    if (method === 'GET' || method === 'HEAD') {
+      if (path === '/nix-cache-info') return this.cacheInfo(res, method);
+      let m = NARINFO.exec(path);
+      if (m) return this.narInfo(m[1]!, res, method);
+      m = NAR.exec(path);
+      if (m) return this.nar(m[1]!, m[2]!, m[3] ? 'zstd' : 'none', res, method);
+      if (path.startsWith('/nar/')) return this.uploadedNar(path, res, method);
+      throw new HttpError(404, `no such file: ${path}`);
+    }
+    if (method === 'PUT') {
+      this.checkUploadAllowed(req);
+      if (path === '/nix-cache-info') { await drain(req); return this.ok(res); }
+      const m = NARINFO.exec(path);
+      if (m) return this.putNarInfo(m[1]!, req, res);
+      if (path.startsWith('/nar/')) return this.putNar(path, req, res);
+      // Build logs and realisations: accepted and not kept (tsix stores neither from uploads).
+      if (path.startsWith('/log/') || path.startsWith('/realisations/') || path.startsWith('/debuginfo/')) { await drain(req); return this.ok(res); }
+      throw new HttpError(400, `cannot upload '${path}': only nar/… and <hash>.narinfo files are accepted`);
+    }
+    res.setHeader('allow', 'GET, HEAD, PUT');
+    throw new HttpError(405, `method ${method} not allowed`);
+  }
+
+  private ok(res: ServerResponse): void {
+    res.writeHead(200, { 'content-length': 0 });
+    res.end();
+  }
+
+  private cacheInfo(res: ServerResponse, method: string): void {
+    const body = formatCacheInfo({ storeDir: '/nix/store', wantMassQuery: true, priority: this.opts.priority ?? 40 });
+    res.writeHead(200, { 'content-type': 'text/x-nix-cache-info', 'content-length': Buffer.byteLength(body) });
+    res.end(method === 'HEAD' ? undefined : body);
+  }
+
+  private narUrl(info: PathInfo): string {
+    return `nar/${hashPartOf(info.path)}-${encodeBase32(info.narHash)}.nar${this.opts.compression === 'zstd' ? '.zst' : ''}`;
+  }
+
+  private async narInfo(hashPart: string, res: ServerResponse, method: string): Promise<void> {
+    const info = await this.store.pathInfos.get(hashPart);
+    if (!info) throw new HttpError(404, `no such path: ${hashPart}`);
+    const { node: _n, registrationTime: _r, ...meta0 } = info;
+    const meta = this.opts.secretKey ? withSignature(meta0, this.opts.secretKey) : meta0;
+    const zstd = this.opts.compression === 'zstd';
+    const body = formatNarInfo(metaToNarInfo(meta, {
+      url: this.narUrl(info),
+      compression: zstd ? 'zstd' : 'none',
+      fileHash: zstd ? null : info.narHash,
+      fileSize: zstd ? null : info.narSize,
+    }));
+    res.writeHead(200, { 'content-type': 'text/x-nix-narinfo', 'content-length': Buffer.byteLength(body) });
+    res.end(method === 'HEAD' ? undefined : body);
+  }
+
+  private async nar(hashPart: string, narHash32: string, compression: Compression, res: ServerResponse, method: string): Promise<void> {
+    const info = await this.store.pathInfos.get(hashPart);
+    if (!info || encodeBase32(info.narHash) !== narHash32) throw new HttpError(404, `no such NAR: ${hashPart}-${narHash32}`);
+    const headers: Record<string, string | number> = { 'content-type': compression === 'none' ? 'application/x-nix-nar' : 'application/zstd' };
+    if (compression === 'none') headers['content-length'] = info.narSize;
+    res.writeHead(200, headers);
+    if (method === 'HEAD') { res.end(); return; }
+    const nar = dumpNar(this.store, info.node);
+    await pipeline(Readable.from(compression === 'none' ? nar : compress('zstd', nar, 3), { objectMode: false, highWaterMark: 1 << 20 }), res);
+  }
+
+  /**
+   * A NAR under the name it was uploaded as: Nix remembers the narinfos it uploaded (in its
+   * local narinfo cache) and later asks for these URLs, so they keep working, re-compressed on the fly.
+   */
+  private async uploadedNar(path: string, res: ServerResponse, method: string): Promise<void> {
+    const alias = await this.store.meta.get(UPLOADED_PREFIX + path.slice(1));
+    const ext = /\.nar(\.[a-z0-9]+)?$/.exec(path);
+    const compression = ext ? EXTENSIONS[ext[1] ?? ''] : undefined;
+    if (!alias || !compression) throw new HttpError(404, `no such file: ${path}`);
+    const { hashPart, narHash } = JSON.parse(alias.toString('utf8')) as { hashPart: string; narHash: string };
+    const info = await this.store.pathInfos.get(hashPart);
+    if (!info || encodeBase32(info.narHash) !== narHash) throw new HttpError(404, `no such file: ${path}`);
+    const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream' };
+    if (compression === 'none') headers['content-length'] = info.narSize;
+    res.writeHead(200, headers);
+    if (method === 'HEAD') { res.end(); return; }
+    const nar = dumpNar(this.store, info.node);
+    // Fast levels: the client only needs something it can decompress (it checks the NAR hash).
+    const level = compression === 'xz' || compression === 'zstd' ? 1 : undefined;
+    await pipeline(Readable.from(compression === 'none' ? nar : compress(compression, nar, level), { objectMode: false, highWaterMark: 1 << 20 }), res);
+  }
+
+  // ---- uploads ----
+
+  private checkUploadAllowed(req: IncomingMessage): void {
+    const token = this.opts.uploadToken;
+    if (token) {
+      const given = presentedToken(req.headers.authorization);
+      if (given !== null && safeEqual(given, token)) return;
+      if (!this.opts.allowLoopbackUpload || !isLoopback(req)) throw new HttpError(given === null ? 401 : 403, given === null ? 'uploads need a token (HTTP Basic password or Bearer)' : 'wrong upload token');
+      return;
+    }
+    if (this.opts.allowLoopbackUpload && isLoopback(req)) return;
+    throw new HttpError(403, 'uploads are disabled on this cache');
+  }
+
+  private async putNar(path: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const ext = /\.nar(\.[a-z0-9]+)?$/.exec(path);
+    if (!ext) throw new HttpError(400, `cannot upload '${path}': a NAR file name ends in .nar[.xz|.zst|.bz2|.br]`);
+    const method = EXTENSIONS[ext[1] ?? ''];
+    if (!method) throw new HttpError(400, `cannot upload '${path}': unknown compression '${ext[1]}'`);
+    const r = await importNar(decompress(method, req as AsyncIterable<Buffer>), this.store, {});
+    this.pending.set(path.slice(1), { node: r.node, narHash: r.narHash, narSize: r.narSize, at: Date.now() });
+    this.ok(res);
+  }
+
+  private async putNarInfo(hashPart: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const text = (await readLimited(req, MAX_NARINFO)).toString('utf8');
+    const ni = parseNarInfo(text, `uploaded ${hashPart}.narinfo`);
+    if (hashPartOf(ni.storePath) !== hashPart) throw new HttpError(400, `narinfo for '${ni.storePath}' uploaded as ${hashPart}.narinfo`);
+    const nar = this.pending.get(ni.url);
+    if (!nar) throw new HttpError(409, `the NAR '${ni.url}' of '${ni.storePath}' was not uploaded (upload the NAR before its narinfo)`);
+    const meta = narInfoToMeta(ni);
+    if (nar.narSize !== meta.narSize || !nar.narHash.equals(meta.narHash)) {
+      throw new HttpError(400, `hash mismatch in uploaded NAR of '${meta.path}': narinfo says ${formatSha256(meta.narHash)} (${meta.narSize} bytes), the NAR is ${formatSha256(nar.narHash)} (${nar.narSize} bytes)`);
+    }
+    if (this.opts.uploadTrust) {
+      const trust = checkTrust(meta, this.opts.uploadTrust, 'upload');
+      if (trust instanceof SignatureError) throw new HttpError(403, trust.message);
+    }
+    for (const ref of meta.references) {
+      if (ref !== meta.path && !(await this.store.pathInfos.get(hashPartOf(ref)))) {
+        throw new HttpError(409, `cannot register '${meta.path}': its reference '${ref}' is not in this cache (upload references first)`);
+      }
+    }
+    await this.store.pathInfos.put({ ...meta, node: nar.node, registrationTime: Math.floor(Date.now() / 1000) });
+    await this.store.meta.putMany([[UPLOADED_PREFIX + ni.url, Buffer.from(JSON.stringify({ hashPart, narHash: encodeBase32(meta.narHash) }))]]);
+    this.pending.delete(ni.url);
+    this.ok(res);
+  }
+}
+
+function presentedToken(auth: string | undefined): string | null {
+  if (!auth) return null;
+  if (auth.startsWith('Bearer ')) return auth.slice(7).trim();
+  if (auth.startsWith('Basic ')) {
+    const dec = Buffer.from(auth.slice(6).trim(), 'base64').toString('utf8');
+    const colon = dec.indexOf(':');
+    return colon < 0 ? dec : dec.slice(colon + 1);
+  }
+  return null;
+}
+
+function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+function isLoopback(req: IncomingMessage): boolean {
+  const a = req.socket.remoteAddress ?? '';
+  return a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+}
+
+async function drain(req: IncomingMessage): Promise<void> {
+  for await (const _ of req) { /* discard */ }
+}
+
+async function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of req as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) throw new HttpError(413, `upload larger than ${limit} bytes`);
+    parts.push(c);
+  }
+  return Buffer.concat(parts);
+}
