@@ -15,8 +15,10 @@ export interface BuildRequest {
   inputs: string[];
   /** Store paths the build must create (full paths under storeDir), writable during the build. */
   outputs: string[];
-  /** Working directory inside the sandbox (created empty and writable), e.g. /build. */
+  /** Working directory inside the sandbox (created writable, holding only `workingDirFiles`), e.g. /build. */
   workingDir: string;
+  /** Files placed in the working directory before the build starts (plain names, readable by the build). */
+  workingDirFiles?: { name: string; contents: string | Buffer }[];
   /** Extra writable empty directories inside the sandbox. */
   scratchPaths: string[];
   /** Whether the sandbox may reach the network. */

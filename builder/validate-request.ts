@@ -52,6 +52,9 @@ export function validateBuildRequest(req: BuildRequest): void {
     checkAbsolute('scratchPaths', s);
     if (s === '/' || isInside(s, req.storeDir) || isInside(req.storeDir, s) || isInside(req.workingDir, s)) fail(`scratch path ${s} must not be /, overlap the store directory or contain the working directory`, { path: s });
   }
+  for (const f of req.workingDirFiles ?? []) {
+    if (!f.name || f.name === '.' || f.name === '..' || f.name.includes('/') || f.name.includes('\0')) fail(`working directory file name ${JSON.stringify(f.name)} must be a plain file name`, { name: f.name });
+  }
   if (req.shell !== null) checkAbsolute('shell', req.shell);
   if (req.timeoutMs !== undefined && !(Number.isFinite(req.timeoutMs) && req.timeoutMs > 0)) fail(`timeoutMs must be a positive number, got ${req.timeoutMs}`);
   const l = req.limits ?? {};

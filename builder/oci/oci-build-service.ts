@@ -189,6 +189,11 @@ class OciBuildService implements BuildService {
       await mkdir(d, { mode: 0o700 });
       await chown(d, b + SANDBOX_UID, b + SANDBOX_GID);
     }
+    for (const f of req.workingDirFiles ?? []) {
+      const p = join(workHost, f.name);
+      await writeFile(p, f.contents, { mode: 0o644 });
+      await chown(p, b + SANDBOX_UID, b + SANDBOX_GID);
+    }
     const layout: SandboxLayout = {
       rootfs: await this.rootfs.get(rootfsShape(req, this.networkEtc), req.workingDir),
       storeHost, workHost, scratchHosts,
