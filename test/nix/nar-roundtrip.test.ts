@@ -4,12 +4,13 @@ import test from 'ava';
 import { join } from 'node:path';
 import { openStore } from '../../store/open-store.js';
 import { encodeBase32 } from '../../store/nix/base32.js';
+import { formatHash } from '../../store/nix/hash.js';
 import { dumpNar } from '../../store/nix/nar-dump.js';
 import { dumpPathNar } from '../../store/nix/nar-from-fs.js';
 import { importNar } from '../../store/nix/nar-import.js';
 import { restoreNarToFs } from '../../store/nix/nar-restore-fs.js';
 import { ingestPath } from '../../store/import/ingest.js';
-import { collect, nixDump, nixOut, pieces, tempDir, TREES } from './nix-oracle.js';
+import { collect, nixDelete, nixDump, nixOut, pieces, tempDir, TREES } from './nix-oracle.js';
 
 for (const [name, build] of Object.entries(TREES)) {
   test(`NAR round trip: ${name}`, async (t) => {
@@ -33,6 +34,16 @@ for (const [name, build] of Object.entries(TREES)) {
       t.is(encodeBase32(r.narHash), await nixOut('nix-hash', ['--type', 'sha256', '--base32', root]));
       const back = await collect(dumpNar(store, r.node));
       t.true(back.equals(nar), `dumpNar of the imported tree differs from the original NAR (piece size ${size})`);
+    }
+
+    // narHash/narSize as `nix path-info` reports them for the same tree added to the Nix store.
+    if (name === 'mixed tree' || name === 'single symlink') {
+      const added = await nixOut('nix-store', ['--add', root]);
+      t.teardown(() => nixDelete([added]));
+      const [info] = JSON.parse(await nixOut('nix', ['path-info', '--json', added])) as { narHash: string; narSize: number }[];
+      const viaNar = await importNar(pieces(nar, 65536), store);
+      t.is(formatHash({ algo: 'sha256', digest: viaNar.narHash }, 'sri'), info!.narHash);
+      t.is(viaNar.narSize, info!.narSize);
     }
 
     // The filesystem ingest (store/import) builds the very same castore tree.

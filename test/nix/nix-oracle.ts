@@ -31,6 +31,11 @@ export async function nixOut(cmd: string, args: string[]): Promise<string> {
   return (await nix(cmd, args)).stdout.trim();
 }
 
+/** Removes paths a test added to the real Nix store (register with t.teardown). */
+export async function nixDelete(paths: string[]): Promise<void> {
+  if (paths.length) await nix('nix-store', ['--delete', ...paths], { allowFail: true });
+}
+
 /** `nix-store --dump PATH` as bytes. */
 export function nixDump(path: string): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -10,7 +10,7 @@ import {
   checkStorePathName, makeFixedOutputPath, makeOutputPath, makeSourcePath, makeStorePath, makeTextPath,
   parseStorePath, splitStorePath, type FileIngestionMethod,
 } from '../../store/nix/store-path.js';
-import { nix, nixOut, tempDir } from './nix-oracle.js';
+import { nix, nixDelete, nixOut, tempDir } from './nix-oracle.js';
 
 test('makeFixedOutputPath equals nix-store --print-fixed-path (flat and recursive, every algorithm)', async (t) => {
   for (const algo of HASH_ALGOS) {
@@ -34,7 +34,10 @@ test('source and fixed paths equal nix-store --add / --add-fixed, and ca equals 
   const name = dir.split('/').pop()!;
   const narHash = (await hashStream('sha256', dumpPathNar(dir))).hash;
 
+  const addedPaths: string[] = [];
+  t.teardown(() => nixDelete(addedPaths));
   const added = await nixOut('nix-store', ['--add', dir]);
+  addedPaths.push(added);
   t.is(makeSourcePath(name, narHash.digest), added);
   t.is(makeFixedOutputPath('recursive', narHash, name), added);
   t.is(await nixOut('nix-store', ['--add-fixed', '--recursive', 'sha256', dir]), added);
@@ -42,6 +45,7 @@ test('source and fixed paths equal nix-store --add / --add-fixed, and ca equals 
   for (const algo of ['sha1', 'sha512'] as const) {
     const h = (await hashStream(algo, dumpPathNar(dir))).hash;
     const p = await nixOut('nix-store', ['--add-fixed', '--recursive', algo, dir]);
+    addedPaths.push(p);
     t.is(makeFixedOutputPath('recursive', h, name), p);
     const info = JSON.parse(await nixOut('nix', ['path-info', '--json', p])) as { ca: string }[];
     t.is(formatContentAddress({ type: 'fixed', method: 'recursive', hash: h }), info[0]!.ca);
@@ -52,6 +56,7 @@ test('source and fixed paths equal nix-store --add / --add-fixed, and ca equals 
   const { hashFile } = await import('../../store/nix/hash.js');
   const fh = await hashFile('sha256', file);
   const fp = await nixOut('nix-store', ['--add-fixed', 'sha256', file]);
+  addedPaths.push(fp);
   t.is(makeFixedOutputPath('flat', fh, file.split('/').pop()!), fp);
   t.not(flat.digest.toString('hex'), fh.digest.toString('hex'));
   const info = JSON.parse(await nixOut('nix', ['path-info', '--json', fp])) as { ca: string }[];
