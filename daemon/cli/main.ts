@@ -10,6 +10,8 @@ const COMMANDS: Record<string, () => Promise<{ run: CommandRun }>> = {
   'hash': () => import('./hash-command.js'),
   'eval': () => import('../../eval/cli.js'),
   'daemon': () => import('./daemon-command.js'),
+  'instantiate': () => import('./instantiate-command.js'),
+  'show-derivation': () => import('./show-derivation-command.js'),
 };
 
 function usage(): string {
