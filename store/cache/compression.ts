@@ -26,6 +26,13 @@ export class CompressionError extends TsixError {
   }
 }
 
+/** Bytes to (de)compress: any (async) iterable of buffers. */
+export type ByteSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+async function* passThrough(source: ByteSource): AsyncIterable<Buffer> {
+  for await (const c of source) yield Buffer.isBuffer(c) ? c : Buffer.from(c.buffer, c.byteOffset, c.byteLength);
+}
+
 export function isCompression(s: string): s is Compression {
   return (COMPRESSIONS as readonly string[]).includes(s);
 }
@@ -42,9 +49,9 @@ const DECOMPRESS: Record<Exclude<Compression, 'none' | 'br' | 'gzip'>, [string, 
 };
 
 /** Decompresses a stream; errors (corrupt or truncated input) surface while iterating, as CompressionError. */
-export function decompress(method: string, source: AsyncIterable<Uint8Array>): AsyncIterable<Buffer> {
+export function decompress(method: string, source: ByteSource): AsyncIterable<Buffer> {
   const m = checkMethod(method);
-  if (m === 'none') return source as AsyncIterable<Buffer>;
+  if (m === 'none') return passThrough(source);
   if (m === 'br') return zlibFilter(createBrotliDecompress(), source, 'br');
   if (m === 'gzip') return zlibFilter(createGunzip(), source, 'gzip');
   const [cmd, args] = DECOMPRESS[m];
@@ -52,11 +59,11 @@ export function decompress(method: string, source: AsyncIterable<Uint8Array>): A
 }
 
 /** Compresses a stream with `method`; `level` as the tool takes it (defaults: zstd 3, xz 6, bzip2 9). */
-export function compress(method: string, source: AsyncIterable<Uint8Array>, level?: number): AsyncIterable<Buffer> {
+export function compress(method: string, source: ByteSource, level?: number): AsyncIterable<Buffer> {
   const m = checkMethod(method);
   const lv = level === undefined ? [] : [`-${level}`];
   switch (m) {
-    case 'none': return source as AsyncIterable<Buffer>;
+    case 'none': return passThrough(source);
     case 'zstd': return processFilter('zstd', ['-cq', '--no-progress', '-T0', ...lv], source, 'compressing zstd');
     case 'xz': return processFilter('xz', ['-c', '-T0', ...lv], source, 'compressing xz');
     case 'bzip2': return processFilter('bzip2', ['-c', ...lv], source, 'compressing bzip2');
@@ -65,7 +72,7 @@ export function compress(method: string, source: AsyncIterable<Uint8Array>, leve
   }
 }
 
-async function* zlibFilter(t: NodeJS.ReadWriteStream, source: AsyncIterable<Uint8Array>, what: string): AsyncIterable<Buffer> {
+async function* zlibFilter(t: NodeJS.ReadWriteStream, source: ByteSource, what: string): AsyncIterable<Buffer> {
   const feeding = pipeline(Readable.from(source, { objectMode: false }), t as unknown as NodeJS.WritableStream).catch((e: unknown) => e);
   try {
     for await (const chunk of t as unknown as AsyncIterable<Buffer>) yield chunk;
@@ -80,7 +87,7 @@ async function* zlibFilter(t: NodeJS.ReadWriteStream, source: AsyncIterable<Uint
 
 type Exit = { code: number | null; signal: NodeJS.Signals | null } | Error;
 
-async function* processFilter(cmd: string, args: string[], source: AsyncIterable<Uint8Array>, what: string): AsyncIterable<Buffer> {
+async function* processFilter(cmd: string, args: string[], source: ByteSource, what: string): AsyncIterable<Buffer> {
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
