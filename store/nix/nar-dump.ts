@@ -173,8 +173,12 @@ export async function* dumpNar(cas: CaStore, node: Node): AsyncIterable<Buffer> 
         for await (const piece of stream) {
           got += piece.length;
           if (got > n.size) throw sizeMismatch(n, got);
-          if (piece.length >= 4096) yield piece;
-          else out.put(piece);
+          if (piece.length >= 4096) {
+            yield* out.drain(); // smaller pieces gathered before this one go first
+            yield piece;
+          } else {
+            out.put(piece);
+          }
         }
         if (got !== n.size) throw sizeMismatch(n, got);
       }

@@ -152,3 +152,31 @@ test('dumpNar fails cleanly on a missing directory or blob and on a blob of the 
   const e = await t.throwsAsync(collect(dumpNar(store, { type: 'directory', name: '', digest: dirDigest!, size: 1 })));
   t.is((e as { code?: string }).code, 'E_NOT_FOUND');
 });
+
+test('dumpNar keeps the order of contents whatever pieces the blob service streams', async (t) => {
+  const tmp = await tempDir();
+  t.teardown(tmp.cleanup);
+  const root = join(tmp.dir, 'root');
+  await TREES['mixed tree']!(root);
+  const nar = await nixDump(root);
+  const store = await openStore('memory://');
+  t.teardown(() => store.close());
+  const r = await importNar(pieces(nar, 65536), store);
+  // The same blobs, streamed in pieces of irregular sizes around the batching thresholds.
+  const sizes = [1, 4095, 4096, 3, 70000, 17, 262144, 5000];
+  const blobs = Object.create(store.blobs) as typeof store.blobs;
+  blobs.open = async (digest) => {
+    const whole = await store.blobs.read(digest, 0, Number.MAX_SAFE_INTEGER);
+    if (!whole) return null;
+    return (async function* () {
+      let off = 0;
+      for (let i = 0; off < whole.length; i++) {
+        const n = sizes[i % sizes.length]!;
+        yield whole.subarray(off, off + n);
+        off += n;
+      }
+    })();
+  };
+  const back = await collect(dumpNar({ blobs, directories: store.directories }, r.node));
+  t.true(back.equals(nar));
+});
