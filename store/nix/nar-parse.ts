@@ -73,6 +73,13 @@ class NarReader {
 
   get offset(): number { return this.base + this.pos; }
 
+  /** Releases the source early (after an error), e.g. destroys a stream being read. */
+  async abandon(): Promise<void> {
+    if (this.eof) return;
+    this.eof = true;
+    try { await this.it.return?.(); } catch { /* the parse error is what matters */ }
+  }
+
   /** Loads the next non-empty piece; false at the end of the source. */
   private async more(): Promise<boolean> {
     if (this.eof) return false;
@@ -190,14 +197,19 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true });
 export async function parseNar(source: AsyncIterable<Uint8Array>, sink: NarSink, opts: NarParseOptions = {}): Promise<NarParseResult> {
   const r = new NarReader(source);
   const utf8 = opts.requireUtf8 ?? false;
-  const at = r.offset;
-  const magicLen = await r.u64('length of the magic');
-  if (magicLen !== NAR_MAGIC.length) throw new BadNarError(`input doesn't look like a Nix archive (wrong magic)`, at);
-  const magic = await r.bytes(magicLen, 'magic');
-  if (magic.toString('latin1') !== NAR_MAGIC) throw new BadNarError(`input doesn't look like a Nix archive (magic ${show(magic)})`, at);
-  await r.padding(magicLen, 'magic');
-  await parseNode(r, sink, utf8, null, 0);
-  return r.end();
+  try {
+    const at = r.offset;
+    const magicLen = await r.u64('length of the magic');
+    if (magicLen !== NAR_MAGIC.length) throw new BadNarError(`input doesn't look like a Nix archive (wrong magic)`, at);
+    const magic = await r.bytes(magicLen, 'magic');
+    if (magic.toString('latin1') !== NAR_MAGIC) throw new BadNarError(`input doesn't look like a Nix archive (magic ${show(magic)})`, at);
+    await r.padding(magicLen, 'magic');
+    await parseNode(r, sink, utf8, null, 0);
+    return await r.end();
+  } catch (e) {
+    await r.abandon();
+    throw e;
+  }
 }
 
 function checkUtf8(b: Buffer, what: string, at: number): void {

@@ -117,3 +117,21 @@ test('restoreNarToFs rejects a hostile archive cleanly', async (t) => {
   const e2 = await t.throwsAsync(restoreNarToFs(pieces(CASES['truncated contents']!.nar, 5), join(tmp.dir, 'out2')));
   t.regex(e2!.message, /truncated/);
 });
+
+test('a rejected archive releases its source (the rest is not read)', async (t) => {
+  const st = await countingStore();
+  t.teardown(st.close);
+  let released = false;
+  let pulled = 0;
+  const nar = Buffer.concat([CASES['name with /']!.nar, Buffer.alloc(1 << 20)]);
+  async function* source(): AsyncIterable<Buffer> {
+    try {
+      for (let i = 0; i < nar.length; i += 16) { pulled++; yield nar.subarray(i, i + 16); }
+    } finally {
+      released = true;
+    }
+  }
+  await t.throwsAsync(importNar(source(), st.cas), { message: /contains '\/'/ });
+  t.true(released);
+  t.true(pulled < 100);
+});
