@@ -155,7 +155,8 @@ class AtermParser {
     this.i += lit.length;
   }
 
-  private string(): string {
+  /** A quoted string; `raw` fields (paths, names, hashes, system) are written unescaped by Nix. */
+  private string(raw = false): string {
     this.expect('"');
     let out = '';
     let start = this.i;
@@ -163,7 +164,9 @@ class AtermParser {
       const c = this.s.charCodeAt(this.i);
       if (Number.isNaN(c)) this.fail('unterminated string');
       if (c === 0x22) break;
+      if (c === 0x0a || c === 0x0d || c === 0x09) this.fail(`unescaped ${c === 0x0a ? 'newline' : c === 0x0d ? 'carriage return' : 'tab'} in string`);
       if (c === 0x5c) {
+        if (raw) this.fail('escape sequence in a field Nix writes unescaped');
         out += this.s.slice(start, this.i);
         const e = this.s[this.i + 1];
         if (e === 'n') out += '\n';
@@ -184,7 +187,7 @@ class AtermParser {
 
   private path(): string {
     const at = this.i;
-    const p = this.string();
+    const p = this.string(true);
     if (p === '' || p[0] !== '/') this.fail(`bad path '${p}' in derivation`, at);
     return p;
   }
@@ -220,7 +223,7 @@ class AtermParser {
   private stringSet(what: string, paths: boolean): Set<string> {
     const items = this.list(() => {
       const at = this.i;
-      return { key: paths ? this.path() : this.string(), at, value: null };
+      return { key: paths ? this.path() : this.string(true), at, value: null };
     });
     return new Set(this.sortedUnique(items, what).keys());
   }
@@ -230,14 +233,14 @@ class AtermParser {
     const outs = this.list(() => {
       const at = this.i;
       this.expect('(');
-      const key = this.string();
+      const key = this.string(true);
       this.expect(',');
       const pathAt = this.i;
-      const path = this.string();
+      const path = this.string(true);
       this.expect(',');
-      const hashAlgo = this.string();
+      const hashAlgo = this.string(true);
       this.expect(',');
-      const hash = this.string();
+      const hash = this.string(true);
       this.expect(')');
       const o = { path, hashAlgo, hash };
       const kind = outputKind(o);
@@ -260,7 +263,7 @@ class AtermParser {
     this.expect(',[');
     const inputSrcs = this.stringSet('input source', true);
     this.expect(',');
-    const system = this.string();
+    const system = this.string(true);
     this.expect(',');
     const builder = this.string();
     this.expect(',[');

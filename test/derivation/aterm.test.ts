@@ -101,3 +101,33 @@ test('the strict parser names the offset of what is wrong', async (t) => {
   const r = await nix('nix', ['show-derivation', '/nix/store/00000000000000000000000000000000-missing.drv']);
   t.not(r.code, 0);
 });
+
+test('damaged .drv text never crashes the parser: it parses to the same text or fails with an offset', async (t) => {
+  const o = await getOracle();
+  let seed = 12345;
+  const rand = (n: number): number => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const alphabet = '"\\,()[]/ab\n';
+  let rejected = 0;
+  for (const p of o.closure.slice(0, 20)) {
+    const text = o.texts.get(p)!;
+    const name = drvNameFromPath(p);
+    const variants: string[] = [];
+    for (let cut = 0; cut < text.length; cut += Math.max(1, Math.floor(text.length / 40))) variants.push(text.slice(0, cut));
+    for (let k = 0; k < 60; k++) {
+      const i = rand(text.length);
+      variants.push(text.slice(0, i) + alphabet[rand(alphabet.length)] + text.slice(i + 1));
+      variants.push(text.slice(0, i) + text.slice(i + 1 + rand(5)));
+    }
+    for (const v of variants) {
+      try {
+        const d = parseDerivation(v, name, p);
+        t.is(unparseDerivation(d), v);
+      } catch (e) {
+        t.true(e instanceof DerivationParseError, `${(e as Error).message} for ${JSON.stringify(v.slice(0, 80))}`);
+        t.regex((e as Error).message, /at offset \d+/);
+        rejected++;
+      }
+    }
+  }
+  t.true(rejected > 100);
+});
