@@ -1,7 +1,7 @@
 // Mount point handling without fusermount (a fresh machine lacks it): checks before mounting,
 // cleaning a stale mount left by a killed daemon, and unmounting with umount(8) as root.
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, realpath, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { TsixError } from '../store/errors.js';
@@ -80,11 +80,14 @@ export async function unmount(dir: string, opts: { lazy?: boolean } = {}): Promi
   throw new TsixError('E_UNMOUNT', `cannot unmount ${dir}: ${stderr}`, { mountPoint: dir });
 }
 
-/** Whether a mount answers: `ok`, `stale` (its server is gone), or `hung` (no answer within 2 s). */
+/**
+ * Whether a mount answers: `ok`, `stale` (its server is gone), or `hung` (no answer within 2 s).
+ * statfs, because the kernel answers stat from its attribute cache even for a dead FUSE server.
+ */
 async function probe(dir: string): Promise<'ok' | 'stale' | 'hung'> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<'hung'>((res) => { timer = setTimeout(() => res('hung'), 2000); });
-  const check = stat(dir).then(() => 'ok' as const, (err: NodeJS.ErrnoException) => (err.code === 'ENOTCONN' || err.code === 'ECONNABORTED' ? 'stale' as const : 'ok' as const));
+  const check = statfs(dir).then(() => 'ok' as const, (err: NodeJS.ErrnoException) => (err.code === 'ENOTCONN' || err.code === 'ECONNABORTED' ? 'stale' as const : 'ok' as const));
   try {
     return await Promise.race([check, timeout]);
   } finally {

@@ -67,7 +67,8 @@ export async function launchDaemon(args: string[], mountPoint: string, env: Node
   d.kill = async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     await exited;
-    if (await isMounted(mountPoint)) await run('umount', ['-l', mountPoint]).catch(() => undefined);
+    // Only a mount this daemon made (another daemon may own the mount point).
+    if (out.includes('mounted at') && await isMounted(mountPoint)) await run('umount', ['-l', mountPoint]).catch(() => undefined);
   };
   onSpawn?.(d);
   await new Promise<void>((res, rej) => {
