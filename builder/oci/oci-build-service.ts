@@ -156,13 +156,17 @@ class OciBuildService implements BuildService {
     const id = `${ID_PREFIX}${process.pid}-${++sequence}-${Math.random().toString(36).slice(2, 8)}`;
     const bundle = join(this.stateDir, 'builds', id);
     let keepBundle = false;
+    const t0 = performance.now();
     try {
       const layout = await this.prepareBundle(id, bundle, req);
       if (signal.aborted) throw new BuildAbortedError({ id });
       const sink = new LogSink(join(opts.logDir, `${id}.log`), opts.onLog);
-      await sink.ready();
+      await sink.ready().catch((e: Error) => { throw new BuildSetupError(`cannot create the build log in ${opts.logDir}: ${e.message}`, { id }); });
+      const t1 = performance.now();
       const exit = await this.runContainer(id, bundle, req, sink, signal);
       await sink.close();
+      const t2 = performance.now();
+      log.debug({ id, prepareMs: t1 - t0, runMs: t2 - t1 }, 'build ran');
       if (signal.aborted) throw new BuildAbortedError({ id, logPath: sink.path });
       if (exit.setupError !== null) {
         throw new BuildSetupError(`cannot run the build sandbox: ${exit.setupError}`, { id, logPath: sink.path, logTail: sink.lastLines() });
@@ -176,6 +180,12 @@ class OciBuildService implements BuildService {
   }
 
   private async prepareBundle(id: string, bundle: string, req: BuildRequest): Promise<SandboxLayout> {
+    // runc would fail too, but with a mount error that does not say which input is missing.
+    for (const p of req.inputs) {
+      const host = join(req.inputSource, storeBasename(req, 'inputs', p));
+      await lstat(host).catch(() => { throw new BuildSetupError(`input ${p} is not available at ${host}`, { id, path: p }); });
+    }
+    if (req.shell !== null) await lstat(req.shell).catch(() => { throw new BuildSetupError(`the shell ${req.shell} does not exist on the host`, { id }); });
     const b = this.hostIdBase;
     const storeHost = join(bundle, 'store');
     const workHost = join(bundle, 'build');

@@ -338,6 +338,15 @@ export function buildServiceConformance(backend: ConformanceBackend): void {
     t.deepEqual(await backend.leftovers(), []);
   });
 
+  test.serial(title('an input missing from inputSource is a setup error, not an empty directory'), async (t) => {
+    const missing = `${STORE}/${fakeHash('missing')}-missing`;
+    const err = await t.throwsAsync(svc.build(shReq('touch $out', { inputs: [`${STORE}/${fx.busybox}`, missing] }), opts()));
+    t.is((err as { code?: string }).code, 'E_BUILD_SETUP');
+    t.true(err!.message.includes(missing), err!.message);
+    t.false(existsSync(join(fx.inputSource, `${fakeHash('missing')}-missing`)), 'nothing created in inputSource');
+    t.deepEqual(await backend.leftovers(), []);
+  });
+
   test.serial(title('malformed requests are refused before anything runs'), async (t) => {
     const bad: Partial<BuildRequest>[] = [
       { inputs: ['/elsewhere/abc'] },
