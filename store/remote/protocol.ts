@@ -91,10 +91,11 @@ const CLASSES: Record<string, { prototype: TsixError }> = {
 export function errorFromWire(w: WireError): TsixError {
   const cls = CLASSES[w.code];
   if (!cls) return new RemoteError(w.code, w.message, w.data);
-  const e = Object.create(cls.prototype) as TsixError & { name: string; message: string; stack?: string };
-  const fresh = new Error(w.message);
-  Object.assign(e, { code: w.code, data: w.data, message: w.message, name: (cls as unknown as { name: string }).name, stack: fresh.stack });
-  return e;
+  // A real Error (native slot and stack), given the class's prototype.
+  const e = new Error(w.message);
+  Object.setPrototypeOf(e, cls.prototype);
+  Object.assign(e, { code: w.code, data: w.data, name: (cls as unknown as { name: string }).name });
+  return e as TsixError;
 }
 
 /** Error data with only what msgpack can carry. */

@@ -152,9 +152,17 @@ export class RpcConnection {
     while (this.queue.length && !this.isClosed) {
       await this.run(this.queue.shift()!);
       // Back-pressure: stop running requests while the client does not read its answers.
-      if (this.socket.writableNeedDrain) await new Promise<void>((res) => { this.socket.once('drain', res); this.socket.once('close', res); });
+      if (this.socket.writableNeedDrain) await this.drained();
     }
     this.running = false;
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((res) => {
+      const done = () => { this.socket.off('drain', done); this.socket.off('close', done); res(); };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
   }
 
   private async run([, id, name, params]: Request): Promise<void> {
