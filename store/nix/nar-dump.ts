@@ -62,7 +62,7 @@ class Out {
   put(b: Uint8Array): void {
     let off = 0;
     while (off < b.length) {
-      if (this.pos === this.buf.length) this.grow(b.length - off);
+      if (this.pos === this.buf.length) this.next();
       const k = Math.min(b.length - off, this.buf.length - this.pos);
       this.buf.set(k === b.length ? b : b.subarray(off, off + k), this.pos);
       this.pos += k;
@@ -78,15 +78,17 @@ class Out {
   }
 
   putU64(n: number): void {
-    if (this.buf.length - this.pos < 8) this.grow(8);
+    if (this.buf.length - this.pos < 8) this.next();
     this.buf.writeUInt32LE(n % 0x100000000, this.pos);
     this.buf.writeUInt32LE(Math.floor(n / 0x100000000), this.pos + 4);
     this.pos += 8;
   }
 
-  // A full (or nearly full) buffer is parked in `ready` for the generator to yield.
+  /** Full (or nearly full) buffers, parked for the generator to yield. */
   ready: Buffer[] = [];
-  private grow(_need: number): void {
+
+  /** Parks the current buffer and starts a fresh one (a yielded buffer is never written again). */
+  private next(): void {
     if (this.pos > 0) this.ready.push(this.buf.subarray(0, this.pos));
     this.buf = Buffer.allocUnsafe(OUT_SIZE);
     this.pos = 0;
@@ -103,7 +105,7 @@ class Out {
 
   /** Everything written so far, as buffers to yield (the Out starts a fresh buffer). */
   drain(): Buffer[] {
-    if (this.pos > 0) this.grow(0);
+    if (this.pos > 0) this.next();
     const r = this.ready;
     this.ready = [];
     return r;
