@@ -8,8 +8,11 @@ const COMMANDS: Record<string, () => Promise<{ run: CommandRun }>> = {
   'store': () => import('./store-commands.js'),
   'path-info': () => import('./path-info-command.js'),
   'hash': () => import('./hash-command.js'),
+  'copy': () => import('./copy-command.js'),
   'eval': () => import('../../eval/cli.js'),
   'daemon': () => import('./daemon-command.js'),
+  'build': () => import('./build-command.js'),
+  'log': () => import('./log-command.js'),
   'instantiate': () => import('./instantiate-command.js'),
   'show-derivation': () => import('./show-derivation-command.js'),
 };
