@@ -1,0 +1,298 @@
+// The coordinator: makes derivation outputs valid in the store — substituting what caches have,
+// building the rest in dependency order with bounded parallelism — and ingests build outputs
+// with reference scanning, fixed-output hash checks and PathInfo written last.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { BuildResult, BuildService } from '../../builder/build-service.js';
+import type { Derivation } from '../../eval/derivation/derivation.js';
+import { findDerivationForOutput, readDerivation } from '../../eval/derivation/record.js';
+import { formatContentAddress } from '../../store/nix/content-address.js';
+import { HashMismatchError, NotFoundError, TsixError } from '../../store/errors.js';
+import { ingestPath } from '../../store/import/ingest.js';
+import { logger } from '../../store/log.js';
+import { formatHash, hashStream, parseHashUnprefixed, type HashAlgo, type NixHash } from '../../store/nix/hash.js';
+import { storePathHashPart } from '../../store/nix/store-path.js';
+import type { PathInfo } from '../../store/pathinfo/path-info.js';
+import type { Store } from '../../store/store.js';
+import { saveBuildLog } from './build-log.js';
+import { buildRequestFor, isFixedOutput, STORE_DIR } from './build-request.js';
+import { runBuiltinFetchurl } from './fetchurl.js';
+
+const log = logger('coordinator');
+
+export class BuildFailedError extends TsixError {
+  constructor(message: string, data: { drvPath: string; logTail?: string[]; [k: string]: unknown }) {
+    super('E_BUILD_FAILED', message, data);
+  }
+}
+
+export type BuildEvent =
+  | { type: 'substituting'; path: string }
+  | { type: 'started'; drvPath: string }
+  | { type: 'log'; drvPath: string; line: string }
+  | { type: 'built'; drvPath: string; outputs: string[] }
+  | { type: 'failed'; drvPath: string; error: string };
+
+export interface CoordinatorOptions {
+  store: Store;
+  builder: BuildService;
+  /** Host directory where store paths are readable (the FUSE mount of `store`). */
+  inputSource: string;
+  maxJobs?: number;
+  /** NIX_BUILD_CORES (default: this machine's CPUs, as Nix's `cores` defaults). */
+  buildCores?: number;
+  /** Host file provided as /bin/sh in builds (default /bin/busybox when present), null for none. */
+  shell?: string | null;
+  timeoutMs?: number;
+  keepFailed?: boolean;
+  /** Tries to make a store path valid from binary caches; resolves to whether it did. */
+  substitute?: (storePath: string) => Promise<boolean>;
+  /** Signs a PathInfo before it is written (returns signatures to add). */
+  sign?: (info: PathInfo) => string[];
+  onEvent?: (e: BuildEvent) => void;
+}
+
+/** A counting semaphore for build slots. */
+class Slots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+  constructor(n: number) { this.free = Math.max(1, n); }
+  async run<T>(f: () => Promise<T>): Promise<T> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((r) => this.waiting.push(r));
+    try { return await f(); } finally {
+      const next = this.waiting.shift();
+      if (next) next(); else this.free++;
+    }
+  }
+}
+
+export class Coordinator {
+  private readonly store: Store;
+  private readonly slots: Slots;
+  /** Realisations in progress, by .drv path: concurrent requests share one build. */
+  private readonly inflight = new Map<string, Promise<void>>();
+  /** Recent failures, for status displays. */
+  readonly failures: { drvPath: string; error: string; at: number }[] = [];
+  readonly running = new Set<string>();
+
+  constructor(private readonly opts: CoordinatorOptions) {
+    this.store = opts.store;
+    this.slots = new Slots(opts.maxJobs ?? 1);
+  }
+
+  /** Makes every output of `drvPath` valid; resolves to output name → path. */
+  async realise(drvPath: string): Promise<Map<string, string>> {
+    const drv = await this.derivation(drvPath);
+    await this.realiseShared(drvPath);
+    return new Map([...drv.outputs].map(([n, o]) => [n, o.path]));
+  }
+
+  /**
+   * Makes a store path valid if anyone can: it is already there, a substituter has it, or a
+   * recorded derivation produces it. Resolves to whether it is valid now.
+   */
+  async ensurePath(storePath: string): Promise<boolean> {
+    if (await this.isValid(storePath)) return true;
+    if (await this.trySubstitute(storePath)) return true;
+    const drvPath = await findDerivationForOutput(this.store, storePath);
+    if (!drvPath) return false;
+    await this.realiseShared(drvPath);
+    return this.isValid(storePath);
+  }
+
+  private async isValid(path: string): Promise<boolean> {
+    const info = await this.store.pathInfos.get(storePathHashPart(path));
+    return info !== null && info.path === path;
+  }
+
+  private async trySubstitute(path: string): Promise<boolean> {
+    if (!this.opts.substitute) return false;
+    this.opts.onEvent?.({ type: 'substituting', path });
+    try {
+      return await this.opts.substitute(path);
+    } catch (err) {
+      log.warn({ path, err: (err as Error).message }, 'substitution failed');
+      return false;
+    }
+  }
+
+  private async derivation(drvPath: string): Promise<Derivation> {
+    if (!(await this.isValid(drvPath)) && !(await this.trySubstitute(drvPath))) throw new NotFoundError(`derivation '${drvPath}'`, { path: drvPath });
+    const drv = await readDerivation(this.store, drvPath);
+    if (!drv) throw new NotFoundError(`derivation '${drvPath}'`, { path: drvPath });
+    return drv;
+  }
+
+  private realiseShared(drvPath: string): Promise<void> {
+    let p = this.inflight.get(drvPath);
+    if (!p) {
+      p = this.realiseOnce(drvPath).finally(() => this.inflight.delete(drvPath));
+      this.inflight.set(drvPath, p);
+    }
+    return p;
+  }
+
+  private async realiseOnce(drvPath: string): Promise<void> {
+    const drv = await this.derivation(drvPath);
+    const outputs = [...drv.outputs.values()].map((o) => o.path);
+    const missing = [];
+    for (const o of outputs) if (!(await this.isValid(o))) missing.push(o);
+    if (missing.length === 0) return;
+    for (const o of missing) await this.trySubstitute(o);
+    if ((await Promise.all(outputs.map((o) => this.isValid(o)))).every(Boolean)) return;
+    await Promise.all([...drv.inputDrvs.keys()].map((d) => this.realiseShared(d)));
+    for (const src of drv.inputSrcs) {
+      if (!(await this.ensurePath(src))) throw new NotFoundError(`input '${src}' of '${drvPath}'`, { path: src });
+    }
+    await this.slots.run(() => this.build(drvPath, drv));
+  }
+
+  /** The closure of a derivation's inputs (sources and the outputs it uses), as full paths. */
+  private async inputClosure(drv: Derivation): Promise<string[]> {
+    const roots: string[] = [...drv.inputSrcs];
+    for (const [d, outs] of drv.inputDrvs) {
+      const input = await this.derivation(d);
+      for (const o of outs) {
+        const out = input.outputs.get(o);
+        if (!out) throw new NotFoundError(`output '${o}' of '${d}'`);
+        roots.push(out.path);
+      }
+    }
+    const seen = new Set<string>();
+    while (roots.length) {
+      const p = roots.pop()!;
+      if (seen.has(p)) continue;
+      const info = await this.store.pathInfos.get(storePathHashPart(p));
+      if (!info) throw new NotFoundError(`input path '${p}'`, { path: p });
+      seen.add(p);
+      roots.push(...info.references);
+    }
+    return [...seen].sort();
+  }
+
+  private async build(drvPath: string, drv: Derivation): Promise<void> {
+    this.running.add(drvPath);
+    this.opts.onEvent?.({ type: 'started', drvPath });
+    log.info({ drvPath }, 'building');
+    try {
+      if (drv.builder === 'builtin:fetchurl') await this.buildFetchurl(drvPath, drv);
+      else await this.buildInSandbox(drvPath, drv);
+      this.opts.onEvent?.({ type: 'built', drvPath, outputs: [...drv.outputs.values()].map((o) => o.path) });
+    } catch (err) {
+      const msg = (err as Error).message;
+      this.failures.push({ drvPath, error: msg, at: Date.now() });
+      if (this.failures.length > 50) this.failures.shift();
+      this.opts.onEvent?.({ type: 'failed', drvPath, error: msg });
+      log.error({ drvPath, err: msg }, 'build failed');
+      throw err;
+    } finally {
+      this.running.delete(drvPath);
+    }
+  }
+
+  private async buildFetchurl(drvPath: string, drv: Derivation): Promise<void> {
+    const tmp = await mkdtemp(join(tmpdir(), 'tsix-fetch-'));
+    try {
+      const out = drv.outputs.get('out');
+      if (!out) throw new BuildFailedError(`builtin:fetchurl derivation '${drvPath}' has no 'out' output`, { drvPath });
+      const host = join(tmp, 'out');
+      await runBuiltinFetchurl(drv, host);
+      await this.registerOutputs(drvPath, drv, new Map([[out.path, host]]), []);
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  private async buildInSandbox(drvPath: string, drv: Derivation): Promise<void> {
+    const closure = await this.inputClosure(drv);
+    const req = buildRequestFor(drv, {
+      inputSource: this.opts.inputSource,
+      inputClosure: closure,
+      shell: this.opts.shell === undefined ? '/bin/busybox' : this.opts.shell,
+      buildCores: this.opts.buildCores ?? availableParallelism(),
+      timeoutMs: this.opts.timeoutMs,
+    });
+    const logDir = await mkdtemp(join(tmpdir(), 'tsix-log-'));
+    let result: BuildResult | null = null;
+    try {
+      result = await this.opts.builder.build(req, {
+        logDir,
+        keepFailed: this.opts.keepFailed,
+        onLog: (line) => this.opts.onEvent?.({ type: 'log', drvPath, line }),
+      });
+      await saveBuildLog(this.store, drvPath, await readFile(result.logPath).catch(() => Buffer.alloc(0)));
+      if (result.timedOut || result.exitCode !== 0) throw this.failure(drvPath, result);
+      const hosts = new Map<string, string>();
+      for (const o of result.outputs) {
+        if (!o.hostPath) throw new BuildFailedError(`builder for '${drvPath}' failed to produce output path '${o.path}'`, { drvPath, output: o.path });
+        hosts.set(o.path, o.hostPath);
+      }
+      await this.registerOutputs(drvPath, drv, hosts, closure);
+    } finally {
+      await result?.release();
+      await rm(logDir, { recursive: true, force: true });
+    }
+  }
+
+  private failure(drvPath: string, r: BuildResult): BuildFailedError {
+    const why = r.timedOut ? `timed out after ${this.opts.timeoutMs} ms` : r.exitCode === null ? `was killed by signal ${r.signal}` : `failed with exit code ${r.exitCode}`;
+    const tail = r.logTail.slice(-10);
+    const shown = tail.length ? `;\n       last ${tail.length} log lines:\n${tail.map((l) => `       > ${l}`).join('\n')}` : '';
+    return new BuildFailedError(`builder for '${drvPath}' ${why}${shown}\n       For full logs, run 'tsix log ${drvPath}'.`, { drvPath, logTail: tail, exitCode: r.exitCode, timedOut: r.timedOut });
+  }
+
+  /** Ingests each output with reference scanning, checks fixed-output hashes, writes PathInfos last. */
+  private async registerOutputs(drvPath: string, drv: Derivation, hosts: Map<string, string>, closure: string[]): Promise<void> {
+    const outputs = [...hosts.keys()];
+    const candidates = [...closure, ...outputs];
+    const byHash = new Map(candidates.map((p) => [storePathHashPart(p), p]));
+    const infos: PathInfo[] = [];
+    for (const [path, host] of hosts) {
+      const ingested = await ingestPath(this.store, host, { needles: byHash.keys() });
+      const info: PathInfo = {
+        path,
+        node: { ...ingested.node, name: '' } as PathInfo['node'],
+        narHash: ingested.narHash,
+        narSize: ingested.narSize,
+        references: ingested.references.map((h) => byHash.get(h)!).sort(),
+        deriver: drvPath,
+        signatures: [],
+        ca: null,
+        registrationTime: Math.floor(Date.now() / 1000),
+      };
+      if (isFixedOutput(drv)) info.ca = await this.checkFixedOutput(drvPath, drv, info);
+      info.signatures = this.opts.sign?.(info) ?? [];
+      infos.push(info);
+    }
+    // PathInfos last: every output is ingested (and checked) before any becomes visible.
+    for (const info of infos) await this.store.pathInfos.put(info);
+  }
+
+  private async checkFixedOutput(drvPath: string, drv: Derivation, info: PathInfo): Promise<string> {
+    const out = [...drv.outputs.values()][0]!;
+    const recursive = out.hashAlgo.startsWith('r:');
+    const algo = (recursive ? out.hashAlgo.slice(2) : out.hashAlgo) as HashAlgo;
+    const wanted = parseHashUnprefixed(out.hash, algo);
+    let got: NixHash;
+    if (recursive) {
+      if (algo === 'sha256') got = { algo, digest: info.narHash };
+      else {
+        const { dumpNar } = await import('../../store/nix/nar-dump.js');
+        got = (await hashStream(algo, dumpNar(this.store, info.node))).hash;
+      }
+    } else {
+      if (info.node.type !== 'file') throw new BuildFailedError(`output of fixed-output derivation '${drvPath}' with flat hashing is not a regular file`, { drvPath });
+      const stream = await this.store.blobs.open(info.node.digest);
+      got = (await hashStream(algo, stream!)).hash;
+    }
+    if (!got.digest.equals(wanted.digest)) {
+      throw new HashMismatchError(`fixed-output derivation '${drvPath}'`, formatHash(wanted, 'sri'), formatHash(got, 'sri'), { drvPath });
+    }
+    if (info.references.length) throw new BuildFailedError(`illegal path references in fixed-output derivation '${drvPath}'`, { drvPath, references: info.references });
+    return formatContentAddress({ type: 'fixed', method: recursive ? 'recursive' : 'flat', hash: got });
+  }
+}
+
+export { STORE_DIR };
