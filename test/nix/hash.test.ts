@@ -93,3 +93,12 @@ test('compressHash equals nix-hash --truncate; hashFile equals nix hash file', a
     t.is(formatHash(await hashFile(algo, f), 'sri'), await nixOut('nix', ['hash', 'file', '--type', algo, f]));
   }
 });
+
+test('nix-hash --to-base32/--to-base16 agree with encodeBase32/decodeBase32', async (t) => {
+  const hexes = Array.from({ length: 4 }, () => randomBytes(32).toString('hex'));
+  const b32 = (await nixOut('nix-hash', ['--type', 'sha256', '--to-base32', ...hexes])).split('\n');
+  t.deepEqual(hexes.map((h) => encodeBase32(Buffer.from(h, 'hex'))), b32);
+  const back = (await nixOut('nix-hash', ['--type', 'sha256', '--to-base16', ...b32])).split('\n');
+  t.deepEqual(b32.map((s) => decodeBase32(s).toString('hex')), back);
+  t.deepEqual(back, hexes);
+});
