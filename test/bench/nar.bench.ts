@@ -1,6 +1,7 @@
 // NAR throughput: tsix's dumpNar (castore → NAR), importNar (NAR → castore) and dumpPathNar
 // (filesystem → NAR) against `nix-store --dump` / `nix-store --restore` on the same ~200 MiB tree.
-// Usage: node <build>/test/bench/nar.bench.js [MiB]   (prints MB/s and ratios; no pass/fail)
+// Usage: node <build>/test/bench/nar.bench.js [MiB]  (TSIX_BENCH_RUNS=n, default 5; prints medians,
+// MB/s and ratios; no pass/fail). The machine's other load shows in the figures: compare ratios.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile, symlink } from 'node:fs/promises';
@@ -13,7 +14,7 @@ import { dumpPathNar } from '../../store/nix/nar-from-fs.js';
 import { importNar } from '../../store/nix/nar-import.js';
 
 const NIX_ENV = { ...process.env, NIX_CONFIG: 'experimental-features = nix-command\nsubstituters =\nbuild-users-group =' };
-const RUNS = 3;
+const RUNS = Number(process.env.TSIX_BENCH_RUNS ?? 5);
 
 /** Half the bytes in a few big files, half in many small files spread over nested directories. */
 async function makeTree(root: string, totalMiB: number): Promise<{ files: number }> {
