@@ -376,6 +376,14 @@ export function buildServiceConformance(backend: ConformanceBackend): void {
     await rm(kept!, { recursive: true, force: true });
   });
 
+  test.serial(title('workingDirFiles are in the working directory, owned by the build'), async (t) => {
+    const files = [{ name: '.attr-x', contents: 'text\nfile\n' }, { name: 'bin', contents: Buffer.from([0, 1, 2, 255]) }];
+    await build(t, shReq('ls -A; cat .attr-x; od -An -tx1 bin; echo more >> .attr-x && cat .attr-x; stat -c %u bin; touch $out', { workingDirFiles: files }), async (r) => {
+      t.is(r.exitCode, 0, r.logTail.join('\n'));
+      t.deepEqual(r.logTail, ['.attr-x', 'bin', 'text', 'file', ' 00 01 02 ff', 'text', 'file', 'more', '1000']);
+    });
+  });
+
   test.serial(title('scratch paths are writable empty directories'), async (t) => {
     await build(t, shReq('ls -A /scratch/a | wc -l; echo w > /scratch/a/f && cat /scratch/a/f; echo w > /build/sub/g && cat /build/sub/g; touch $out', { scratchPaths: ['/scratch/a', '/build/sub'] }), async (r) => {
       t.is(r.exitCode, 0, r.logTail.join('\n'));

@@ -88,6 +88,21 @@ test.serial('oci: the root is read-only, the network namespace has only loopback
   t.is(r.owner, DEFAULT_HOST_ID_BASE + 1000);
 });
 
+test.serial('oci: inputs read from a FUSE mount (allow_other), as the daemon serves the store', async (t) => {
+  const img = join(env.dir, 'inputs.sqfs');
+  const mnt = join(env.dir, 'fuse');
+  await mkdir(mnt);
+  execFileSync('mksquashfs', [env.src, img, '-quiet', '-noappend', '-no-progress'], { stdio: 'ignore' });
+  execFileSync('squashfuse', ['-o', 'allow_other', img, mnt]);
+  try {
+    const r = await run(`echo x > ${STORE}/${BB}/new 2>&1; ${STORE}/${BB}/bin/busybox echo from-fuse > $out; cat $out`, { inputSource: mnt });
+    t.is(r.code, 0, r.log);
+    t.regex(r.log, /Read-only file system\nfrom-fuse\n$/);
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+});
+
 test.serial('oci: the pids limit applies', async (t) => {
   // The shell itself gives up when fork fails.
   const r = await run('i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; touch $out', { limits: { pids: 10 } });
