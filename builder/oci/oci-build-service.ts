@@ -9,6 +9,7 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { constants as osConstants } from 'node:os';
+import { InvalidInputError } from '../../store/errors.js';
 import { logger } from '../../store/log.js';
 import {
   BuildAbortedError, BuildSetupError,
@@ -31,6 +32,9 @@ export const ID_PREFIX = 'tsix-';
 const KILL_RETRY_MS = 25;
 /** Host files bound into /etc when a build may use the network, as Nix does for fixed-output builds. */
 const NETWORK_ETC = ['/etc/resolv.conf', '/etc/services', '/etc/hosts'];
+const CGROUP_V1_MEMORY = '/sys/fs/cgroup/memory';
+/** Sandbox directories the backend mounts itself; requests may not put their own paths there. */
+const RESERVED = ['/proc', '/dev', '/etc', '/tmp', '/bin'];
 
 export interface OciBuilderOptions {
   /** Directory for bundles, rootfs trees and kept build directories (default: <tmpdir>/tsix-oci). */
@@ -121,16 +125,19 @@ class OciBuildService implements BuildService {
   private readonly rootfs: RootfsCache;
   private readonly running = new Set<{ abort: AbortController; done: Promise<unknown> }>();
   private readonly networkEtc: { path: string; host: string }[];
+  private readonly limitSwap: boolean;
   private closed = false;
 
   constructor(private readonly stateDir: string, private readonly runc: Runc, private readonly hostIdBase: number) {
     this.rootfs = new RootfsCache(join(stateDir, 'rootfs'));
     this.networkEtc = NETWORK_ETC.filter((p) => existsSync(p)).map((p) => ({ path: p, host: p }));
+    this.limitSwap = !existsSync(CGROUP_V1_MEMORY) || existsSync(join(CGROUP_V1_MEMORY, 'memory.memsw.limit_in_bytes'));
   }
 
   async build(req: BuildRequest, opts: BuildOptions): Promise<BuildResult> {
     if (this.closed) throw new BuildSetupError('the OCI build service is closed');
     validateBuildRequest(req);
+    checkReserved(req);
     const abort = new AbortController();
     const forward = (): void => abort.abort();
     if (opts.signal?.aborted) throw new BuildAbortedError();
@@ -210,6 +217,7 @@ class OciBuildService implements BuildService {
       hostIdBase: b,
       cgroupsPath: `/tsix/${id}`,
       networkEtc: this.networkEtc,
+      limitSwap: this.limitSwap,
     };
     await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(req, layout)));
     return layout;
@@ -297,6 +305,15 @@ class OciBuildService implements BuildService {
       log.warn({ id, err: (e as Error).message }, 'cannot remove build bundle');
       throw e;
     }
+  }
+}
+
+/** Refuses request paths that would replace or hide the sandbox's own /proc, /dev, /etc, /tmp or /bin. */
+function checkReserved(req: BuildRequest): void {
+  const paths: [string, string][] = [['storeDir', req.storeDir], ['workingDir', req.workingDir], ...req.scratchPaths.map((p): [string, string] => ['scratchPaths', p])];
+  for (const [field, p] of paths) {
+    const r = RESERVED.find((d) => p === d || p.startsWith(d + '/'));
+    if (r) throw new InvalidInputError('build request', `${field} ${p} lies in ${r}, which the sandbox provides itself`, { field, path: p });
   }
 }
 

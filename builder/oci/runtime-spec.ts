@@ -25,6 +25,8 @@ export interface SandboxLayout {
   cgroupsPath: string;
   /** Host files bound read-only into /etc when the network is allowed (name resolution). */
   networkEtc: { path: string; host: string }[];
+  /** Whether the memory limit may also cap swap (cgroup v1 needs swap accounting for that). */
+  limitSwap: boolean;
 }
 
 // Mount options every bind carries. nosuid/nodev also keep the read-only remount legal inside
@@ -63,11 +65,12 @@ function mounts(req: BuildRequest, layout: SandboxLayout): Mount[] {
   return m;
 }
 
-function resources(req: BuildRequest): Record<string, unknown> | undefined {
+function resources(req: BuildRequest, limitSwap: boolean): Record<string, unknown> | undefined {
   const l = req.limits;
   if (!l) return undefined;
   const r: Record<string, unknown> = {};
-  if (l.memoryBytes !== undefined) r.memory = { limit: Math.floor(l.memoryBytes), swap: Math.floor(l.memoryBytes) };
+  // OCI's swap is memory+swap: equal to the limit means no swap at all.
+  if (l.memoryBytes !== undefined) r.memory = { limit: Math.floor(l.memoryBytes), ...(limitSwap ? { swap: Math.floor(l.memoryBytes) } : {}) };
   if (l.cpus !== undefined) r.cpu = { period: 100000, quota: Math.max(1000, Math.round(l.cpus * 100000)) };
   if (l.pids !== undefined) r.pids = { limit: Math.floor(l.pids) };
   return r;
@@ -98,7 +101,7 @@ export function runtimeSpec(req: BuildRequest, layout: SandboxLayout): Record<st
       gidMappings: idMap,
       namespaces,
       cgroupsPath: layout.cgroupsPath,
-      ...(req.limits ? { resources: resources(req) } : {}),
+      ...(req.limits ? { resources: resources(req, layout.limitSwap) } : {}),
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
     },

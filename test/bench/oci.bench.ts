@@ -94,7 +94,7 @@ async function main(): Promise<void> {
     spawnSync('chown', ['-R', `${0x6f000000 + 1000}:${0x6f000000 + 100}`, join(bundle, 'store'), join(bundle, 'build')]);
     const req = request(src, 0);
     await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(req, {
-      rootfs, storeHost: join(bundle, 'store'), workHost: join(bundle, 'build'), scratchHosts: [], hostIdBase: 0x6f000000, cgroupsPath: '/tsix/tsix-bench-bare', networkEtc: [],
+      rootfs, storeHost: join(bundle, 'store'), workHost: join(bundle, 'build'), scratchHosts: [], hostIdBase: 0x6f000000, cgroupsPath: '/tsix/tsix-bench-bare', networkEtc: [], limitSwap: true,
     })));
     const outHost = join(bundle, 'store', req.outputs[0]!.slice(STORE.length + 1));
     const bare = await medianBuild(N, () => {

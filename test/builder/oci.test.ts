@@ -67,11 +67,11 @@ function req(script: string, over: Partial<BuildRequest> = {}): BuildRequest {
   };
 }
 
-async function run(script: string, over: Partial<BuildRequest> = {}): Promise<{ code: number | null; log: string; owner: number | null }> {
+async function run(script: string, over: Partial<BuildRequest> = {}): Promise<{ code: number | null; signal: string | null; log: string; owner: number | null }> {
   const r = await env.svc.build(req(script, over), { logDir: env.logs });
   try {
     const out = r.outputs[0]!.hostPath;
-    return { code: r.exitCode, log: await readFile(r.logPath, 'utf8'), owner: out === null ? null : (await stat(out)).uid };
+    return { code: r.exitCode, signal: r.signal, log: await readFile(r.logPath, 'utf8'), owner: out === null ? null : (await stat(out)).uid };
   } finally {
     await r.release();
   }
@@ -108,6 +108,39 @@ test.serial('oci: the pids limit applies', async (t) => {
   const r = await run('i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; touch $out', { limits: { pids: 10 } });
   t.not(r.code, 0, r.log);
   t.regex(r.log, /can't fork: Resource temporarily unavailable/);
+});
+
+test.serial('oci: the memory limit applies (the builder is killed by the OOM killer)', async (t) => {
+  // The shell holds 200 MB in a variable; the limit is 32 MiB.
+  const r = await run('echo start; x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived; touch $out', { limits: { memoryBytes: 32 << 20 } });
+  t.is(r.code, null, r.log);
+  t.is(r.signal, 'SIGKILL');
+  t.is(r.log, 'start\n');
+});
+
+test.serial('oci: the cpu limit becomes the cgroup\'s CFS quota', async (t) => {
+  const quotas: string[] = [];
+  // cgroup v1 (this machine: cpu.cfs_quota_us) or v2 (cpu.max: "<quota> <period>").
+  const read = async (): Promise<void> => {
+    for (const [dir, file] of [['/sys/fs/cgroup/cpu/tsix', 'cpu.cfs_quota_us'], ['/sys/fs/cgroup/tsix', 'cpu.max']] as const) {
+      for (const cg of await readdir(dir).catch(() => [] as string[])) {
+        if (cg.startsWith(`tsix-${process.pid}-`)) quotas.push((await readFile(join(dir, cg, file), 'utf8')).trim().split(' ')[0]!);
+      }
+    }
+  };
+  let reading: Promise<void> | null = null;
+  const r = await env.svc.build(req('echo started; sleep 0.3; touch $out', { limits: { cpus: 0.5 } }), { logDir: env.logs, onLog: (l) => { if (l === 'started') reading = read(); } });
+  await reading;
+  await r.release();
+  t.is(r.exitCode, 0);
+  t.deepEqual(quotas, ['50000']);
+});
+
+test.serial('oci: paths in the directories the sandbox provides itself are refused', async (t) => {
+  for (const over of [{ workingDir: '/tmp' }, { scratchPaths: ['/proc/x'] }, { storeDir: '/etc/store', inputs: [], outputs: ['/etc/store/x'] }, { scratchPaths: ['/dev'] }]) {
+    const err = await t.throwsAsync(env.svc.build(req('touch $out', over), { logDir: env.logs }), undefined, JSON.stringify(over));
+    t.is((err as { code?: string }).code, 'E_INVALID_INPUT', JSON.stringify(over));
+  }
 });
 
 test.serial('oci: /etc/passwd, /etc/group and /etc/hosts are those of Nix\'s sandbox', async (t) => {
