@@ -5,6 +5,7 @@ export interface BuildRequest {
   /** Absolute path of the program inside the sandbox, and its arguments. */
   command: string;
   args: string[];
+  /** The builder's whole environment, in this order. Include HOME: without it a runtime may set one (runc: from /etc/passwd). */
   env: Record<string, string>;
   /** Directory inside the sandbox where store paths live, e.g. /nix/store. */
   storeDir: string;

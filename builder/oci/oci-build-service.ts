@@ -30,6 +30,8 @@ export const DEFAULT_HOST_ID_BASE = 0x6f000000;
 export const ID_PREFIX = 'tsix-';
 /** How often a kill is retried while runc is still creating the container. */
 const KILL_RETRY_MS = 25;
+/** After this many kill attempts without runc exiting, the container is force-deleted. */
+const FORCE_DELETE_EVERY = 40;
 /** Host files bound into /etc when a build may use the network, as Nix does for fixed-output builds. */
 const NETWORK_ETC = ['/etc/resolv.conf', '/etc/services', '/etc/hosts'];
 const CGROUP_V1_MEMORY = '/sys/fs/cgroup/memory';
@@ -170,8 +172,12 @@ class OciBuildService implements BuildService {
       const sink = new LogSink(join(opts.logDir, `${id}.log`), opts.onLog);
       await sink.ready().catch((e: Error) => { throw new BuildSetupError(`cannot create the build log in ${opts.logDir}: ${e.message}`, { id }); });
       const t1 = performance.now();
-      const exit = await this.runContainer(id, bundle, req, sink, signal);
-      await sink.close();
+      let exit: ContainerExit;
+      try {
+        exit = await this.runContainer(id, bundle, req, sink, signal);
+      } finally {
+        await sink.close();
+      }
       const t2 = performance.now();
       log.debug({ id, prepareMs: t1 - t0, runMs: t2 - t1 }, 'build ran');
       if (signal.aborted) throw new BuildAbortedError({ id, logPath: sink.path });
@@ -228,7 +234,9 @@ class OciBuildService implements BuildService {
     const runcLog = join(bundle, 'runc.log');
     const argv = [this.runc.bin, '--root', this.runc.root, '--log', runcLog, '--log-format', 'json', 'run', '--bundle', bundle, id];
     return new Promise((resolve, reject) => {
-      // One pipe for both streams keeps their order, as Nix's single log pipe does.
+      // runc copies the builder's stdout and stderr through two pipes of its own; sending both
+      // copies into one pipe keeps each stream's order (Nix, with one pty, also keeps the order
+      // between them).
       const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'sh', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
       let killed = false;
       let timedOut = false;
@@ -236,9 +244,11 @@ class OciBuildService implements BuildService {
       const kill = async (): Promise<void> => {
         if (killed) return;
         killed = true;
-        // The container may not exist yet while runc is creating it: retry until runc exits.
-        while (!exited) {
+        // The container may not exist yet while runc is creating it: retry until runc exits,
+        // and now and then remove it outright in case runc itself is stuck.
+        for (let tries = 1; !exited; tries++) {
           await killContainer(this.runc, id);
+          if (tries % FORCE_DELETE_EVERY === 0) await forceDelete(this.runc, id).catch(() => undefined);
           await new Promise((r) => setTimeout(r, KILL_RETRY_MS));
         }
       };
