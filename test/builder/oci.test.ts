@@ -103,6 +103,12 @@ test.serial('oci: inputs read from a FUSE mount (allow_other), as the daemon ser
   }
 });
 
+test.serial('oci: no setuid or setgid files, as in Nix\'s sandbox (seccomp)', async (t) => {
+  const r = await run('mkdir $out; touch $out/f; chmod 755 $out/f && echo plain-ok; chmod u+s $out/f 2>&1; chmod g+s $out/f 2>&1; chmod 6755 $out/f 2>&1; stat -c %a $out/f');
+  t.is(r.code, 0, r.log);
+  t.regex(r.log, /^plain-ok\n(chmod: .*Operation not permitted\n){3}755\n$/);
+});
+
 test.serial('oci: the pids limit applies', async (t) => {
   // The shell itself gives up when fork fails.
   const r = await run('i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; touch $out', { limits: { pids: 10 } });
