@@ -33,6 +33,7 @@ export interface FuseOps {
   getattr(path: string, cb: (err: number, st?: FuseStat) => void): void;
   readdir?(path: string, cb: (err: number, names?: string[], stats?: Partial<FuseStat>[]) => void): void;
   opendir?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
+  open?(path: string, flags: number, cb: (err: number, fd?: number) => void): void;
   read?(path: string, fd: number, buf: Buffer, len: number, pos: number, cb: (n: number) => void): void;
   readlink?(path: string, cb: (err: number, target?: string) => void): void;
   statfs?(path: string, cb: (err: number, st?: FuseStatfs) => void): void;

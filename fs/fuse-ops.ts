@@ -42,9 +42,10 @@ export function makeFuseOps(tree: StoreTree): FuseOps {
       answer('getattr', path, mustResolve(tree, path).then((r) => tree.stat(r)), cb);
     },
 
-    opendir(path, _flags, cb) {
-      if (path === '/' && !tree.opts.listRoot) return cb(ERRNO.EACCES);
-      cb(0, 0);
+    // ENOSYS makes the kernel stop sending OPEN and RELEASE for files (no_open): reads then
+    // need no open/release round trips at all, and cached pages stay valid across opens.
+    open(_path, _flags, cb) {
+      cb(ERRNO.ENOSYS);
     },
 
     readdir(path, cb) {
@@ -109,9 +110,8 @@ async function read(tree: StoreTree, path: string, buf: Buffer, len: number, pos
   const n = r.node;
   if (n.type !== 'file') fail(n.type === 'directory' ? ERRNO.EISDIR : ERRNO.EINVAL);
   if (pos >= n.size || len === 0) return 0;
-  const data = await tree.cas.blobs.read(n.digest, pos, Math.min(len, n.size - pos));
-  if (!data) fail(ERRNO.EIO);
-  return data.copy(buf, 0, 0, Math.min(data.length, len));
+  if (pos === 0) void tree.prefetchAfter(path);
+  return tree.reader.readInto(n.digest, buf, pos, Math.min(len, n.size - pos));
 }
 
 /** The extended attributes of a path: BLAKE3 of files and directories, narHash of store path roots. */

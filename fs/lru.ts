@@ -28,3 +28,32 @@ export class Lru<K, V> {
     return this.map.size;
   }
 }
+
+/** A bounded map weighing its values (e.g. by bytes), evicting the least recently used. */
+export class WeightedLru<K, V> {
+  private readonly map = new Map<K, V>();
+  private weight = 0;
+  constructor(private readonly maxWeight: number, private readonly weigh: (v: V) => number) {}
+
+  get(k: K): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) { this.map.delete(k); this.map.set(k, v); }
+    return v;
+  }
+
+  has(k: K): boolean {
+    return this.map.has(k);
+  }
+
+  set(k: K, v: V): void {
+    const old = this.map.get(k);
+    if (old !== undefined) { this.map.delete(k); this.weight -= this.weigh(old); }
+    this.map.set(k, v);
+    this.weight += this.weigh(v);
+    while (this.weight > this.maxWeight && this.map.size > 1) {
+      const [ok, ov] = this.map.entries().next().value as [K, V];
+      this.map.delete(ok);
+      this.weight -= this.weigh(ov);
+    }
+  }
+}

@@ -75,7 +75,7 @@ export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
     timeout: { default: 120_000, getattr: false },
   }) as FuseInstance;
   await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new TsixError('E_MOUNT', `cannot mount the store at ${mountPoint}: ${err.message}`, { mountPoint })) : res())));
-  await raiseReadAhead(mountPoint, opts.readAheadKb ?? 4096);
+  await tuneConnection(mountPoint, opts.readAheadKb ?? 4096);
   log.info({ mountPoint, allowOther: !!opts.allowOther, listRoot: !!opts.listRoot }, 'mounted');
   let unmounted = false;
   return {
@@ -95,11 +95,20 @@ export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
   };
 }
 
-/** Sequential reads go faster with a bigger kernel read-ahead window than FUSE's default 128 KiB. */
-async function raiseReadAhead(mountPoint: string, kb: number): Promise<void> {
+/**
+ * Sequential reads go faster with a bigger kernel read-ahead window than FUSE's default 128 KiB,
+ * and more requests in flight than the default 12 (libfuse 2 has no option for either; root only).
+ */
+async function tuneConnection(mountPoint: string, readAheadKb: number): Promise<void> {
   const m = await findMount(mountPoint);
   if (!m) return;
-  await writeFile(`/sys/class/bdi/${m.device}/read_ahead_kb`, String(kb)).catch((err: Error) => {
-    log.debug({ err: err.message }, 'cannot raise read-ahead (not root?)');
-  });
+  const minor = m.device.split(':')[1];
+  const writes: [string, string][] = [
+    [`/sys/class/bdi/${m.device}/read_ahead_kb`, String(readAheadKb)],
+    [`/sys/fs/fuse/connections/${minor}/max_background`, '64'],
+    [`/sys/fs/fuse/connections/${minor}/congestion_threshold`, '48'],
+  ];
+  for (const [file, value] of writes) {
+    await writeFile(file, value).catch((err: Error) => log.debug({ file, err: err.message }, 'cannot tune the FUSE connection (not root?)'));
+  }
 }

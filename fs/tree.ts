@@ -7,6 +7,7 @@ import { NotFoundError, TsixError } from '../store/errors.js';
 import { blake3 } from '../store/hash/blake3.js';
 import type { CaStore } from '../store/store.js';
 import type { FuseStat } from './fuse-binding.js';
+import { BlobReader } from './blob-reader.js';
 import { Lru } from './lru.js';
 import type { RootEntry, RootLookup } from './root-lookup.js';
 
@@ -19,7 +20,11 @@ export interface LoadedDirectory {
   /** Entries in NAR (name) order. */
   entries: Node[];
   byName: Map<string, Node>;
+  /** Name → index in `entries`. */
+  order: Map<string, number>;
   subdirs: number;
+  /** Entries before this index have had their contents fetched ahead (see prefetchAfter). */
+  prefetchedTo: number;
 }
 
 export interface TreeOptions {
@@ -44,6 +49,9 @@ export const STORE_MTIME_MS = 1000;
 const MOUNT_ROOT_INO = 1;
 const EXECUTABLE_SALT = 0x5a5a5a5a;
 const BLKSIZE = 128 * 1024;
+/** How many following small files to fetch ahead when a file is first read. */
+const PREFETCH_FILES = 32;
+const PREFETCH_MAX_SIZE = 256 * 1024;
 
 export class StoreTree {
   private readonly paths: Lru<string, Resolved>;
@@ -51,9 +59,12 @@ export class StoreTree {
   private readonly pendingPaths = new Map<string, Promise<Resolved | null>>();
   private readonly pendingDirs = new Map<string, Promise<LoadedDirectory>>();
 
+  readonly reader: BlobReader;
+
   constructor(readonly cas: CaStore, private readonly roots: RootLookup, readonly opts: TreeOptions) {
     this.paths = new Lru(opts.pathCacheSize ?? 131072);
     this.dirs = new Lru(opts.dirCacheSize ?? 16384);
+    this.reader = new BlobReader(cas.blobs);
   }
 
   /** What `path` ('/', '/<store path>', '/<store path>/a/b') is, or null if it does not exist. */
@@ -105,9 +116,35 @@ export class StoreTree {
     const d: Directory | null = await this.cas.directories.get(digest);
     if (!d) throw new NotFoundError(`directory ${digest.toString('hex')}`, { digest: digest.toString('hex') });
     const entries = directoryEntries(d);
-    const loaded = { entries, byName: new Map(entries.map((e) => [e.name, e])), subdirs: d.directories.length };
+    const loaded: LoadedDirectory = {
+      entries,
+      byName: new Map(entries.map((e) => [e.name, e])),
+      order: new Map(entries.map((e, i) => [e.name, i])),
+      subdirs: d.directories.length,
+      prefetchedTo: 0,
+    };
     this.dirs.set(digest.toString('latin1'), loaded);
     return loaded;
+  }
+
+  /**
+   * A reader that starts `path` will likely read its next siblings too (tar, cp -r, rsync read
+   * in directory order): fetch the contents of the next few small files now, concurrently.
+   */
+  async prefetchAfter(path: string): Promise<void> {
+    const slash = path.lastIndexOf('/');
+    if (slash <= 0) return;
+    const parent = this.paths.get(path.slice(0, slash));
+    if (!parent || parent.kind !== 'node' || parent.node.type !== 'directory') return;
+    const d = this.dirs.get(parent.node.digest.toString('latin1'));
+    const at = d?.order.get(path.slice(slash + 1));
+    if (!d || at === undefined) return;
+    const until = Math.min(d.entries.length, at + 1 + PREFETCH_FILES);
+    for (let i = Math.max(at + 1, d.prefetchedTo); i < until; i++) {
+      const e = d.entries[i]!;
+      if (e.type === 'file' && e.size > 0 && e.size <= PREFETCH_MAX_SIZE) this.reader.prefetch(e.digest, e.size);
+    }
+    d.prefetchedTo = Math.max(d.prefetchedTo, until);
   }
 
   /** Forgets the top-level entries whose name starts with `prefix` (e.g. a deleted path's hash part). */

@@ -14,6 +14,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const storeUrl = (flags.get('--store') as string | undefined) ?? ctx.storeUrl ?? defaultStoreUrl();
   const mount = flags.get('--mount') as string | undefined;
   const log = logger('daemon');
+  // Listen for signals before anything is mounted, so a signal at any time stops cleanly.
+  const signal = new Promise<NodeJS.Signals>((res) => {
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => res(s));
+  });
   const d = await startDaemon({
     storeUrl,
     mountPoint: flags.has('--no-mount') ? null : mount,
@@ -23,10 +27,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const where = d.fs ? `mounted at ${d.fs.mountPoint}` : 'not mounted';
   ctx.stdout.write(`tsix daemon: store ${d.store.url} ${where}${d.socketPath ? `, socket ${d.socketPath}` : ''}\n`);
   log.info({ store: d.store.url, mountPoint: d.fs?.mountPoint ?? null, socket: d.socketPath }, 'daemon ready');
-  const signal = await new Promise<NodeJS.Signals>((res) => {
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => res(s));
-  });
-  log.info({ signal }, 'stopping');
+  log.info({ signal: await signal }, 'stopping');
   // A second signal while stopping gives up on a clean stop.
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => process.exit(1));
   await d.stop();
