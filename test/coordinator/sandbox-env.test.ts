@@ -14,8 +14,14 @@ import { NIX_ENV, requireNix } from '../helpers/nix.js';
 
 const CORES = 3;
 const IMPURE = { TSIX_IMPURE_SET: 'from the caller' };
-// Prints the environ and every passAsFile file as hex, so no byte can hide.
-const SCRIPT = 'xxd -p /proc/$$/environ | tr -d "\\n"; echo; for f in .attr-*; do [ -e "$f" ] && { echo "$f"; xxd -p "$f" | tr -d "\\n"; echo; }; done; for o in ${outputs:-out}; do eval "echo hello > \\$$o"; done';
+// Prints the environ and every file Nix put in the build directory as hex, so no byte can hide,
+// then writes "hello" to every output (named in .attrs.sh with structured attributes).
+const SCRIPT = String.raw`xxd -p /proc/$$/environ | tr -d "
+"; echo
+for f in .attr*; do [ -e "$f" ] && { echo "$f"; xxd -p "$f" | tr -d "
+"; echo; }; done
+if [ -e .attrs.sh ]; then outs=$(grep "^declare -A outputs=" .attrs.sh | grep -o "='[^']*'" | tr -d "='"); else outs=$(for o in ${'$'}{outputs:-out}; do eval "echo \$$o"; done); fi
+for p in $outs; do echo hello > $p; done`;
 
 let dir: string;
 let svc: BuildService;
@@ -86,7 +92,29 @@ test('passAsFile file names are Nix\'s', (t) => {
   t.is(passAsFileName('text'), `.attr-${expected}`);
 });
 
-test('structured attributes are refused with a clear error', (t) => {
-  const err = t.throws(() => nixSandboxEnv({ __json: '{}' }, { cores: 1, fixedOutput: false }));
+test.serial('structured attributes: .attrs.json as nlohmann writes it, .attrs.sh, NIX_ATTRS_*_FILE', async (t) => {
+  await compare(t, 'structured', `{
+    __structuredAttrs = true;
+    outputs = [ "out" "dev" ];
+    foo = "bar"; n = 42; big = 5000000000; neg = -7; zero = 0;
+    f = 1.5; whole = 100.0; tiny = 0.0001; tinier = 0.00001; huge = 1.0e20; huger = 1.0e300; frac = 0.1; third = 1.0 / 3.0; negf = -2.5;
+    b = true; no = false; nul = null;
+    l = [ 1 "a" [ 2 ] { x = 1; } ]; strs = [ "x" "it's" 3 true null ]; empty = [ ];
+    s = { a = "é\\n\\"\\\\/"; z = 1; b = [ ]; }; flat = { k = "v"; "it's" = 2; }; emptySet = { };
+    "not-a-var" = "x"; ctl = builtins.fromJSON ''"tab\\there\\u0001\\u001f\\u007f"'';
+    passAsFile = [ "foo" ];
+  }`);
+});
+
+test.serial('structured fixed-output derivation: impureEnvVars from the JSON list', async (t) => {
+  await compare(t, 'structured-fixed', `{
+    __structuredAttrs = true;
+    outputHashMode = "flat"; outputHashAlgo = "sha256"; outputHash = builtins.hashString "sha256" "hello\\n";
+    impureEnvVars = [ "TSIX_IMPURE_SET" "TSIX_IMPURE_UNSET" ];
+  }`);
+});
+
+test('exportReferencesGraph with structured attributes is refused with a clear error', (t) => {
+  const err = t.throws(() => nixSandboxEnv({ __json: '{"exportReferencesGraph":{"g":["/nix/store/x"]}}', out: '/nix/store/y' }, { cores: 1, fixedOutput: false }));
   t.is((err as { code?: string }).code, 'E_UNSUPPORTED');
 });
