@@ -98,6 +98,8 @@ test.serial('structured attributes: .attrs.json as nlohmann writes it, .attrs.sh
     outputs = [ "out" "dev" ];
     foo = "bar"; n = 42; big = 5000000000; neg = -7; zero = 0;
     f = 1.5; whole = 100.0; tiny = 0.0001; tinier = 0.00001; huge = 1.0e20; huger = 1.0e300; frac = 0.1; third = 1.0 / 3.0; negf = -2.5;
+    e14 = 1.0e14; e15 = 1.0e15; e16 = 1.0e16; m3 = 0.001; m5 = 0.0001234; n6 = 123456.0; n7 = 1234567.0; nf = -0.5e-7; fz = 0.0;
+    fl = [ 1.5 2.0 ]; fs = { a = 3.0; };
     b = true; no = false; nul = null;
     l = [ 1 "a" [ 2 ] { x = 1; } ]; strs = [ "x" "it's" 3 true null ]; empty = [ ];
     s = { a = "é\\n\\"\\\\/"; z = 1; b = [ ]; }; flat = { k = "v"; "it's" = 2; }; emptySet = { };
