@@ -4,6 +4,7 @@
 // a std::map, so the builder's environ is sorted by name (byte order); so is ours, because a
 // builder that writes `env` into its output must produce the same bytes as under Nix.
 import { createHash } from 'node:crypto';
+import { compareNames } from '../../store/castore/nodes.js';
 import { TsixError } from '../../store/errors.js';
 import { encodeBase32 } from '../../store/nix/base32.js';
 import { dumpJson, prepareStructuredAttrs, structuredAttrsShell } from './structured-attrs.js';
@@ -41,10 +42,6 @@ export class UnsupportedDerivationError extends TsixError {
 
 const WHITESPACE = /[ \t\n\r]+/;
 
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 /** `.attr-<nixbase32 sha256 of the name>`: where Nix 2.8 writes a passAsFile attribute. */
 export function passAsFileName(attr: string): string {
   return `.attr-${encodeBase32(createHash('sha256').update(attr).digest())}`;
@@ -73,7 +70,7 @@ export function nixSandboxEnv(drvEnv: ReadonlyMap<string, string> | Readonly<Rec
   env.set('NIX_LOG_FD', '2');
   env.set('TERM', 'xterm-256color');
   const sorted: Record<string, string> = {};
-  for (const k of [...env.keys()].sort(byteOrder)) sorted[k] = env.get(k)!;
+  for (const k of [...env.keys()].sort(compareNames)) sorted[k] = env.get(k)!;
   return { env: sorted, files };
 }
 

@@ -3,6 +3,7 @@
 // .attrs.json, and the shell-representable part of it as `declare` lines in .attrs.sh
 // (writeStructuredAttrsShell). Byte-exact output needs nlohmann's view of the JSON: objects
 // sorted by key, integers kept apart from floats, floats printed its way.
+import { compareNames } from '../../store/castore/nodes.js';
 
 export type Json = null | boolean | string | JsonInt | JsonFloat | Json[] | { [k: string]: Json };
 /** An integer as nlohmann stores it (int64/uint64). */
@@ -84,13 +85,9 @@ function isObject(v: Json): v is { [k: string]: Json } {
   return v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof JsonInt) && !(v instanceof JsonFloat);
 }
 
-function byteOrder(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
-
 /** Sorted keys, as nlohmann's std::map-backed objects iterate. */
 export function sortedKeys(o: { [k: string]: Json }): string[] {
-  return Object.keys(o).sort(byteOrder);
+  return Object.keys(o).sort(compareNames);
 }
 
 /** nlohmann::detail::to_chars: shortest digits; plain notation for decimal exponents in
@@ -180,8 +177,4 @@ export function prepareStructuredAttrs(jsonText: string, outputs: Record<string,
   for (const [name, path] of Object.entries(outputs)) outs[name] = path;
   json.outputs = outs;
   return json;
-}
-
-export function isJsonObject(v: Json): v is { [k: string]: Json } {
-  return isObject(v);
 }

@@ -10,6 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuildOptions, BuildRequest, BuildResult, BuildService } from '../../builder/build-service.js';
+import { NIX_BASE32_ALPHABET } from '../../store/nix/base32.js';
 
 export interface ConformanceBackend {
   /** Shown in test titles. */
@@ -24,13 +25,12 @@ export interface ConformanceBackend {
 
 const BUSYBOX = '/bin/busybox';
 const STORE = '/nix/store';
-const NIX32 = '0123456789abcdfghijklmnpqrsvwxyz';
 
 /** A valid, deterministic store path hash part for `seed`. */
 export function fakeHash(seed: string): string {
   const d = createHash('sha256').update(seed).digest();
   let s = '';
-  for (let i = 0; i < 32; i++) s += NIX32[d[i]! % 32];
+  for (let i = 0; i < 32; i++) s += NIX_BASE32_ALPHABET[d[i]! % 32];
   return s;
 }
 
