@@ -6,9 +6,8 @@
 import { spawn } from 'node:child_process';
 import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { constants as osConstants } from 'node:os';
 import { InvalidInputError } from '../../store/errors.js';
 import { logger } from '../../store/log.js';
 import {
