@@ -112,7 +112,7 @@ export function runtimeSpec(req: BuildRequest, layout: SandboxLayout): Record<st
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: SANDBOX_UID, gid: SANDBOX_GID, additionalGids: [SANDBOX_GID] },
+      user: { uid: SANDBOX_UID, gid: SANDBOX_GID },
       args: [req.command, ...req.args],
       env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
       cwd: req.workingDir,

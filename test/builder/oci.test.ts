@@ -149,15 +149,18 @@ test.serial('oci: paths in the directories the sandbox provides itself are refus
   }
 });
 
-test.serial('oci: /etc/passwd, /etc/group and /etc/hosts are those of Nix\'s sandbox', async (t) => {
+// What a builder sees of who and where it is; compared with Nix's sandbox as is.
+const IDENTITY = 'cat /etc/passwd /etc/group /etc/hosts; ls -1 /etc; id; hostname; umask; ulimit -c; ls -1 /proc/self/fd; touch $out';
+
+test.serial('oci: /etc files, ids, groups, hostname, umask, core limit and open fds are those of Nix\'s sandbox', async (t) => {
   const nixExpr = join(env.dir, 'etc.nix');
   await writeFile(nixExpr, `derivation { name = "etc-${process.pid}-${Date.now()}"; system = builtins.currentSystem; builder = "/bin/sh";
-    args = [ "-c" "cat /etc/passwd /etc/group /etc/hosts; ls -1 /etc; touch $out" ]; }`);
+    args = [ "-c" "${IDENTITY}" ]; }`);
   const nixEnv = { ...process.env, NIX_CONFIG: 'experimental-features = nix-command\nsubstituters =\nbuild-users-group =' };
   const drv = execFileSync('nix-instantiate', [nixExpr], { env: nixEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
   execFileSync('nix-build', ['--option', 'sandbox', 'true', '--option', 'sandbox-paths', '/bin/sh=/bin/busybox', '--no-out-link', drv], { env: nixEnv, stdio: 'ignore' });
   const nixLog = execFileSync('nix-store', ['-l', drv], { env: nixEnv, encoding: 'utf8' });
-  const ours = await run('cat /etc/passwd /etc/group /etc/hosts; ls -1 /etc; touch $out');
+  const ours = await run(IDENTITY);
   t.is(ours.code, 0, ours.log);
   t.is(ours.log, nixLog);
 });
