@@ -309,6 +309,20 @@ export function buildServiceConformance(backend: ConformanceBackend): void {
     }
   });
 
+  test.serial(title('loopback works inside the sandbox without network (test suites serve on 127.0.0.1)'), async (t) => {
+    // Retries instead of sleeping a fixed time: the listener may start late on a busy machine.
+    const script = [
+      '(nc -l -p 8080 > /build/got &)',
+      'for i in $(seq 100); do echo hi-lo | nc -w 2 127.0.0.1 8080 2>/dev/null && break; sleep 0.05; done',
+      'for i in $(seq 100); do [ -s /build/got ] && break; sleep 0.05; done',
+      'cat /build/got; touch $out',
+    ].join('\n');
+    await build(t, shReq(script), (r) => {
+      t.is(r.exitCode, 0, r.logTail.join('\n'));
+      t.deepEqual(r.logTail, ['hi-lo']);
+    });
+  });
+
   test.serial(title('a build that exceeds its time limit is killed and reported'), async (t) => {
     await build(t, shReq('echo started; sleep 600; touch $out', { timeoutMs: 300 }), (r) => {
       t.true(r.timedOut);
