@@ -134,11 +134,21 @@ test.serial('oci: the cpu limit becomes the cgroup\'s CFS quota', async (t) => {
       }
     }
   };
+  // The build waits for a file the test creates in its (host-side) input once the quota is read.
+  const go = join(env.src, BB, 'go');
   let reading: Promise<void> | null = null;
-  const r = await env.svc.build(req('echo started; sleep 0.3; touch $out', { limits: { cpus: 0.5 } }), { logDir: env.logs, onLog: (l) => { if (l === 'started') reading = read(); } });
-  await reading;
-  await r.release();
-  t.is(r.exitCode, 0);
+  const script = `echo started; until [ -e ${STORE}/${BB}/go ]; do sleep 0.05; done; touch $out`;
+  try {
+    const r = await env.svc.build(req(script, { limits: { cpus: 0.5 }, timeoutMs: 120_000 }), {
+      logDir: env.logs,
+      onLog: (l) => { if (l === 'started') reading = read().finally(() => writeFile(go, '')); },
+    });
+    await reading;
+    await r.release();
+    t.is(r.exitCode, 0);
+  } finally {
+    await rm(go, { force: true });
+  }
   t.deepEqual(quotas, ['50000']);
 });
 
