@@ -2,7 +2,7 @@
 // computes them (src/libstore/derivations.cc).
 import { InvalidInputError } from '../../store/errors.js';
 import { parseHashAlgo, parseHashUnprefixed, sha256 } from '../../store/nix/hash.js';
-import { makeFixedOutputPath, makeOutputPath, makeTextPath, outputPathName } from '../../store/nix/store-path.js';
+import { makeFixedOutputPath, makeOutputPath, makeStorePath, outputPathName } from '../../store/nix/store-path.js';
 import { outputKind, unparseDerivation, type Derivation } from './derivation.js';
 
 /** Output name → hex sha256 standing in for the derivation; `deferred` if any input is floating. */
@@ -102,13 +102,17 @@ export function inputAddressedOutputPath(drvName: string, outputName: string, mo
 }
 
 /** The .drv store path Nix writes a derivation to: a text path with inputSrcs + inputDrvs as references. */
-export function derivationStorePath(drv: Derivation, aterm = unparseDerivation(drv)): string {
-  return makeTextPath(drv.name + '.drv', sha256(aterm), derivationReferences(drv));
+export function derivationStorePath(drv: Derivation, aterm = unparseDerivation(drv), refs = derivationReferences(drv)): string {
+  // The references come from a parsed or instantiated derivation (already valid store paths), so
+  // the text path is made directly instead of re-validating each one (makeTextPath does).
+  return makeStorePath(['text', ...refs].join(':'), sha256(aterm).toString('hex'), drv.name + '.drv');
 }
 
 /** References of a .drv file: its input sources and input derivations (never its outputs). */
 export function derivationReferences(drv: Derivation): string[] {
-  return [...new Set([...drv.inputSrcs, ...drv.inputDrvs.keys()])].sort();
+  const refs = new Set(drv.inputSrcs);
+  for (const p of drv.inputDrvs.keys()) refs.add(p);
+  return [...refs].sort();
 }
 
 /**

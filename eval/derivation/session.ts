@@ -141,10 +141,11 @@ export class InstantiationSession {
     else this.inputAddressed(drv, spec.outputs);
 
     const aterm = unparseDerivation(drv);
-    const drvPath = derivationStorePath(drv, aterm);
+    const refs = derivationReferences(drv);
+    const drvPath = derivationStorePath(drv, aterm, refs);
     this.drvs.set(drvPath, drv);
-    this.refs.set(drvPath, derivationReferences(drv));
-    this.texts.set(drvPath, { contents: aterm, references: derivationReferences(drv) });
+    this.refs.set(drvPath, refs);
+    this.texts.set(drvPath, { contents: aterm, references: refs });
     this.hasher.remember(drvPath, this.hasher.hashModulo(drv, false));
     const outputs = new Map<string, string>();
     for (const [name, o] of drv.outputs) {
