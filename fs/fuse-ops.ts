@@ -48,8 +48,9 @@ export function makeFuseOps(tree: StoreTree): FuseOps {
       cb(ERRNO.ENOSYS);
     },
 
-    readdir(path, cb) {
-      answer('readdir', path, readdir(tree, path), (err, v) => (err ? cb(err) : cb(0, v![0], v![1])));
+    // Marks readdir as implemented; mount.ts answers it with readdirListing (prebuilt arrays).
+    readdir(_path, cb) {
+      cb(ERRNO.ENOSYS);
     },
 
     read(path, _fd, buf, len, pos, cb) {
@@ -83,7 +84,12 @@ export function makeFuseOps(tree: StoreTree): FuseOps {
   return ops;
 }
 
-async function readdir(tree: StoreTree, path: string): Promise<[string[], Partial<FuseStat>[]]> {
+/**
+ * A directory listing as fuse-native's native side takes it: names and, per name, a stat array
+ * with the type and inode (d_type, d_ino: `find` need not stat); the kernel asks getattr for the
+ * rest. Entries' arrays are built once per directory and reused.
+ */
+export async function readdirListing(tree: StoreTree, path: string): Promise<[string[], Uint32Array[]]> {
   if (path === '/') {
     if (!tree.opts.listRoot) fail(ERRNO.EACCES);
     const names = ['.', '..'];
@@ -94,14 +100,23 @@ async function readdir(tree: StoreTree, path: string): Promise<[string[], Partia
   if (r.kind !== 'node' || r.node.type !== 'directory') fail(ERRNO.ENOTDIR);
   const parent = await tree.resolve(path.slice(0, path.lastIndexOf('/')) || '/');
   const d = await tree.directory(r.node.digest);
-  const names = ['.', '..'];
-  const stats: Partial<FuseStat>[] = [{ mode: 0o40000, ino: r.ino }, { mode: 0o40000, ino: parent?.kind === 'node' ? parent.ino : 1 }];
-  for (const e of d.entries) {
-    names.push(e.name);
-    // Type and inode only (d_type, d_ino: `find` need not stat); the kernel asks getattr for the rest.
-    stats.push({ mode: e.type === 'directory' ? 0o40000 : e.type === 'file' ? 0o100000 : 0o120000, ino: inodeOf(e) });
-  }
-  return [names, stats];
+  d.listing ??= {
+    names: d.entries.map((e) => e.name),
+    stats: d.entries.map((e) => direntStat(e.type === 'directory' ? 0o40000 : e.type === 'file' ? 0o100000 : 0o120000, inodeOf(e))),
+  };
+  return [
+    ['.', '..', ...d.listing.names],
+    [direntStat(0o40000, r.ino), direntStat(0o40000, parent?.kind === 'node' ? parent.ino : 1), ...d.listing.stats],
+  ];
+}
+
+/** fuse-native's stat array layout: mode at 0, ino at 7 (see its getStatArray). */
+function direntStat(mode: number, ino: number): Uint32Array {
+  const a = new Uint32Array(18);
+  a[0] = mode;
+  a[6] = 1;
+  a[7] = ino;
+  return a;
 }
 
 async function read(tree: StoreTree, path: string, buf: Buffer, len: number, pos: number): Promise<number> {

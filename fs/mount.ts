@@ -5,8 +5,8 @@ import type { CaStore } from '../store/store.js';
 import { TsixError } from '../store/errors.js';
 import { logger } from '../store/log.js';
 import { loadFuse, type FuseInstance } from './fuse-binding.js';
-import { ERRNO } from './errno.js';
-import { makeFuseOps } from './fuse-ops.js';
+import { ERRNO, errnoOf } from './errno.js';
+import { makeFuseOps, readdirListing } from './fuse-ops.js';
 import { findMount, prepareMountPoint, unmount } from './mount-point.js';
 import type { RootLookup } from './root-lookup.js';
 import { StoreTree } from './tree.js';
@@ -52,6 +52,10 @@ export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
       return `${super._fuseOptions()},ro,use_ino,default_permissions,negative_timeout=0,subtype=tsix`;
     }
 
+    _op_readdir(signal: (res: number, names?: string[], stats?: Uint32Array[]) => void, path: string): void {
+      readdirListing(tree, path).then(([names, stats]) => signal(0, names, stats), (err: unknown) => signal(errnoOf(err, 'readdir', path)));
+    }
+
     // fuse-native copies an xattr value into the kernel's buffer without checking its size.
     _op_getxattr(signal: (res: number, b: ArrayBuffer) => void, path: string, name: string, valueBuf: Buffer, position: number): void {
       ops.getxattr!(path, name, position, (err, value) => {
@@ -71,8 +75,9 @@ export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
     attrTimeout: timeout,
     maxRead: 128 * 1024,
     fsname: 'tsix',
-    // Lookups may build a path (coordinator): no JS-side timeout for them.
-    timeout: { default: 120_000, getattr: false },
+    // No JS-side timeouts: every operation answers (errors included), lookups may take as long as
+    // a build (coordinator), and a timer per request is measurable overhead.
+    timeout: false,
   }) as FuseInstance;
   await new Promise<void>((res, rej) => fuse.mount((err) => (err ? rej(new TsixError('E_MOUNT', `cannot mount the store at ${mountPoint}: ${err.message}`, { mountPoint })) : res())));
   await tuneConnection(mountPoint, opts.readAheadKb ?? 4096);

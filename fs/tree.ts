@@ -25,6 +25,8 @@ export interface LoadedDirectory {
   subdirs: number;
   /** Entries before this index have had their contents fetched ahead (see prefetchAfter). */
   prefetchedTo: number;
+  /** The entries as readdir answers them, built on first use. */
+  listing?: { names: string[]; stats: Uint32Array[] };
 }
 
 export interface TreeOptions {
