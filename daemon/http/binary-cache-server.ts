@@ -8,8 +8,6 @@
 // into the castore as they arrive and registered only when their narinfo arrives and matches.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { timingSafeEqual } from 'node:crypto';
 import type { Node } from '../../store/castore/nodes.js';
 import { ConfigError, isTsixError } from '../../store/errors.js';
@@ -58,6 +56,8 @@ const NAR = /^\/nar\/([0-9abcdfghijklmnpqrsvwxyz]{32})-([0-9abcdfghijklmnpqrsvwx
 const EXTENSIONS: Record<string, Compression | undefined> = { '': 'none', '.xz': 'xz', '.zst': 'zstd', '.bz2': 'bzip2', '.br': 'br', '.gz': 'gzip' };
 /** MetaService keys: NAR URL as uploaded → the path it belongs to. */
 const UPLOADED_PREFIX = 'http-cache/uploaded-nar/';
+/** Bytes of NAR rendered ahead of the socket, so castore reads overlap with the client draining it. */
+const READ_AHEAD = 16 << 20;
 const PENDING_TTL_MS = 3600_000;
 const MAX_NARINFO = 1 << 20;
 
@@ -181,8 +181,8 @@ class Handler {
     if (compression === 'none') headers['content-length'] = info.narSize;
     res.writeHead(200, headers);
     if (method === 'HEAD') { res.end(); return; }
-    const nar = dumpNar(this.store, info.node);
-    await pipeline(Readable.from(compression === 'none' ? nar : compress('zstd', nar, 3), { objectMode: false, highWaterMark: 1 << 20 }), res);
+    const nar = readAhead(dumpNar(this.store, info.node), READ_AHEAD);
+    await streamTo(res, compression === 'none' ? nar : compress('zstd', nar, 3));
   }
 
   /**
@@ -204,7 +204,7 @@ class Handler {
     const nar = dumpNar(this.store, info.node);
     // Fast levels: the client only needs something it can decompress (it checks the NAR hash).
     const level = compression === 'xz' || compression === 'zstd' ? 1 : undefined;
-    await pipeline(Readable.from(compression === 'none' ? nar : compress(compression, nar, level), { objectMode: false, highWaterMark: 1 << 20 }), res);
+    await streamTo(res, compression === 'none' ? nar : compress(compression, nar, level));
   }
 
   // ---- uploads ----
@@ -254,6 +254,74 @@ class Handler {
     await this.store.meta.putMany([[UPLOADED_PREFIX + ni.url, Buffer.from(JSON.stringify({ hashPart, narHash: encodeBase32(meta.narHash) }))]]);
     this.pending.delete(ni.url);
     this.ok(res);
+  }
+}
+
+/**
+ * Writes a stream of buffers to a response, waiting for 'drain' only when the socket's buffer is
+ * full. Measured faster than pipeline(Readable.from(…)) here (one stream layer less per buffer).
+ * A failure mid-way destroys the connection so that the client sees a cut-off body, never a short "complete" one.
+ */
+async function streamTo(res: ServerResponse, src: AsyncIterable<Buffer>): Promise<void> {
+  const closed = new Promise<void>((resolve) => res.once('close', resolve));
+  try {
+    for await (const b of src) {
+      if (res.destroyed) throw new Error('client went away');
+      if (!res.write(b)) await Promise.race([new Promise((r) => res.once('drain', r)), closed]);
+    }
+  } catch (err) {
+    res.destroy();
+    throw err;
+  }
+  res.end();
+}
+
+/**
+ * Pulls `src` up to `limit` bytes ahead of the consumer. Errors reach the consumer after the
+ * buffers produced before them; an early stop by the consumer stops the producer.
+ */
+export async function* readAhead(src: AsyncIterable<Buffer>, limit: number): AsyncIterable<Buffer> {
+  const queue: Buffer[] = [];
+  let queued = 0;
+  let done = false;
+  let failure: { err: unknown } | null = null;
+  const waiting: { consumer: (() => void) | null; producer: (() => void) | null } = { consumer: null, producer: null };
+  const wake = (who: 'consumer' | 'producer') => { const f = waiting[who]; waiting[who] = null; f?.(); };
+  let stopped = false;
+  const it = src[Symbol.asyncIterator]();
+  const pump = (async () => {
+    try {
+      while (!stopped) {
+        if (queued >= limit) { await new Promise<void>((r) => { waiting.producer = r; }); continue; }
+        const n = await it.next();
+        if (n.done) break;
+        queue.push(n.value); queued += n.value.length;
+        wake('consumer');
+      }
+      if (stopped) await it.return?.();
+    } catch (err) {
+      failure = { err };
+    }
+    done = true;
+    wake('consumer');
+  })();
+  try {
+    for (;;) {
+      if (queue.length > 0) {
+        const b = queue.shift()!;
+        queued -= b.length;
+        wake('producer');
+        yield b;
+        continue;
+      }
+      if (done) break;
+      await new Promise<void>((r) => { waiting.consumer = r; });
+    }
+    if (failure) throw (failure as { err: unknown }).err;
+  } finally {
+    stopped = true;
+    wake('producer');
+    await pump;
   }
 }
 

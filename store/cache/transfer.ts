@@ -88,7 +88,9 @@ export class CacheSource implements PathSource {
         meta, from: cache.url, trust,
         openNar: async () => {
           const file = await cache.fetchNar(ni);
-          return decompress(ni.compression, checkFile(file, ni.fileHash, ni.fileSize, `${cache.url}/${ni.url}`, meta.path));
+          // An uncompressed file whose FileHash is the NarHash is checked by the NAR hash check already.
+          const fileHash = ni.compression === 'none' && ni.fileHash?.equals(ni.narHash) ? null : ni.fileHash;
+          return decompress(ni.compression, checkFile(file, fileHash, ni.fileSize, `${cache.url}/${ni.url}`, meta.path));
         },
       };
     }
