@@ -15,6 +15,8 @@ export interface DrvHost<V> extends EvalOps<V> {
   isFunction(v: V): boolean;
   /** Calls a function value with arguments (curried) and forces the result. */
   call(f: V, args: V[]): V;
+  /** Nix's showType ("an integer", "a set", …) for error messages. */
+  showType(v: V): string;
   /** coerceToPath: an absolute path (string or path value), adding context to `ctx`. */
   coerceToPath(v: V, ctx: Set<string>): string;
 }
@@ -86,7 +88,7 @@ export function derivationPrimops<V>(host: DrvHost<V>, session: InstantiationSes
     __filterSource: (filter, path) => {
       const ctx = new Set<string>();
       const p = host.coerceToPath(path, ctx);
-      if (!host.isFunction(filter)) throw new DerivationEvalError(`first argument in call to 'filterSource' is not a function`);
+      if (!host.isFunction(filter)) throw new DerivationEvalError(`first argument in call to 'filterSource' is not a function but ${host.showType(filter)}`);
       const sp = session.addPath({ fsPath: p, name: baseName(p), recursive: true, filter: filterOf(filter), expectedSha256: null });
       return str(sp, sp);
     },

@@ -32,7 +32,7 @@ function lstatOrThrow(path: string): Stats {
     return lstatSync(path);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new SourceError(path, err.code === 'ENOENT' ? 'does not exist' : err.message);
+    throw new TsixError('E_SOURCE', `getting status of '${path}': ${err.code === 'ENOENT' ? 'No such file or directory' : err.message}`, { path });
   }
 }
 

@@ -110,7 +110,16 @@ test('bad input fails like nix-instantiate', async (t) => {
     [d('{ __contentAddressed = true; }'), /experimental Nix feature 'ca-derivations' is disabled/],
     ['builtins.toFile "x" "${derivation { name = "a"; system = "x"; builder = "/bin/sh"; }}"', /in 'toFile': the file named 'x' must not contain a reference to a derivation/],
     ['"not a derivation"', /expression does not evaluate to a derivation \(or a set or list of those\)/],
-    [d('{ src = /nonexistent/path/x; }'), /nonexistent\/path\/x/],
+    [d('{ src = /nonexistent/path/x; }'), /getting status of '\/nonexistent\/path\/x': No such file or directory/],
+    ['builtins.toFile "a b" "x"', /store path '.*a b' contains illegal character ' '/],
+    [d('{ name = "ä"; }'), /store path '.*' contains illegal character/],
+    [d(`{ s = builtins.path { path = ${JSON.stringify(repoFile('test/derivation/fixtures/src'))}; sha256 = "0ix4jahrkll5zg01wandq78jw3ab30q4nscph67rniqg5x7r0j59"; }; }`), /store path mismatch in \(possibly filtered\) path added from '.*\/fixtures\/src'/],
+    [d('{ s = builtins.path { path = /tmp; foo = 1; }; }'), /unsupported argument 'foo' to 'addPath'/],
+    [d('{ s = builtins.path { name = "x"; }; }'), /'path' required/],
+    [d('{ s = builtins.filterSource 1 /tmp; }'), /first argument in call to 'filterSource' is not a function but an integer/],
+    [d('{ outputHash = "0ix4jahrkll5zg01wandq78jw3ab30q4nscph67rniqg5x7r0j59"; outputHashAlgo = "sha256"; outputs = [ "dev" ]; }'), /multiple outputs are not supported in fixed-output derivations/],
+    [d('{ outputHash = "0ix4jahrkll5zg01wandq78jw3ab30q4nscph67rniqg5x7r0j59"; outputHashAlgo = "sha257"; }'), /does not include a type, nor is the type otherwise known from context/],
+    [d('{ __structuredAttrs = true; f = x: x; }'), /cannot convert a function to JSON/],
   ];
   for (const [expr, re] of cases) {
     const want = await nix('nix-instantiate', ['-E', expr]);

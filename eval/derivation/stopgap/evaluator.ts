@@ -592,6 +592,7 @@ export class StopgapEvaluator {
       isFunction: (v) => { const x = force(v); return x instanceof NLambda || x instanceof NPrimop; },
       call: (f, args) => { let r: Value = force(f); for (const a of args) r = ev.call(r, a); return r; },
       coerceToPath: (v, ctx) => ev.coerceToPath(v, ctx),
+      showType: (v) => typeName(force(v)),
     };
   }
 
