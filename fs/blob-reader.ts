@@ -1,7 +1,9 @@
 // Reads file contents for the mount chunk by chunk: only the chunks a request overlaps are
 // fetched (BlobService.read of exactly one chunk's range: the store locates and verifies it),
-// cached, and copied straight into the kernel's buffer; sequential readers get the next chunks
-// fetched ahead of them, several at a time.
+// cached, and copied straight into the kernel's buffer. Sequential readers get chunks fetched
+// ahead of them: a reader that starts at the beginning of a big file is fed by one whole-blob
+// stream (BlobService.open, which reads runs of adjacent chunks at once), others by several
+// single-chunk fetches at a time.
 import type { BlobService } from '../store/castore/blob-service.js';
 import type { ChunkRef, Digest } from '../store/castore/nodes.js';
 import { CorruptionError, NotFoundError } from '../store/errors.js';
@@ -10,7 +12,31 @@ import { Lru, WeightedLru } from './lru.js';
 interface BlobIndex { size: number; chunks: ChunkRef[]; offsets: number[] }
 
 /** Where a sequential reader is: furthest end read, read-ahead window, fetched-ahead point. */
-interface Stream { next: number; window: number; aheadTo: number }
+interface Stream { next: number; window: number; aheadTo: number; pump?: Pump }
+
+/**
+ * A whole-blob stream (BlobService.open: the store reads runs of adjacent chunks at once) feeding
+ * the chunk cache ahead of a reader that started at the beginning of a big file.
+ */
+interface Pump {
+  iter: AsyncIterator<Buffer>;
+  /** Index of the next chunk the stream will produce. */
+  nextIndex: number;
+  /** Produce chunks up to this index (inclusive) without being asked. */
+  target: number;
+  running: boolean;
+  done: boolean;
+  waiters: Map<number, { resolve(b: Buffer): void; reject(e: unknown): void }>;
+  /** Bytes of the chunk being assembled (streams need not yield whole chunks). */
+  pending: Buffer[];
+  pendingBytes: number;
+}
+
+/** Blobs with at least this many chunks are streamed to sequential readers. */
+const PUMP_MIN_CHUNKS = 8;
+/** A chunk this close ahead of the stream is waited for rather than fetched on its own. */
+const PUMP_REACH = 64;
+const MAX_PUMPS = 64;
 
 const NEAR_BEHIND = 16 << 20;
 const NEAR_AHEAD = 1 << 20;
@@ -32,6 +58,7 @@ export class BlobReader {
   private readonly maxReadAhead: number;
   private readonly maxPrefetch: number;
   private prefetching = 0;
+  private readonly pumps = new Map<string, Pump>();
 
   constructor(private readonly blobs: BlobService, opts: BlobReaderOptions = {}) {
     this.chunks = new WeightedLru(opts.cacheBytes ?? 256 << 20, (b) => b.length + 64);
@@ -47,9 +74,10 @@ export class BlobReader {
     const first = chunkAt(idx.offsets, pos);
     let last = first;
     while (last + 1 < idx.chunks.length && idx.offsets[last + 1]! < end) last++;
+    // Read-ahead first: it may start a stream that also serves this request's chunks.
+    this.readAhead(digest, idx, pos, end, last);
     const parts: Promise<Buffer>[] = [];
     for (let i = first; i <= last; i++) parts.push(this.chunk(idx, i, digest));
-    this.readAhead(digest, idx, pos, end, last);
     let copied = 0;
     for (let i = first; i <= last; i++) {
       const c = await parts[i - first]!;
@@ -87,9 +115,16 @@ export class BlobReader {
       s.next = end;
       s.window = 0;
       s.aheadTo = end;
+      this.stopPump(k, s);
     }
-    if (!s.window) return;
+    if (!s.window) { this.stopPump(k, s); return; }
     const target = Math.min(idx.size, s.next + s.window);
+    if (s.pump || (idx.chunks.length >= PUMP_MIN_CHUNKS && pos === 0)) {
+      s.pump ??= this.startPump(k, digest);
+      s.pump.target = Math.max(s.pump.target, chunkAt(idx.offsets, Math.max(0, target - 1)));
+      void this.runPump(s.pump, idx, digest);
+      return;
+    }
     let i = Math.max(last + 1, chunkAt(idx.offsets, Math.max(s.aheadTo, end)));
     for (; i < idx.chunks.length && idx.offsets[i]! < target && this.prefetching < this.maxPrefetch; i++) {
       if (this.chunks.has(idx.chunks[i]!.digest.toString('latin1'))) continue;
@@ -123,10 +158,107 @@ export class BlobReader {
     if (hit) return Promise.resolve(hit);
     let p = this.fetching.get(k);
     if (!p) {
-      p = this.fetch(idx, i, blob).finally(() => this.fetching.delete(k));
+      const pump = this.pumps.get(blob.toString('latin1'));
+      if (pump && !pump.done && i >= pump.nextIndex && i < pump.nextIndex + PUMP_REACH) {
+        p = new Promise<Buffer>((resolve, reject) => pump.waiters.set(i, { resolve, reject })).finally(() => this.fetching.delete(k));
+        pump.target = Math.max(pump.target, i);
+        void this.runPump(pump, idx, blob);
+      } else {
+        p = this.fetch(idx, i, blob).finally(() => this.fetching.delete(k));
+      }
       this.fetching.set(k, p);
     }
     return p;
+  }
+
+  private startPump(k: string, digest: Digest): Pump {
+    if (this.pumps.size >= MAX_PUMPS) {
+      const [oldKey, old] = this.pumps.entries().next().value as [string, Pump];
+      this.endPump(oldKey, old);
+    }
+    let iter: AsyncIterator<Buffer> | null = null;
+    // Opened lazily: the first next() call awaits the store's open().
+    const opened = this.blobs.open(digest);
+    const lazy: AsyncIterator<Buffer> = {
+      next: async () => {
+        if (!iter) {
+          const it = await opened;
+          if (!it) throw new NotFoundError(`blob ${digest.toString('hex')}`, { digest: digest.toString('hex') });
+          iter = it[Symbol.asyncIterator]();
+        }
+        return iter.next();
+      },
+      return: async () => {
+        if (!iter) { opened.catch(() => undefined); return { done: true, value: undefined }; }
+        return (await iter.return?.()) ?? { done: true, value: undefined };
+      },
+    };
+    const pump: Pump = { iter: lazy, nextIndex: 0, target: 0, running: false, done: false, waiters: new Map(), pending: [], pendingBytes: 0 };
+    this.pumps.set(k, pump);
+    return pump;
+  }
+
+  private async runPump(p: Pump, idx: BlobIndex, digest: Digest): Promise<void> {
+    if (p.running || p.done) return;
+    p.running = true;
+    try {
+      while (!p.done && p.nextIndex < idx.chunks.length && (p.nextIndex <= p.target || p.waiters.size)) {
+        const r = await p.iter.next();
+        if (r.done) { p.done = true; break; }
+        p.pending.push(r.value);
+        p.pendingBytes += r.value.length;
+        this.takeChunks(p, idx, digest);
+      }
+      if (p.nextIndex >= idx.chunks.length) p.done = true;
+    } catch (err) {
+      p.done = true;
+      for (const w of p.waiters.values()) w.reject(err);
+      p.waiters.clear();
+    } finally {
+      p.running = false;
+      if (p.done) this.endPump(digest.toString('latin1'), p);
+    }
+  }
+
+  /** Cuts whole chunks off the bytes the stream produced, caching them and waking waiters. */
+  private takeChunks(p: Pump, idx: BlobIndex, digest: Digest): void {
+    while (p.nextIndex < idx.chunks.length) {
+      const ref = idx.chunks[p.nextIndex]!;
+      if (p.pendingBytes < ref.size) return;
+      let c: Buffer;
+      if (p.pending[0]!.length === ref.size) c = p.pending.shift()!;
+      else {
+        const all = p.pending.length === 1 ? p.pending[0]! : Buffer.concat(p.pending, p.pendingBytes);
+        c = Buffer.from(all.subarray(0, ref.size));
+        p.pending = all.length > ref.size ? [all.subarray(ref.size)] : [];
+      }
+      p.pendingBytes -= ref.size;
+      this.chunks.set(ref.digest.toString('latin1'), c);
+      const w = p.waiters.get(p.nextIndex);
+      if (w) { p.waiters.delete(p.nextIndex); w.resolve(c); }
+      p.nextIndex++;
+    }
+    if (p.pendingBytes) throw new CorruptionError(`blob ${digest.toString('hex')} is longer than its chunk index says`);
+  }
+
+  private stopPump(k: string, s: Stream): void {
+    if (s.pump) this.endPump(k, s.pump);
+    s.pump = undefined;
+  }
+
+  /** Ends a stream; chunks still awaited from it are fetched on their own. */
+  private endPump(k: string, p: Pump): void {
+    if (this.pumps.get(k) === p) this.pumps.delete(k);
+    p.done = true;
+    void p.iter.return?.().catch(() => undefined);
+    for (const [i, w] of p.waiters) this.fetchFor(i, w, k);
+    p.waiters.clear();
+  }
+
+  private fetchFor(i: number, w: { resolve(b: Buffer): void; reject(e: unknown): void }, k: string): void {
+    const idx = this.indexes.get(k);
+    if (!idx) { w.reject(new NotFoundError('blob index')); return; }
+    this.fetch(idx, i, Buffer.from(k, 'latin1')).then(w.resolve, w.reject);
   }
 
   private async fetch(idx: BlobIndex, i: number, blob: Digest): Promise<Buffer> {
