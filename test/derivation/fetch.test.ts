@@ -97,3 +97,16 @@ test('a missing URL fails in both', async (t) => {
   t.regex(e!.message, /unable to download '.*\/missing': HTTP error 404/);
   t.truthy(repoFile('package.json'));
 });
+
+test('tsix instantiate with an eval-time fetch gives nix-instantiate\'s .drv', async (t) => {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { fileURLToPath } = await import('node:url');
+  const main = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
+  const expr = `derivation { name = "uses-fetch"; system = "x"; builder = "/bin/sh"; src = builtins.fetchurl "${base}/hello.txt"; tb = builtins.fetchTarball { url = "${base}/pkg.tar.gz"; name = "pkg"; }; }`;
+  const want = await nixOk('nix-instantiate', ['-E', expr]);
+  const dir = mkdtempSync(join(tmpdir(), 'tsix-fetch-store-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const got = await promisify(execFile)(process.execPath, [main, '--store', `level://${dir}`, 'instantiate', '-E', expr], { encoding: 'utf8' });
+  t.is(got.stdout, want);
+});

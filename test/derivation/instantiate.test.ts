@@ -131,3 +131,14 @@ test('bad input fails like nix-instantiate', async (t) => {
     t.is(got.stdout, '', expr);
   }
 });
+
+test('instantiating again into the same store prints the same paths and keeps the store consistent', async (t) => {
+  const url = tempStore(t);
+  const first = await tsix(['--store', url, 'instantiate', corpus, '-A', 'e-diamond', '-A', 'i-path-dir']);
+  const second = await tsix(['--store', url, 'instantiate', corpus, '-A', 'e-diamond', '-A', 'i-path-dir']);
+  t.is(first.code, 0, first.stderr);
+  t.is(second.stdout, first.stdout);
+  t.is(second.stdout, await nixOk('nix-instantiate', [corpus, '-A', 'e-diamond', '-A', 'i-path-dir']));
+  const dry = await tsix(['--store', tempStore(t), 'instantiate', '--dry-run', corpus, '-A', 'e-diamond']);
+  t.is(dry.stdout, outputLines(first.stdout)[0] + '\n');
+});
