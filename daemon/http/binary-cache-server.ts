@@ -22,6 +22,7 @@ import { formatCacheInfo, formatNarInfo, hashPartOf, parseNarInfo } from '../../
 import { checkTrust, metaToNarInfo, narInfoToMeta, withSignature, type TrustPolicy } from '../../store/cache/path-meta.js';
 import { SignatureError, type SecretKey } from '../../store/cache/signing.js';
 import { formatSha256 } from '../../store/cache/hash-text.js';
+import { readAhead } from '../../store/cache/read-ahead.js';
 
 const log = logger('http-cache');
 
@@ -274,55 +275,6 @@ async function streamTo(res: ServerResponse, src: AsyncIterable<Buffer>): Promis
     throw err;
   }
   res.end();
-}
-
-/**
- * Pulls `src` up to `limit` bytes ahead of the consumer. Errors reach the consumer after the
- * buffers produced before them; an early stop by the consumer stops the producer.
- */
-export async function* readAhead(src: AsyncIterable<Buffer>, limit: number): AsyncIterable<Buffer> {
-  const queue: Buffer[] = [];
-  let queued = 0;
-  let done = false;
-  let failure: { err: unknown } | null = null;
-  const waiting: { consumer: (() => void) | null; producer: (() => void) | null } = { consumer: null, producer: null };
-  const wake = (who: 'consumer' | 'producer') => { const f = waiting[who]; waiting[who] = null; f?.(); };
-  let stopped = false;
-  const it = src[Symbol.asyncIterator]();
-  const pump = (async () => {
-    try {
-      while (!stopped) {
-        if (queued >= limit) { await new Promise<void>((r) => { waiting.producer = r; }); continue; }
-        const n = await it.next();
-        if (n.done) break;
-        queue.push(n.value); queued += n.value.length;
-        wake('consumer');
-      }
-      if (stopped) await it.return?.();
-    } catch (err) {
-      failure = { err };
-    }
-    done = true;
-    wake('consumer');
-  })();
-  try {
-    for (;;) {
-      if (queue.length > 0) {
-        const b = queue.shift()!;
-        queued -= b.length;
-        wake('producer');
-        yield b;
-        continue;
-      }
-      if (done) break;
-      await new Promise<void>((r) => { waiting.consumer = r; });
-    }
-    if (failure) throw (failure as { err: unknown }).err;
-  } finally {
-    stopped = true;
-    wake('producer');
-    await pump;
-  }
 }
 
 function presentedToken(auth: string | undefined): string | null {

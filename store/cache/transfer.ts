@@ -31,6 +31,11 @@ export interface SourcePath {
   trust: Trust;
   /** The uncompressed NAR. */
   openNar(): Promise<AsyncIterable<Buffer>>;
+  /**
+   * The same path from the next source that has it acceptably (as Nix falls back to the next
+   * substituter when a download fails); null when there is none. Absent for single sources.
+   */
+  fallback?: () => Promise<SourcePath | null>;
 }
 
 export interface PathSource {
@@ -72,9 +77,13 @@ export class CacheSource implements PathSource {
   constructor(private readonly caches: Substituter[], private readonly policy: TrustPolicy) {
     this.name = caches.map((c) => c.url).join(' ');
   }
-  async lookup(hashPart: string): Promise<SourcePath | null> {
-    let rejected: SignatureError | null = null;
-    for (const cache of this.caches) {
+  lookup(hashPart: string): Promise<SourcePath | null> {
+    return this.lookupFrom(hashPart, 0, null);
+  }
+
+  private async lookupFrom(hashPart: string, start: number, rejected: SignatureError | null): Promise<SourcePath | null> {
+    for (let i = start; i < this.caches.length; i++) {
+      const cache = this.caches[i]!;
       const ni = await cache.queryNarInfo(hashPart);
       if (!ni) continue;
       const meta = narInfoToMeta(ni);
@@ -92,6 +101,7 @@ export class CacheSource implements PathSource {
           const fileHash = ni.compression === 'none' && ni.fileHash?.equals(ni.narHash) ? null : ni.fileHash;
           return decompress(ni.compression, checkFile(file, fileHash, ni.fileSize, `${cache.url}/${ni.url}`, meta.path));
         },
+        fallback: () => this.lookupFrom(hashPart, i + 1, null),
       };
     }
     if (rejected) throw rejected;
@@ -238,10 +248,25 @@ export async function copyClosure(source: PathSource, dest: PathDestination, roo
     while (failure === null && next < plan.order.length) {
       const p = plan.order[next++]!;
       const refs = p.meta.references.filter((r) => r !== p.meta.path).map((r) => done.get(r)).filter((x): x is Promise<void> => x !== undefined);
+      const refsDone = Promise.all(refs).then(() => undefined);
       const task = (async () => {
-        emit({ kind: 'start', path: p.meta.path, from: p.from });
-        await dest.add(p, Promise.all(refs).then(() => undefined), (bytes) => emit({ kind: 'bytes', path: p.meta.path, bytes }));
-        emit({ kind: 'done', path: p.meta.path });
+        let first: unknown = null;
+        // A failed transfer registers nothing, so the next source can simply be tried.
+        for (let cand: SourcePath | null = p; cand; cand = cand.fallback ? await cand.fallback().catch(() => null) : null) {
+          // The plan waited for p's references; another source's version must have the same ones.
+          if (cand === p || cand.meta.references.join(' ') === p.meta.references.join(' ')) {
+            try {
+              emit({ kind: 'start', path: cand.meta.path, from: cand.from });
+              await dest.add(cand, refsDone, (bytes) => emit({ kind: 'bytes', path: p.meta.path, bytes }));
+              emit({ kind: 'done', path: p.meta.path });
+              return;
+            } catch (err) {
+              first ??= err;
+              if (await refsDone.then(() => false, () => true)) break; // a reference failed: no point in retrying
+            }
+          }
+        }
+        throw first;
       })();
       task.catch(() => {});
       done.set(p.meta.path, task);
