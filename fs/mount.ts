@@ -33,6 +33,7 @@ export interface MountedFs {
 }
 
 const log = logger('fs');
+const NO_STAT = new Uint32Array(18);
 
 export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
   const { Fuse, nativeUnmount } = loadFuse();
@@ -50,6 +51,14 @@ export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
   class TsixFuse extends (Fuse as unknown as new (...a: unknown[]) => FuseInstance) {
     override _fuseOptions(): string {
       return `${super._fuseOptions()},ro,use_ino,default_permissions,negative_timeout=0,subtype=tsix`;
+    }
+
+    // getattr (every lookup) answered with a stat array built once per node.
+    _op_getattr(signal: (res: number, st: Uint32Array) => void, path: string): void {
+      tree.statArray(path).then(
+        (a) => (a ? signal(0, a) : signal(ERRNO.ENOENT, NO_STAT)),
+        (err: unknown) => signal(errnoOf(err, 'getattr', path), NO_STAT),
+      );
     }
 
     _op_readdir(signal: (res: number, names?: string[], stats?: Uint32Array[]) => void, path: string): void {

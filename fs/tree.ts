@@ -14,7 +14,7 @@ import type { RootEntry, RootLookup } from './root-lookup.js';
 /** What a path of the mount is. `top` marks the root of a store path (carries its narHash). */
 export type Resolved =
   | { kind: 'mountRoot' }
-  | { kind: 'node'; node: Node; ino: number; top: boolean; narHash: string | null };
+  | { kind: 'node'; node: Node; ino: number; top: boolean; narHash: string | null; statArray?: Uint32Array };
 
 export interface LoadedDirectory {
   /** Entries in NAR (name) order. */
@@ -159,6 +159,16 @@ export class StoreTree {
     return this.roots.listRoots();
   }
 
+  /** The stat of `path` as fuse-native's native side takes it, built once per resolved node. */
+  async statArray(path: string): Promise<Uint32Array | null> {
+    const r = await this.resolve(path);
+    if (!r) return null;
+    if (r.kind === 'node' && r.statArray) return r.statArray;
+    const a = toStatArray(await this.stat(r));
+    if (r.kind === 'node') r.statArray = a;
+    return a;
+  }
+
   async stat(r: Resolved): Promise<FuseStat> {
     const base = { uid: this.opts.uid, gid: this.opts.gid, dev: 0, rdev: 0, blksize: BLKSIZE, mtime: STORE_MTIME_MS, atime: STORE_MTIME_MS, ctime: STORE_MTIME_MS };
     if (r.kind === 'mountRoot') {
@@ -177,6 +187,18 @@ export class StoreTree {
         return { ...base, mode: 0o120777, nlink: 1, ino: r.ino, size: Buffer.byteLength(n.target), blocks: 0 };
     }
   }
+}
+
+/** fuse-native's stat array layout (see getStatArray in its index.js): 64-bit values as two u32s, times in ms. */
+export function toStatArray(st: FuseStat): Uint32Array {
+  const a = new Uint32Array(18);
+  const put64 = (i: number, n: number) => { a[i] = n % 4294967296; a[i + 1] = Math.floor(n / 4294967296); };
+  a[0] = st.mode; a[1] = st.uid; a[2] = st.gid;
+  put64(3, st.size);
+  a[5] = st.dev; a[6] = st.nlink; a[7] = st.ino; a[8] = st.rdev; a[9] = st.blksize;
+  put64(10, st.blocks);
+  put64(12, st.atime); put64(14, st.mtime); put64(16, st.ctime);
+  return a;
 }
 
 function topResolved(e: RootEntry): Resolved {
