@@ -29,6 +29,8 @@ export class DerivationEvalError extends TsixError {
   }
 }
 
+const WRITE_CONCURRENCY = 64;
+
 /** Meta key prefix of the output path → .drv path index. */
 export const DRV_OUT_PREFIX = 'drv-out:';
 
@@ -314,7 +316,17 @@ export class InstantiationSession {
     }
     this.sources.clear();
     for (const d of this.tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
-    await Promise.all([...this.texts].map(([path, t]) => writeText(store, path, t)));
+    // A bounded number of writes in flight: enough to keep the backend busy, few enough not to
+    // pile up thousands of pending buffers.
+    const texts = [...this.texts];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < texts.length) {
+        const [path, t] = texts[next++]!;
+        await writeText(store, path, t);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(WRITE_CONCURRENCY, texts.length) }, worker));
     this.texts.clear();
     const index: [string, Uint8Array][] = [];
     for (const [out, drv] of this.outputIndex) index.push([DRV_OUT_PREFIX + out, Buffer.from(drv)]);
