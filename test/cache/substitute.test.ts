@@ -179,3 +179,39 @@ test('a missing path is NotFound', async (t) => {
     t.is((err as { code?: string }).code, 'E_NOT_FOUND');
   });
 });
+
+for (const compression of ['none', 'zstd', 'bzip2'] as const) {
+  test(`substitutes from a Nix-written cache with compression=${compression}`, async (t) => {
+    const dir = join(ctx.s.dir, `cache-${compression}`);
+    await run('nix', ['copy', '--to', `file://${dir}?compression=${compression}&secret-key=${ctx.keys.secretFile}`, ctx.closure.top]);
+    await withStore(async (store) => {
+      const info = await substitute(store, [new FileBinaryCache(`file://${dir}`)], ctx.closure.top, [parsePublicKey(ctx.keys.public)]);
+      const dep = await store.pathInfos.get(ctx.closure.dep.slice(11, 43));
+      t.is(info.path, ctx.closure.top);
+      const nixInfo = (await nixPathInfo([ctx.closure.dep]))[0]!;
+      t.is(formatHash({ algo: 'sha256', digest: dep!.narHash }, 'sri'), nixInfo.narHash);
+    });
+  });
+}
+
+test('an unsigned content-addressed narinfo pointing at other contents is refused', async (t) => {
+  // Unsigned, so the attacker controls NarHash/NarSize: they match the fake NAR, and the store
+  // path still follows from the (unchanged) CA field. Only checking the contents against CA catches it.
+  const cache = await cacheCopy('fake-ca');
+  const f = await narinfoFile(cache, ctx.closure.text);
+  const ni = parseNarInfo(await readFile(f, 'utf8'), f);
+  const fakeFile = join(ctx.s.dir, 'fake-contents');
+  await writeFile(fakeFile, 'not what the content address says');
+  const { execFileSync } = await import('node:child_process');
+  const fakeNar = execFileSync('nix-store', ['--dump', fakeFile]);
+  await writeFile(join(cache, 'nar', 'fake.nar'), fakeNar);
+  const { createHash } = await import('node:crypto');
+  await writeFile(f, formatNarInfo({ ...ni, url: 'nar/fake.nar', compression: 'none', fileHash: null, fileSize: null,
+    narHash: createHash('sha256').update(fakeNar).digest(), narSize: fakeNar.length, sigs: [] }));
+  await withStore(async (store) => {
+    const err = await t.throwsAsync(substitute(store, [new FileBinaryCache(`file://${cache}`)], ctx.closure.text, []));
+    t.is((err as { code?: string }).code, 'E_HASH_MISMATCH');
+    t.regex(err!.message, /content address of '.*-a-/);
+    t.is(await store.pathInfos.get(ctx.closure.text.slice(11, 43)), null);
+  });
+});
