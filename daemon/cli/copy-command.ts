@@ -87,7 +87,7 @@ export function progressDisplay(out: NodeJS.WriteStream, destName: string): (e: 
     if (!force && now - last < 100) return;
     last = now;
     const cur = [...running].map((p) => p.slice(44)).slice(0, 2).join(', ');
-    const line = `[${done}/${total} paths, ${mib(bytes)}/${mib(totalBytes)} MiB] copying to ${destName}${cur ? `: ${cur}` : ''}`;
+    const line = `[${done}/${total} paths, ${mib(bytes)}/${mib(totalBytes)} MiB to ${destName}] ${cur}`;
     out.write(`\r\x1b[K${line.slice(0, (out.columns ?? 100) - 1)}`);
     shown = true;
   };
