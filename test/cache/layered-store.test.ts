@@ -66,3 +66,19 @@ test('an untrusted cache makes the lookup fail, not silently absent', async (t) 
     t.is(await (store as LayeredStore).local.pathInfos.get(closure.dep.slice(11, 43)), null);
   } finally { await store.close(); }
 });
+
+test('coordinator hooks: substituteHook answers true/false and signHook signs like Nix', async (t) => {
+  const { substituteHook, signHook } = await import('../../store/cache/hooks.js');
+  const { parseSecretKey, fingerprint, verifySignature, keyMap, parsePublicKey } = await import('../../store/cache/signing.js');
+  const store = await openStore('memory://');
+  try {
+    const hook = await substituteHook(store, [cacheUrl], [keys.public]);
+    t.true(await hook(closure.top));
+    t.truthy(await store.pathInfos.get(closure.text.slice(11, 43)));
+    t.false(await hook(`/nix/store/${'4'.repeat(32)}-absent`));
+    const info = (await store.pathInfos.get(closure.dep.slice(11, 43)))!;
+    const [sig] = signHook(parseSecretKey(keys.secret))(info);
+    t.true(info.signatures.includes(sig!), 'the same signature Nix made with the same key');
+    t.true(verifySignature(sig!, fingerprint(info), keyMap([parsePublicKey(keys.public)])));
+  } finally { await store.close(); }
+});
