@@ -44,11 +44,21 @@ test('the corpus instantiates to the same .drv files as nix-instantiate', async 
   t.true(drvs.length >= 100, `${drvs.length} derivations`);
   const store = await openStore(url, { direct: true });
   try {
-    for (const p of closure) {
-      const info = await store.pathInfos.get(p.slice(11, 43));
-      t.truthy(info, `stored: ${p}`);
+    type NixInfo = { path: string; narHash: string; narSize: number; ca?: string; references: string[] };
+    const others = closure.filter((p) => !p.endsWith('.drv'));
+    const nixInfos: NixInfo[] = [
+      ...(JSON.parse(await nixOk('nix', ['path-info', '--json', '--derivation', ...drvs])) as NixInfo[]),
+      ...(others.length ? JSON.parse(await nixOk('nix', ['path-info', '--json', ...others])) as NixInfo[] : []),
+    ];
+    t.is(nixInfos.length, closure.length);
+    for (const ni of nixInfos) {
+      const info = await store.pathInfos.get(ni.path.slice(11, 43));
+      t.truthy(info, `stored: ${ni.path}`);
       if (!info) continue;
-      t.deepEqual(info.references, outputLines(await nixOk('nix-store', ['-q', '--references', p])).sort(), `references of ${p}`);
+      t.deepEqual(info.references, [...ni.references].sort(), `references of ${ni.path}`);
+      t.is(`sha256-${info.narHash.toString('base64')}`, ni.narHash, `narHash of ${ni.path}`);
+      t.is(info.narSize, ni.narSize, `narSize of ${ni.path}`);
+      t.is(info.ca, ni.ca ?? null, `ca of ${ni.path}`);
     }
     for (const p of drvs) {
       t.is(await readDerivationText(store, p), readFileSync(p, 'utf8'), p);

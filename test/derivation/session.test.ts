@@ -131,11 +131,22 @@ for (const c of cases) {
         const info = (await store.pathInfos.get(p.slice(11, 43)))!;
         t.deepEqual(info.references, outputLines(await nixOk('nix-store', ['-q', '--references', p])).sort(), `references of ${p}`);
       }
-      for (const p of outputLines(await nixOk('nix-store', ['-qR', want]))) {
-        const info = await store.pathInfos.get(p.slice(11, 43));
-        t.truthy(info, `stored: ${p}`);
-        const hash = (await nixOk('nix-store', ['-q', '--hash', p])).trim();
-        t.is(`sha256:${(await import('../../store/nix/base32.js')).encodeBase32(info!.narHash)}`, hash, `narHash of ${p}`);
+      const closure = outputLines(await nixOk('nix-store', ['-qR', want]));
+      type NixInfo = { path: string; narHash: string; narSize: number; ca?: string };
+      // `nix path-info` takes a .drv to mean its outputs unless --derivation (which other paths refuse).
+      const drvPaths = closure.filter((p) => p.endsWith('.drv'));
+      const others = closure.filter((p) => !p.endsWith('.drv'));
+      const nixInfos: NixInfo[] = [
+        ...(JSON.parse(await nixOk('nix', ['path-info', '--json', '--derivation', ...drvPaths])) as NixInfo[]),
+        ...(others.length ? JSON.parse(await nixOk('nix', ['path-info', '--json', ...others])) as NixInfo[] : []),
+      ];
+      t.is(nixInfos.length, closure.length);
+      for (const ni of nixInfos) {
+        const info = await store.pathInfos.get(ni.path.slice(11, 43));
+        t.truthy(info, `stored: ${ni.path}`);
+        t.is(`sha256-${info!.narHash.toString('base64')}`, ni.narHash, `narHash of ${ni.path}`);
+        t.is(info!.narSize, ni.narSize, `narSize of ${ni.path}`);
+        t.is(info!.ca, ni.ca ?? null, `ca of ${ni.path}`);
       }
     } finally {
       await store.close();
