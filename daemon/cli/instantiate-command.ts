@@ -1,6 +1,7 @@
-// `tsix instantiate (FILE... | -E EXPR...) [-A ATTR]... [--arg NAME EXPR] [--argstr NAME STR]
+// `tsix instantiate (FILE... | - | -E EXPR...) [-A ATTR]... [--arg NAME EXPR] [--argstr NAME STR]
 // [--dry-run]`: evaluates, writes the .drv files (and sources) into the store, and prints the
 // .drv paths as nix-instantiate does (`<drv>` or `<drv>!<output>`).
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { openStore } from '../../store/open-store.js';
 import { getDerivations, instantiateLine } from '../../eval/derivation/instantiate.js';
@@ -49,7 +50,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     const autoArgs = ev.autoArgs(opts.args);
     const lines: string[] = [];
     for (const input of opts.files) {
-      const root = opts.fromArgs ? ev.evalString(input, process.cwd()) : ev.evalFile(resolve(input));
+      const root = opts.fromArgs ? ev.evalString(input, process.cwd())
+        : input === '-' ? ev.evalString(readFileSync(0, 'utf8'), process.cwd())
+          : ev.evalFile(resolve(input));
       for (const attrPath of opts.attrPaths) {
         const v = ev.findAlongAttrPath(root, attrPath, autoArgs);
         for (const d of getDerivations(ev, v, autoArgs)) lines.push(instantiateLine(d));

@@ -98,6 +98,19 @@ test('-A, --arg, --argstr and -E select and call like nix-instantiate', async (t
   }
 });
 
+test('an expression on stdin (-) instantiates like nix-instantiate -', async (t) => {
+  const expr = 'derivation { name = "stdin"; system = "x"; builder = "/bin/sh"; }';
+  const want = await new Promise<string>((resolve, reject) => {
+    const c = execFile('nix-instantiate', ['-'], { encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    c.stdin!.end(expr);
+  });
+  const got = await new Promise<string>((resolve, reject) => {
+    const c = execFile(process.execPath, [main, '--store', tempStore(t), 'instantiate', '-'], { encoding: 'utf8' }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+    c.stdin!.end(expr);
+  });
+  t.is(got, want);
+});
+
 test('bad input fails like nix-instantiate', async (t) => {
   const url = tempStore(t);
   const d = (attrs: string): string => `derivation ({ name = "a"; system = "x"; builder = "/bin/sh"; } // ${attrs})`;
