@@ -1,6 +1,15 @@
 // The evaluator behind `tsix instantiate`. STOPGAP: the project's evaluator (eval/) did not exist
-// when this was written, so a compact private evaluator (./stopgap/) is used; switch this file to
-// the project's evaluator when it lands (DrvHost and InstantiateEvaluator are all it must provide).
+// when this was written, so a compact private evaluator (./stopgap/) is used. To switch to the
+// project's evaluator, only this file changes:
+//  1. implement DrvHost<V> (primops.ts: attrs, forceBool, isNull, forceList, forceStringNoCtx,
+//     forceString, coerceToString with coerceMore+copyToStore, toJSON as printValueAsJSON, mkString
+//     with a context set, mkAttrs, isAttrs, isFunction, call, coerceToPath, showType) over its values;
+//  2. register derivationPrimops(host, session) in its builtins (names with `__` are only under
+//     `builtins.`), `derivation` as DERIVATION_NIX, and `<nix/fetchurl.nix>` from COREPKGS;
+//  3. make path values coerced to strings call session.copyPathToStore (their context is the path);
+//  4. return kind/autoCall/findAlongAttrPath/identity and evalFile/evalString/autoArgs below.
+// String context elements are Nix 2.8's: `/nix/store/…` (plain), `=/nix/store/….drv` (drvPath),
+// `!<output>!/nix/store/….drv` (an output).
 import type { Store } from '../../store/store.js';
 import type { GlueOptions, InstantiateSession } from './evaluator-glue.js';
 import type { InstantiationSession } from './session.js';
