@@ -1,0 +1,315 @@
+// The CRI backend: each build is one pod with one container, created through the Kubernetes
+// Container Runtime Interface (runtime.v1 over gRPC) of a runtime such as containerd. The host side
+// of a build (its store, working, /tmp and scratch directories, the /etc files and the pod's log
+// directory) lives in <stateDir>/builds/<id>; the pod and container carry the labels tsix.build=1
+// and tsix.owner=<pid>, so that `cleanupStalePods` can remove what a killed process left.
+import { chmod, chown, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, InvalidInputError } from '../../store/errors.js';
+import { logger } from '../../store/log.js';
+import {
+  BuildAbortedError, BuildSetupError,
+  type BuildOptions, type BuildRequest, type BuildResult, type BuildService, type BuiltOutput,
+} from '../build-service.js';
+import { LogSink } from '../oci/log-sink.js';
+import { scanOutputs } from '../scan-outputs.js';
+import { storeBasename, validateBuildRequest } from '../validate-request.js';
+import { ContainerState, CriCallError, CriClient, type ContainerStatus } from './cri-client.js';
+import { CriLogReader } from './cri-log.js';
+import { parseCriUrl, type CriOptions } from './cri-url.js';
+import { LABEL_BUILD, LABEL_OWNER, LOG_FILE, SANDBOX_GID, SANDBOX_UID, containerConfig, etcFiles, podConfig, type CriLayout } from './pod-config.js';
+import { writeSeccompProfile } from './seccomp.js';
+
+const log = logger('builder-cri');
+
+/** Prefix of every pod name and build directory (tsix-<pid>-…). */
+export const ID_PREFIX = 'tsix-';
+/** How long the runtime may take to answer Version before a build gives up on it. */
+const VERSION_DEADLINE_MS = 2_000;
+/** Container status polling: first interval, and the interval it grows to. */
+const POLL_FIRST_MS = 4;
+const POLL_MAX_MS = 100;
+/** Host files bound into /etc when a build may use the network, as Nix does for fixed-output builds. */
+const NETWORK_ETC = ['/etc/resolv.conf', '/etc/services', '/etc/hosts'];
+/** Sandbox directories the backend mounts itself; requests may not put their own paths there. */
+const RESERVED = ['/proc', '/dev', '/etc', '/tmp', '/bin', '/sys'];
+
+function ownerPid(name: string): number | null {
+  const m = /^tsix-(\d+)-/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Checks that the runtime answers; the error names the socket and what to do. */
+async function checkRuntime(client: CriClient, make: (msg: string) => Error): Promise<void> {
+  try {
+    await client.version(VERSION_DEADLINE_MS);
+  } catch (e) {
+    const why = e instanceof CriCallError && e.unreachable ? 'is not answering (is containerd running? test/setup/cri-up.sh starts one)' : `answered with an error: ${(e as Error).message}`;
+    throw make(`the CRI runtime at ${client.socket} ${why}`);
+  }
+}
+
+/** Removes the pods (with their containers) and build directories left by tsix processes that no
+ *  longer run (all of them with `all`). Returns the pod names and directories it removed. */
+export async function cleanupStalePods(url: string, all = false): Promise<string[]> {
+  const opts = parseCriUrl(url);
+  const client = new CriClient(opts.socket);
+  try {
+    await checkRuntime(client, (m) => new ConfigError(m, { url }));
+    return await removeStale(client, opts, all);
+  } finally {
+    client.close();
+  }
+}
+
+async function removeStale(client: CriClient, opts: CriOptions, all: boolean): Promise<string[]> {
+  const stale = (pid: number | null): boolean => pid !== null && (all || (pid !== process.pid && !alive(pid)));
+  const removed: string[] = [];
+  for (const pod of await client.listPodSandboxes({ [LABEL_BUILD]: '1' })) {
+    const owner = pod.labels[LABEL_OWNER];
+    if (!stale(owner && /^\d+$/.test(owner) ? Number(owner) : null)) continue;
+    await client.removePodSandbox(pod.id);
+    removed.push(pod.metadata?.name ?? pod.id);
+  }
+  const builds = join(opts.stateDir, 'builds');
+  for (const n of await readdir(builds).catch(() => [] as string[])) {
+    if (!stale(ownerPid(n))) continue;
+    await rm(join(builds, n), { recursive: true, force: true });
+    removed.push(n);
+  }
+  return removed;
+}
+
+/** Opens the backend for `url` (cri+unix:///path/to/socket?image=NAME): checks that the runtime
+ *  answers (ConfigError if not), prepares the state directory and removes stale leftovers. */
+export async function createCriBuildService(url: string): Promise<BuildService> {
+  const opts = parseCriUrl(url);
+  const client = new CriClient(opts.socket);
+  try {
+    await checkRuntime(client, (m) => new ConfigError(m, { url }));
+    for (const d of [opts.stateDir, join(opts.stateDir, 'builds'), join(opts.stateDir, 'kept')]) {
+      await mkdir(d, { recursive: true, mode: 0o700 });
+    }
+    await removeStale(client, opts, false);
+    const seccomp = await writeSeccompProfile(opts.stateDir);
+    return new CriBuildService(client, opts, seccomp);
+  } catch (e) {
+    client.close();
+    throw e;
+  }
+}
+
+let sequence = 0;
+
+interface Exit { exitCode: number | null; signal: string | null; timedOut: boolean }
+
+class CriBuildService implements BuildService {
+  private readonly running = new Set<{ abort: AbortController; done: Promise<unknown> }>();
+  private readonly networkEtc = NETWORK_ETC.filter((p) => existsSync(p));
+  private closed = false;
+
+  constructor(private readonly client: CriClient, private readonly opts: CriOptions, private readonly seccompProfile: string | null) {}
+
+  async build(req: BuildRequest, opts: BuildOptions): Promise<BuildResult> {
+    if (this.closed) throw new BuildSetupError('the CRI build service is closed');
+    validateBuildRequest(req);
+    checkReserved(req);
+    if (opts.signal?.aborted) throw new BuildAbortedError();
+    const abort = new AbortController();
+    const forward = (): void => abort.abort();
+    opts.signal?.addEventListener('abort', forward, { once: true });
+    const done = this.run(req, opts, abort.signal);
+    const entry = { abort, done };
+    this.running.add(entry);
+    try {
+      return await done;
+    } finally {
+      this.running.delete(entry);
+      opts.signal?.removeEventListener('abort', forward);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const e of this.running) e.abort.abort();
+    await Promise.allSettled([...this.running].map((e) => e.done));
+    this.client.close();
+  }
+
+  private async run(req: BuildRequest, opts: BuildOptions, signal: AbortSignal): Promise<BuildResult> {
+    const id = `${ID_PREFIX}${process.pid}-${++sequence}-${Math.random().toString(36).slice(2, 8)}`;
+    const dir = join(this.opts.stateDir, 'builds', id);
+    let podId: string | null = null;
+    let keep = false;
+    try {
+      await this.checkHost(req, id);
+      const layout = await this.prepare(id, dir, req);
+      const sink = new LogSink(join(opts.logDir, `${id}.log`), opts.onLog);
+      await sink.ready().catch((e: Error) => { throw new BuildSetupError(`cannot create the build log in ${opts.logDir}: ${e.message}`, { id }); });
+      let exit: Exit;
+      try {
+        if (signal.aborted) throw new BuildAbortedError({ id });
+        const pod = podConfig(req, layout);
+        podId = await this.client.runPodSandbox(pod).catch((e: Error) => { throw new BuildSetupError(`cannot create the build pod: ${e.message}`, { id }); });
+        if (signal.aborted) throw new BuildAbortedError({ id });
+        const ctr = await this.client.createContainer(podId, containerConfig(req, layout, this.opts.image), pod)
+          .catch((e: Error) => { throw new BuildSetupError(`cannot create the build container: ${e.message}`, { id }); });
+        if (signal.aborted) throw new BuildAbortedError({ id });
+        await this.client.startContainer(ctr).catch((e: Error) => { throw new BuildSetupError(`cannot start the builder ${req.command}: ${e.message}`, { id, logPath: sink.path }); });
+        exit = await this.wait(ctr, req, join(layout.logHost, LOG_FILE), sink, signal);
+      } finally {
+        await sink.close();
+      }
+      if (signal.aborted) throw new BuildAbortedError({ id, logPath: sink.path });
+      const result = await this.collect(req, opts, layout, dir, exit, sink);
+      keep = true;
+      return result;
+    } finally {
+      if (podId !== null) await this.removePod(id, podId);
+      if (!keep) await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+    }
+  }
+
+  /** The runtime answers, has the image, and every host path to be mounted exists (the runtime
+   *  would silently create a missing one as an empty directory). */
+  private async checkHost(req: BuildRequest, id: string): Promise<void> {
+    await checkRuntime(this.client, (m) => new BuildSetupError(m, { id }));
+    const image = await this.client.imageId(this.opts.image).catch((e: Error) => { throw new BuildSetupError(`cannot ask the CRI runtime for the image ${this.opts.image}: ${e.message}`, { id }); });
+    if (image === null) throw new BuildSetupError(`the CRI runtime at ${this.opts.socket} has no image ${this.opts.image} (import it first, e.g. with test/setup/cri-up.sh or ctr -n k8s.io images import)`, { id, image: this.opts.image });
+    for (const p of req.inputs) {
+      const host = join(req.inputSource, storeBasename(req, 'inputs', p));
+      await lstat(host).catch(() => { throw new BuildSetupError(`input ${p} is not available at ${host}`, { id, path: p }); });
+    }
+    if (req.shell !== null) await lstat(req.shell).catch(() => { throw new BuildSetupError(`the shell ${req.shell} does not exist on the host`, { id }); });
+  }
+
+  private async prepare(id: string, dir: string, req: BuildRequest): Promise<CriLayout> {
+    // Only root passes: the sandbox's uid 1000 is a host uid too (no user namespace in CRI here).
+    await mkdir(dir, { mode: 0o700 });
+    const layout: CriLayout = {
+      id,
+      storeHost: join(dir, 'store'),
+      workHost: join(dir, 'build'),
+      tmpHost: join(dir, 'tmp'),
+      scratchHosts: req.scratchPaths.map((_, i) => join(dir, `scratch-${i}`)),
+      logHost: join(dir, 'log'),
+      etc: {},
+      unreadable: join(dir, 'unreadable'),
+      networkEtc: this.networkEtc,
+      seccompProfile: this.seccompProfile,
+    };
+    // Like Nix's sandbox store directory (1775 root:nixbld): builders create their outputs in it.
+    await mkdir(layout.storeHost);
+    await chown(layout.storeHost, 0, SANDBOX_GID);
+    await chmod(layout.storeHost, 0o1775);
+    await mkdir(layout.tmpHost);
+    await chmod(layout.tmpHost, 0o1777);
+    await mkdir(layout.logHost);
+    for (const d of [layout.workHost, ...layout.scratchHosts]) {
+      await mkdir(d, { mode: 0o700 });
+      await chown(d, SANDBOX_UID, SANDBOX_GID);
+    }
+    for (const f of req.workingDirFiles ?? []) {
+      const p = join(layout.workHost, f.name);
+      await writeFile(p, f.contents, { mode: 0o644 });
+      await chown(p, SANDBOX_UID, SANDBOX_GID);
+    }
+    await mkdir(join(dir, 'etc'));
+    for (const [name, text] of Object.entries(etcFiles(req.workingDir))) {
+      layout.etc[name] = join(dir, 'etc', name);
+      await writeFile(layout.etc[name]!, text, { mode: 0o644 });
+    }
+    await writeFile(layout.unreadable, '', { mode: 0 });
+    return layout;
+  }
+
+  /** Follows the log until the container exits; kills it on timeout or abort. */
+  private async wait(ctr: string, req: BuildRequest, logFile: string, sink: LogSink, signal: AbortSignal): Promise<Exit> {
+    const reader = new CriLogReader(logFile, (b) => sink.write(b));
+    let killed: Promise<void> | null = null;
+    let timedOut = false;
+    const kill = (): void => {
+      killed ??= this.client.stopContainer(ctr, 0).catch((e: Error) => log.warn({ ctr, err: e.message }, 'cannot stop the build container'));
+    };
+    const timer = req.timeoutMs === undefined ? null : setTimeout(() => { timedOut = true; kill(); }, req.timeoutMs);
+    signal.addEventListener('abort', kill, { once: true });
+    let status: ContainerStatus;
+    try {
+      let delay = POLL_FIRST_MS;
+      for (;;) {
+        await reader.drain();
+        status = await this.client.containerStatus(ctr).catch((e: Error) => { throw new BuildSetupError(`lost the build container: ${e.message}`, { ctr }); });
+        if (status.state === ContainerState.EXITED) break;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, POLL_MAX_MS);
+      }
+    } finally {
+      if (timer) clearTimeout(timer);
+      signal.removeEventListener('abort', kill);
+      await killed;
+      await reader.close();
+    }
+    if (killed !== null || status.reason === 'OOMKilled') return { exitCode: null, signal: 'SIGKILL', timedOut };
+    const code = status.exit_code;
+    // A builder killed by signal N exits with status 128+N, as shells report it.
+    if (code > 128 && code - 128 < 65) {
+      const name = Object.entries(osConstants.signals).find(([, n]) => n === code - 128)?.[0] ?? null;
+      if (name) return { exitCode: null, signal: name, timedOut };
+    }
+    return { exitCode: code, signal: null, timedOut };
+  }
+
+  private async collect(req: BuildRequest, opts: BuildOptions, layout: CriLayout, dir: string, exit: Exit, sink: LogSink): Promise<BuildResult> {
+    const hostPaths: (string | null)[] = [];
+    for (const p of req.outputs) {
+      const host = join(layout.storeHost, storeBasename(req, 'outputs', p));
+      hostPaths.push(await lstat(host).then(() => host, () => null));
+    }
+    const refs = await scanOutputs(hostPaths, req.needles);
+    const outputs: BuiltOutput[] = req.outputs.map((path, i) => ({ path, hostPath: hostPaths[i]!, references: refs[i]! }));
+    let keptWorkingDir: string | null = null;
+    if (exit.exitCode !== 0 && opts.keepFailed) {
+      keptWorkingDir = join(this.opts.stateDir, 'kept', layout.id);
+      await rename(layout.workHost, keptWorkingDir);
+    }
+    let released: Promise<void> | null = null;
+    return {
+      ...exit,
+      outputs,
+      logPath: sink.path,
+      logTail: sink.lastLines(),
+      keptWorkingDir,
+      release: () => (released ??= rm(dir, { recursive: true, force: true, maxRetries: 3 })),
+    };
+  }
+
+  private async removePod(id: string, podId: string): Promise<void> {
+    try {
+      await this.client.removePodSandbox(podId);
+    } catch (e) {
+      // Left for cleanupStalePods; the build's own result stands.
+      log.warn({ id, podId, err: (e as Error).message }, 'cannot remove the build pod');
+    }
+  }
+}
+
+/** Refuses request paths that would replace or hide the sandbox's own /proc, /dev, /etc, /tmp, /bin or /sys. */
+function checkReserved(req: BuildRequest): void {
+  const paths: [string, string][] = [['storeDir', req.storeDir], ['workingDir', req.workingDir], ...req.scratchPaths.map((p): [string, string] => ['scratchPaths', p])];
+  for (const [field, p] of paths) {
+    const r = RESERVED.find((d) => p === d || p.startsWith(d + '/'));
+    if (r) throw new InvalidInputError('build request', `${field} ${p} lies in ${r}, which the sandbox provides itself`, { field, path: p });
+  }
+}
+
