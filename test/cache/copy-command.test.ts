@@ -30,7 +30,7 @@ test.before(async () => {
   await writeFile(keyFile, key.secret);
 });
 test.after.always(async () => {
-  await nixDelete(nixPaths.reverse());
+  await nixDelete(nixPaths);
   await s?.cleanup();
 });
 

@@ -54,7 +54,7 @@ export async function nixKeyPair(dir: string, name: string): Promise<{ secretFil
  * Builds a fresh closure with real Nix: top → dep (input-addressed) → a text file (content-addressed),
  * plus `bigBytes` random bytes in dep. Returns the paths, top first.
  */
-export async function buildNixClosure(dir: string, bigBytes = 0): Promise<{ top: string; dep: string; text: string; all: string[] }> {
+export async function buildNixClosure(dir: string, bigBytes = 0): Promise<{ top: string; dep: string; text: string; all: string[]; cleanup: string[] }> {
   const r = randomBytes(8).toString('hex');
   const expr = join(dir, `closure-${r}.nix`);
   await writeFile(expr, `let r = "${r}"; a = builtins.toFile "a-\${r}" "hello \${r}";
@@ -62,16 +62,23 @@ dep = derivation { name = "dep-\${r}"; system = builtins.currentSystem; builder 
   args = ["-c" "mkdir $out; echo \${r} \${a} > $out/ref; head -c ${bigBytes} /dev/urandom > $out/big; ln -s ref $out/link"]; };
 in derivation { name = "top-\${r}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo \${dep} > $out"]; }
 `);
-  const top = (await run('nix-build', [expr, '--no-out-link', '--option', 'sandbox-paths', '/bin/sh=/bin/busybox'])).trim();
+  const drv = (await run('nix-instantiate', [expr])).trim();
+  const top = (await run('nix-store', ['-r', drv, '--option', 'sandbox-paths', '/bin/sh=/bin/busybox'])).trim();
   const all = (await run('nix-store', ['-qR', top])).trim().split('\n');
   const dep = all.find((p) => p.includes('-dep-'))!;
   const text = all.find((p) => p.includes('-a-'))!;
-  return { top, dep, text, all };
+  const drvs = (await run('nix-store', ['-qR', drv])).trim().split('\n').filter((p) => p.includes(r));
+  return { top, dep, text, all, cleanup: [...new Set([...all, ...drvs])] };
 }
 
-/** Deletes paths from the real /nix/store (referrers first); ignores ones already gone. */
+/** Deletes paths from the real /nix/store (Nix orders a set itself); ignores ones already gone. */
 export async function nixDelete(paths: string[]): Promise<void> {
-  for (const p of paths) await execFileP('nix-store', ['--delete', p], { env: NIX_ENV }).catch(() => {});
+  const present: string[] = [];
+  for (const p of paths) if (await nixHas(p)) present.push(p);
+  if (present.length === 0) return;
+  await execFileP('nix-store', ['--delete', ...present], { env: NIX_ENV }).catch(async () => {
+    for (const p of present) await execFileP('nix-store', ['--delete', p], { env: NIX_ENV }).catch(() => {});
+  });
 }
 
 /** Whether real Nix has a path. */

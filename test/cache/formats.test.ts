@@ -25,7 +25,7 @@ test.before(async () => {
   await run('nix', ['copy', '--to', `file://${cache}?secret-key=${nixKeys.secretFile}`, closure.top]);
 });
 test.after.always(async () => {
-  if (closure) await nixDelete([closure.top, closure.dep, closure.text]);
+  if (closure) await nixDelete(closure.cleanup);
   await s?.cleanup();
 });
 

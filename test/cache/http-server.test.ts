@@ -26,7 +26,7 @@ const nixPaths: string[] = [];
 
 test.before(async () => { s = await scratch(); });
 test.after.always(async () => {
-  await nixDelete(nixPaths.reverse());
+  await nixDelete(nixPaths);
   await s?.cleanup();
 });
 
@@ -79,7 +79,7 @@ test('Nix refuses what the tsix server serves when signed by a key it does not t
 
 test('nix copy --to http:// uploads into the tsix server, which serves the paths back', async (t) => {
   const closure = await buildNixClosure(s.dir, 100_000);
-  nixPaths.push(closure.text, closure.dep, closure.top);
+  nixPaths.push(...closure.cleanup);
   const nixKeys = await nixKeyPair(s.dir, 'nix-upload-key');
   await run('nix', ['store', 'sign', '--key-file', nixKeys.secretFile, '-r', closure.top]);
   const before = await nixPathInfo(closure.all);
@@ -102,7 +102,7 @@ test('nix copy --to http:// uploads into the tsix server, which serves the paths
 
 test('uploads are refused unless enabled, and with a wrong token', async (t) => {
   const closure = await buildNixClosure(s.dir);
-  nixPaths.push(closure.text, closure.dep, closure.top);
+  nixPaths.push(...closure.cleanup);
   await serving({}, async (store, srv) => {
     const err = await runFails('nix', ['copy', '--to', srv.url, closure.top]);
     t.regex(err, /403|disabled/);

@@ -24,7 +24,7 @@ test.before(async () => {
   await run('nix', ['copy', '--to', `${cacheUrl}?secret-key=${keys.secretFile}&compression=zstd`, closure.top]);
 });
 test.after.always(async () => {
-  if (closure) await nixDelete([closure.top, closure.dep, closure.text]);
+  if (closure) await nixDelete(closure.cleanup);
   await s?.cleanup();
 });
 

@@ -32,7 +32,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   if (!ctx) return;
-  await nixDelete([ctx.closure.top, ctx.closure.dep, ctx.closure.text]);
+  await nixDelete(ctx.closure.cleanup);
   await ctx.s.cleanup();
 });
 

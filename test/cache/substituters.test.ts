@@ -31,7 +31,7 @@ test.before(async () => {
   await rm(join(s.dir, 'broken', ni.url));
 });
 test.after.always(async () => {
-  if (closure) await nixDelete([closure.top, closure.dep, closure.text]);
+  if (closure) await nixDelete(closure.cleanup);
   await s?.cleanup();
 });
 
