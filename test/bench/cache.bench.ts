@@ -45,6 +45,7 @@ async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'tsix-bench-cache-'));
   const children: ChildProcess[] = [];
   let closure: string[] = [];
+  let drvs: string[] = [];
   try {
     // 1. A fresh closure: 5 chained paths of MIB/5 MiB each, random 4 MiB files.
     const r = `${Date.now()}`;
@@ -54,7 +55,9 @@ async function main(): Promise<void> {
   p1 = mk "bench-1-${r}" ""; p2 = mk "bench-2-${r}" p1; p3 = mk "bench-3-${r}" p2; p4 = mk "bench-4-${r}" p3; in mk "bench-5-${r}" p4
 `);
     process.stderr.write(`building a ${MIB} MiB closure with Nix...\n`);
-    const top = (await sh('nix-build', [join(work, 'c.nix'), '--no-out-link', '--option', 'sandbox-paths', '/bin/sh=/bin/busybox'])).trim();
+    const drv = (await sh('nix-instantiate', [join(work, 'c.nix')])).trim();
+    drvs = (await sh('nix-store', ['-qR', drv])).trim().split('\n').filter((p) => p.includes(r));
+    const top = (await sh('nix-store', ['-r', drv, '--option', 'sandbox-paths', '/bin/sh=/bin/busybox'])).trim();
     closure = (await sh('nix-store', ['-qR', top])).trim().split('\n');
     const keys = generateKeyPair('bench-key');
     await writeFile(join(work, 'key.sec'), keys.secret);
@@ -110,7 +113,7 @@ async function main(): Promise<void> {
     process.stdout.write(out.join('\n') + '\n');
   } finally {
     for (const c of children) c.kill();
-    for (const p of [...closure].reverse()) await sh('nix-store', ['--delete', p]).catch(() => {});
+    await sh('nix-store', ['--delete', ...closure, ...drvs]).catch(() => {});
     await rm(work, { recursive: true, force: true });
   }
 }
