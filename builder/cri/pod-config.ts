@@ -63,7 +63,8 @@ function namespaces(req: BuildRequest): { network: number; pid: number; ipc: num
 export function podConfig(req: BuildRequest, layout: CriLayout): PodSandboxConfig {
   return {
     metadata: { name: layout.id, uid: layout.id, namespace: 'tsix', attempt: 0 },
-    hostname: 'localhost',
+    // A pod in the host's network shares its UTS namespace too, whose name it cannot set.
+    hostname: req.network ? '' : 'localhost',
     log_directory: layout.logHost,
     labels: labels(),
     linux: { cgroup_parent: CGROUP_PARENT, security_context: { namespace_options: namespaces(req) } },
