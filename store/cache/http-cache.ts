@@ -27,16 +27,38 @@ export interface HttpRequest {
   body?: AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Buffer;
 }
 
-/** One request; resolves with the response (its body not yet read). */
-export function httpRequest(url: URL, req: HttpRequest = {}): Promise<IncomingMessage> {
+/** Seconds without any data on a connection before a request fails (a stalled cache must not hang a build). */
+const IDLE_TIMEOUT_MS = Number(process.env.TSIX_HTTP_TIMEOUT ?? 60) * 1000;
+const MAX_REDIRECTS = 5;
+
+/**
+ * One request; resolves with the response (its body not yet read). GET and HEAD follow up to 5
+ * redirects (caches such as Cachix redirect NAR downloads to a CDN); credentials are sent to
+ * the original host only.
+ */
+export async function httpRequest(url: URL, req: HttpRequest = {}): Promise<IncomingMessage> {
+  const method = req.method ?? 'GET';
+  let current = url;
+  for (let hop = 0; ; hop++) {
+    const res = await httpRequestOnce(current, req, current.host === url.host);
+    const location = res.headers.location;
+    if ((method !== 'GET' && method !== 'HEAD') || !location || ![301, 302, 303, 307, 308].includes(res.statusCode ?? 0)) return res;
+    res.resume();
+    if (hop >= MAX_REDIRECTS) throw new CacheTransferError(`${method} ${redact(url)}: more than ${MAX_REDIRECTS} redirects`, { url: redact(url) });
+    current = new URL(location, current);
+  }
+}
+
+function httpRequestOnce(url: URL, req: HttpRequest, sendCredentials: boolean): Promise<IncomingMessage> {
   const mod = url.protocol === 'https:' ? https : http;
   const headers: Record<string, string> = { 'user-agent': 'tsix', ...req.headers };
-  if (url.username || url.password) {
+  if (sendCredentials && (url.username || url.password)) {
     headers.authorization = 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
   }
   return new Promise((resolve, reject) => {
     const r = mod.request(url, { method: req.method ?? 'GET', headers, agent: agents[url.protocol as 'http:' | 'https:'] }, resolve);
     r.on('error', (e) => reject(new CacheTransferError(`${req.method ?? 'GET'} ${redact(url)}: ${e.message}`, { url: redact(url) })));
+    r.setTimeout(IDLE_TIMEOUT_MS, () => r.destroy(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000} s`)));
     const body = req.body;
     if (!body) { r.end(); return; }
     if (Buffer.isBuffer(body)) { r.end(body); return; }

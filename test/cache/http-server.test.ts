@@ -187,3 +187,21 @@ test('narinfo served by tsix parses as Nix writes it and carries the server sign
     t.regex(out, /tsix-test-1:/);
   });
 });
+
+test('the tsix HTTP substituter follows redirects (as CDNs in front of caches send)', async (t) => {
+  await serving({ secretKey: parseSecretKey(keys.secret), compression: 'zstd' }, async (store, srv) => {
+    const [top] = await tsixClosure(store);
+    const redirector = http.createServer((req, res) => { res.writeHead(302, { location: `${srv.url}${req.url}` }); res.end(); });
+    await new Promise<void>((r) => redirector.listen(0, '127.0.0.1', r));
+    const dest = await openStore('memory://');
+    try {
+      const url = `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`;
+      const info = await substitute(dest, [new HttpBinaryCache(url)], top!.path, [parsePublicKey(keys.public)]);
+      t.true(info.narHash.equals(top!.narHash));
+    } finally {
+      await dest.close();
+      redirector.closeAllConnections();
+      await new Promise((r) => redirector.close(r));
+    }
+  });
+});
