@@ -1,7 +1,7 @@
 // The CRI backend against a real containerd (test/setup/cri-up.sh starts a private one; test/ci.sh
 // runs it around the suite): the BuildService conformance suite, then what is specific to CRI.
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import type { BuildRequest, BuildService } from '../../builder/build-service.js'
 import { cleanupStalePods, createCriBuildService } from '../../builder/cri/cri-build-service.js';
 import { CriClient } from '../../builder/cri/cri-client.js';
 import { LABEL_BUILD, LABEL_OWNER } from '../../builder/cri/pod-config.js';
+import { openBuilder } from '../../builder/open-builder.js';
 import { buildServiceConformance, fakeHash } from './build-service-conformance.js';
 
 const CRI_DIR = process.env.TSIX_CRI_DIR ?? '/tmp/tsix-cri';
@@ -206,4 +207,32 @@ test.serial('cri: setup leaves no process, mount or cgroup of a finished build b
   const ps = spawnSync('ps', ['-u', '1000', '-o', 'pid=,comm='], { encoding: 'utf8' }).stdout.trim();
   t.is(ps, '', 'no process of the sandbox user');
   t.deepEqual(await leftovers(), []);
+});
+
+test.serial('cri: inputs read from a FUSE mount (allow_other), as the daemon serves the store', async (t) => {
+  const img = join(env.dir, 'inputs.sqfs');
+  const mnt = join(env.dir, 'fuse');
+  await mkdir(mnt);
+  execFileSync('mksquashfs', [env.src, img, '-quiet', '-noappend', '-no-progress'], { stdio: 'ignore' });
+  execFileSync('squashfuse', ['-o', 'allow_other', img, mnt]);
+  try {
+    const r = await run(env.svc, `echo x > ${STORE}/${BB}/new 2>&1; ${STORE}/${BB}/bin/busybox echo from-fuse > $out; cat $out`, { inputSource: mnt });
+    t.is(r.code, 0, r.log);
+    t.regex(r.log, /Read-only file system\nfrom-fuse\n$/);
+  } finally {
+    execFileSync('umount', [mnt]);
+  }
+  t.deepEqual(await leftovers(), []);
+});
+
+test.serial('cri: openBuilder opens the CRI backend for a cri+unix:// URL', async (t) => {
+  const svc = await openBuilder(URL_);
+  try {
+    const r = await svc.build(req('echo via-open-builder > $out'), { logDir: env.logs });
+    t.is(r.exitCode, 0);
+    t.is(await readFile(r.outputs[0]!.hostPath!, 'utf8'), 'via-open-builder\n');
+    await r.release();
+  } finally {
+    await svc.close();
+  }
 });
