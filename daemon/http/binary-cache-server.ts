@@ -62,6 +62,9 @@ const READ_AHEAD = 16 << 20;
 const PENDING_TTL_MS = 3600_000;
 const MAX_NARINFO = 1 << 20;
 
+/** The client closed the connection while a body was being sent: nothing to answer, nothing to log. */
+class ClientGoneError extends Error {}
+
 class HttpError extends Error {
   constructor(readonly status: number, message: string) { super(message); }
 }
@@ -108,6 +111,7 @@ class Handler {
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     this.route(req, res).catch((err: unknown) => {
+      if (err instanceof ClientGoneError) { log.debug({ url: req.url }, 'client went away'); return; }
       const status = err instanceof HttpError ? err.status : isTsixError(err) ? (err.code === 'E_NOT_FOUND' ? 404 : 400) : 500;
       if (status === 500) log.error({ err, url: req.url }, 'request failed');
       else log.info({ url: req.url, status, msg: (err as Error).message }, 'request refused');
@@ -267,7 +271,7 @@ async function streamTo(res: ServerResponse, src: AsyncIterable<Buffer>): Promis
   const closed = new Promise<void>((resolve) => res.once('close', resolve));
   try {
     for await (const b of src) {
-      if (res.destroyed) throw new Error('client went away');
+      if (res.destroyed) throw new ClientGoneError();
       if (!res.write(b)) await Promise.race([new Promise((r) => res.once('drain', r)), closed]);
     }
   } catch (err) {

@@ -205,3 +205,21 @@ test('the tsix HTTP substituter follows redirects (as CDNs in front of caches se
     }
   });
 });
+
+test('a client that hangs up mid-NAR does not disturb the server', async (t) => {
+  await serving({}, async (store, srv) => {
+    const [, mid] = await tsixClosure(store);
+    const ni = parseNarInfo(await new Promise<string>((resolve, reject) => {
+      http.get(`${srv.url}/${mid!.path.slice(11, 43)}.narinfo`, (res) => { let d = ''; res.on('data', (c) => d += c); res.on('end', () => resolve(d)); }).on('error', reject);
+    }), 'served');
+    await new Promise<void>((resolve) => {
+      const req = http.get(`${srv.url}/${ni.url}`, (res) => { res.once('data', () => { req.destroy(); resolve(); }); });
+      req.on('error', () => resolve());
+    });
+    const dest = await openStore('memory://');
+    try {
+      const info = await substitute(dest, [new HttpBinaryCache(srv.url)], mid!.path, [], { requireSigs: false });
+      t.true(info.narHash.equals(mid!.narHash));
+    } finally { await dest.close(); }
+  });
+});
