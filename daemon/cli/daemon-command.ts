@@ -1,15 +1,16 @@
 // `tsix daemon [--store URL] [--mount DIR] [--allow-other] [--list-root]`: runs in the
 // foreground until SIGINT/SIGTERM, then unmounts and exits 0.
 import { startDaemon } from '../daemon/daemon.js';
+import { DaemonCoordinator } from '../coordinator/daemon-service.js';
 import { defaultStoreUrl } from '../../store/store-url.js';
 import { logger } from '../../store/log.js';
 import { parseArgs } from './args.js';
 import { UsageError, type CliContext } from './command.js';
 
-const USAGE = 'usage: tsix daemon [--store URL] [--mount DIR] [--no-mount] [--allow-other] [--list-root]';
+const USAGE = 'usage: tsix daemon [--store URL] [--mount DIR] [--no-mount] [--allow-other] [--list-root] [--builder URL] [--max-jobs N] [--lookup-timeout SECONDS]';
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
-  const { flags, positional } = parseArgs(argv, { bool: ['--allow-other', '--list-root', '--no-mount'], value: ['--store', '--mount'] }, 'daemon');
+  const { flags, positional } = parseArgs(argv, { bool: ['--allow-other', '--list-root', '--no-mount', '--keep-failed'], value: ['--store', '--mount', '--builder', '--max-jobs', '--lookup-timeout'], alias: { '-j': '--max-jobs' } }, 'daemon');
   if (positional.length) throw new UsageError(`daemon: unexpected argument '${positional[0]}'\n${USAGE}`);
   const storeUrl = (flags.get('--store') as string | undefined) ?? ctx.storeUrl ?? defaultStoreUrl();
   const mount = flags.get('--mount') as string | undefined;
@@ -18,12 +19,21 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const signal = new Promise<NodeJS.Signals>((res) => {
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => res(s));
   });
+  const coordinator = new DaemonCoordinator({
+    builderUrl: flags.get('--builder') as string | undefined,
+    maxJobs: Number(flags.get('--max-jobs') ?? 1),
+    keepFailed: flags.has('--keep-failed'),
+    ...(flags.has('--lookup-timeout') ? { lookupTimeoutMs: Number(flags.get('--lookup-timeout')) * 1000 } : {}),
+  });
   const d = await startDaemon({
+    wrapRoots: (base) => coordinator.wrapRoots(base),
+    extendRpc: (rpc) => coordinator.extendRpc(rpc),
     storeUrl,
     mountPoint: flags.has('--no-mount') ? null : mount,
     allowOther: flags.has('--allow-other'),
     listRoot: flags.has('--list-root'),
   });
+  await coordinator.start(d.store, d.fs?.mountPoint ?? null);
   const where = d.fs ? `mounted at ${d.fs.mountPoint}` : 'not mounted';
   ctx.stdout.write(`tsix daemon: store ${d.store.url} ${where}${d.socketPath ? `, socket ${d.socketPath}` : ''}\n`);
   log.info({ store: d.store.url, mountPoint: d.fs?.mountPoint ?? null, socket: d.socketPath }, 'daemon ready');
@@ -31,6 +41,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   // A second signal while stopping gives up on a clean stop.
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => process.exit(1));
   await d.stop();
+  await coordinator.close();
   ctx.stdout.write('tsix daemon: stopped\n');
   // fuse-native's threads do not let the event loop end on their own.
   setImmediate(() => process.exit(0));

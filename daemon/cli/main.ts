@@ -13,6 +13,7 @@ const COMMANDS: Record<string, () => Promise<{ run: CommandRun }>> = {
   'daemon': () => import('./daemon-command.js'),
   'build': () => import('./build-command.js'),
   'log': () => import('./log-command.js'),
+  'status': () => import('./status-command.js'),
   'instantiate': () => import('./instantiate-command.js'),
   'show-derivation': () => import('./show-derivation-command.js'),
 };

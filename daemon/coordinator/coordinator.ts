@@ -225,11 +225,13 @@ export class Coordinator {
       await saveBuildLog(this.store, drvPath, await readFile(result.logPath).catch(() => Buffer.alloc(0)));
       if (result.timedOut || result.exitCode !== 0) throw this.failure(drvPath, result);
       const hosts = new Map<string, string>();
+      const found = new Map<string, string[]>();
       for (const o of result.outputs) {
         if (!o.hostPath) throw new BuildFailedError(`builder for '${drvPath}' failed to produce output path '${o.path}'`, { drvPath, output: o.path });
         hosts.set(o.path, o.hostPath);
+        found.set(o.path, o.references);
       }
-      await this.registerOutputs(drvPath, drv, hosts, closure);
+      await this.registerOutputs(drvPath, drv, hosts, closure, found);
     } finally {
       await result?.release();
       await rm(logDir, { recursive: true, force: true });
@@ -244,13 +246,16 @@ export class Coordinator {
   }
 
   /** Ingests each output with reference scanning, checks fixed-output hashes, writes PathInfos last. */
-  private async registerOutputs(drvPath: string, drv: Derivation, hosts: Map<string, string>, closure: string[]): Promise<void> {
+  /** `scanned`: the needles the builder already found in each output (else ingest scans). */
+  private async registerOutputs(drvPath: string, drv: Derivation, hosts: Map<string, string>, closure: string[], scanned?: Map<string, string[]>): Promise<void> {
     const outputs = [...hosts.keys()];
     const candidates = [...closure, ...outputs];
     const byHash = new Map(candidates.map((p) => [storePathHashPart(p), p]));
     const infos: PathInfo[] = [];
     for (const [path, host] of hosts) {
-      const ingested = await ingestPath(this.store, host, { needles: byHash.keys() });
+      const known = scanned?.get(path);
+      const ingested = await ingestPath(this.store, host, { needles: known ? [] : byHash.keys() });
+      if (known) ingested.references = known;
       const info: PathInfo = {
         path,
         node: { ...ingested.node, name: '' } as PathInfo['node'],
@@ -266,6 +271,7 @@ export class Coordinator {
       info.signatures = this.opts.sign?.(info) ?? [];
       infos.push(info);
     }
+    checkOutputCycles(drvPath, drv, infos);
     // PathInfos last: every output is ingested (and checked) before any becomes visible.
     for (const info of infos) await this.store.pathInfos.put(info);
   }
@@ -293,6 +299,23 @@ export class Coordinator {
     if (info.references.length) throw new BuildFailedError(`illegal path references in fixed-output derivation '${drvPath}'`, { drvPath, references: info.references });
     return formatContentAddress({ type: 'fixed', method: recursive ? 'recursive' : 'flat', hash: got });
   }
+}
+
+/** Outputs may refer to each other only without cycles (Nix refuses to register a cycle). */
+function checkOutputCycles(drvPath: string, drv: Derivation, infos: PathInfo[]): void {
+  const nameOf = new Map([...drv.outputs].map(([n, o]) => [o.path, n]));
+  const refs = new Map(infos.map((i) => [i.path, i.references.filter((r) => r !== i.path && nameOf.has(r))]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const visit = (p: string, from: string | null): void => {
+    if (state.get(p) === 'done') return;
+    if (state.get(p) === 'visiting') {
+      throw new BuildFailedError(`cycle detected in build of '${drvPath}' in the references of output '${nameOf.get(p)}' from output '${nameOf.get(from!)}'`, { drvPath });
+    }
+    state.set(p, 'visiting');
+    for (const r of refs.get(p) ?? []) visit(r, p);
+    state.set(p, 'done');
+  };
+  for (const i of infos) visit(i.path, null);
 }
 
 export { STORE_DIR };

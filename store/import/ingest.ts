@@ -197,6 +197,8 @@ class IngestRun {
     for (const c of e.children) {
       this.nar(NAR_TOKENS.entryOpen);
       this.nar(narString(c.name));
+      // Nix scans the whole NAR, so a hash in an entry name is a reference too.
+      this.scanner.scanWhole(c.name);
       this.nar(NAR_TOKENS.node);
       const n = await this.ingest(c);
       this.nar(NAR_TOKENS.close);
