@@ -7,6 +7,7 @@ import { ConfigError } from './errors.js';
 import { KvStore } from './kv/kv-store.js';
 import { LevelKv } from './kv/level-kv.js';
 import { MemoryKv } from './kv/memory-kv.js';
+import { openLayeredStore, parseLayeredUrl } from './layered/layered-store.js';
 import type { Store } from './store.js';
 import { daemonSocketPath, defaultStoreUrl, parseStoreUrl } from './store-url.js';
 
@@ -19,6 +20,7 @@ type RemoteModule = { connectRemoteStore(socketPath: string): Promise<Store | nu
 
 export async function openStore(url: string | null = null, opts: OpenStoreOptions = {}): Promise<Store> {
   const u = url ?? defaultStoreUrl();
+  if (parseLayeredUrl(u)) return openLayeredStore(u, (local) => openStore(local, opts));
   const loc = parseStoreUrl(u);
   switch (loc.kind) {
     case 'memory':
