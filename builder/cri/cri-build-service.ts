@@ -28,8 +28,10 @@ const log = logger('builder-cri');
 export const ID_PREFIX = 'tsix-';
 /** How long the runtime may take to answer Version before a build gives up on it. */
 const VERSION_DEADLINE_MS = 2_000;
-/** Container status polling: first interval, and the interval it grows to. */
-const POLL_FIRST_MS = 4;
+/** Container status polling: every POLL_FAST_MS during the first POLL_FAST_FOR_MS (most builds
+ *  in a large closure are short), then less and less often, down to every POLL_MAX_MS. */
+const POLL_FAST_MS = 8;
+const POLL_FAST_FOR_MS = 1_000;
 const POLL_MAX_MS = 100;
 /** Host files bound into /etc when a build may use the network, as Nix does for fixed-output builds. */
 const NETWORK_ETC = ['/etc/resolv.conf', '/etc/services', '/etc/hosts'];
@@ -116,6 +118,8 @@ interface Exit { exitCode: number | null; signal: string | null; timedOut: boole
 
 class CriBuildService implements BuildService {
   private readonly running = new Set<{ abort: AbortController; done: Promise<unknown> }>();
+  /** Pod removals under way. */
+  private readonly pending = new Set<Promise<void>>();
   private readonly networkEtc = NETWORK_ETC.filter((p) => existsSync(p));
   private closed = false;
 
@@ -144,6 +148,7 @@ class CriBuildService implements BuildService {
     this.closed = true;
     for (const e of this.running) e.abort.abort();
     await Promise.allSettled([...this.running].map((e) => e.done));
+    await Promise.allSettled([...this.pending]);
     this.client.close();
   }
 
@@ -151,10 +156,19 @@ class CriBuildService implements BuildService {
     const id = `${ID_PREFIX}${process.pid}-${++sequence}-${Math.random().toString(36).slice(2, 8)}`;
     const dir = join(this.opts.stateDir, 'builds', id);
     let podId: string | null = null;
+    let removal: Promise<void> | null = null;
+    // Once the builder has exited, the pod is removed while the outputs are scanned and ingested;
+    // release() (and every error path, before it throws) waits for it.
+    const removePod = (): Promise<void> => (removal ??= podId === null ? Promise.resolve() : this.track(this.removePod(id, podId)));
     let keep = false;
+    const ms: Record<string, number> = {};
+    let t = performance.now();
+    const lap = (phase: string): void => { const now = performance.now(); ms[phase] = Math.round(now - t); t = now; };
     try {
       await this.checkHost(req, id);
+      lap('check');
       const layout = await this.prepare(id, dir, req);
+      lap('prepare');
       const sink = new LogSink(join(opts.logDir, `${id}.log`), opts.onLog);
       await sink.ready().catch((e: Error) => { throw new BuildSetupError(`cannot create the build log in ${opts.logDir}: ${e.message}`, { id }); });
       let exit: Exit;
@@ -162,24 +176,40 @@ class CriBuildService implements BuildService {
         if (signal.aborted) throw new BuildAbortedError({ id });
         const pod = podConfig(req, layout);
         podId = await this.client.runPodSandbox(pod).catch((e: Error) => { throw new BuildSetupError(`cannot create the build pod: ${e.message}`, { id }); });
+        lap('pod');
         if (signal.aborted) throw new BuildAbortedError({ id });
         const ctr = await this.client.createContainer(podId, containerConfig(req, layout, this.opts.image), pod)
           .catch((e: Error) => { throw new BuildSetupError(`cannot create the build container: ${e.message}`, { id }); });
+        lap('create');
         if (signal.aborted) throw new BuildAbortedError({ id });
         await this.client.startContainer(ctr).catch((e: Error) => { throw new BuildSetupError(`cannot start the builder ${req.command}: ${e.message}`, { id, logPath: sink.path }); });
+        lap('start');
         exit = await this.wait(ctr, req, join(layout.logHost, LOG_FILE), sink, signal);
+        lap('wait');
+        void removePod();
       } finally {
         await sink.close();
       }
       if (signal.aborted) throw new BuildAbortedError({ id, logPath: sink.path });
-      const result = await this.collect(req, opts, layout, dir, exit, sink);
+      const result = await this.collect(req, opts, layout, dir, exit, sink, removePod);
       keep = true;
       return result;
     } finally {
-      if (podId !== null) await this.removePod(id, podId);
-      if (!keep) await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      if (!keep) {
+        await removePod();
+        await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+      }
+      log.debug({ id, ms }, 'build phases');
     }
   }
+
+  /** Keeps `p` until it settles, so that close() can wait for it. */
+  private track(p: Promise<void>): Promise<void> {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+    return p;
+  }
+
 
   /** The runtime answers, has the image, and every host path to be mounted exists (the runtime
    *  would silently create a missing one as an empty directory). */
@@ -246,13 +276,14 @@ class CriBuildService implements BuildService {
     signal.addEventListener('abort', kill, { once: true });
     let status: ContainerStatus;
     try {
-      let delay = POLL_FIRST_MS;
+      const started = performance.now();
+      let delay = POLL_FAST_MS;
       for (;;) {
         await reader.drain();
         status = await this.client.containerStatus(ctr).catch((e: Error) => { throw new BuildSetupError(`lost the build container: ${e.message}`, { ctr }); });
         if (status.state === ContainerState.EXITED) break;
         await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, POLL_MAX_MS);
+        if (performance.now() - started > POLL_FAST_FOR_MS) delay = Math.min(Math.ceil(delay * 1.5), POLL_MAX_MS);
       }
     } finally {
       if (timer) clearTimeout(timer);
@@ -270,7 +301,7 @@ class CriBuildService implements BuildService {
     return { exitCode: code, signal: null, timedOut };
   }
 
-  private async collect(req: BuildRequest, opts: BuildOptions, layout: CriLayout, dir: string, exit: Exit, sink: LogSink): Promise<BuildResult> {
+  private async collect(req: BuildRequest, opts: BuildOptions, layout: CriLayout, dir: string, exit: Exit, sink: LogSink, removePod: () => Promise<void>): Promise<BuildResult> {
     const hostPaths: (string | null)[] = [];
     for (const p of req.outputs) {
       const host = join(layout.storeHost, storeBasename(req, 'outputs', p));
@@ -290,7 +321,7 @@ class CriBuildService implements BuildService {
       logPath: sink.path,
       logTail: sink.lastLines(),
       keptWorkingDir,
-      release: () => (released ??= rm(dir, { recursive: true, force: true, maxRetries: 3 })),
+      release: () => (released ??= removePod().then(() => rm(dir, { recursive: true, force: true, maxRetries: 3 }))),
     };
   }
 
