@@ -6,7 +6,10 @@ P=${TSIX_CRI_DIR:-/tmp/tsix-cri}
 SOCK=$P/containerd.sock
 C="ctr --address $SOCK -n k8s.io"
 alive() { [ -f "$P/containerd.pid" ] && kill -0 "$(cat "$P/containerd.pid")" 2>/dev/null; }
+ids=""
 if alive && [ -S "$SOCK" ]; then
+  # Sandbox and container ids, to remove libcni's cache entries of the pods afterwards.
+  ids=$($C containers ls -q 2>/dev/null)
   for t in $($C tasks ls -q 2>/dev/null); do $C tasks kill -s SIGKILL "$t" 2>/dev/null; done
   for t in $($C tasks ls -q 2>/dev/null); do
     for _ in $(seq 40); do $C tasks delete -f "$t" >/dev/null 2>&1 && break; sleep 0.05; done
@@ -35,6 +38,7 @@ for base in /sys/fs/cgroup /sys/fs/cgroup/*; do
   done
 done
 rm -f /var/lib/cni/results/tsix-build-null-* 2>/dev/null
+for id in $ids; do rm -f /var/lib/cni/results/*-"$id"-* 2>/dev/null; done
 if awk -v p="$P" '$5 == p || index($5, p "/") == 1 { f = 1 } END { exit !f }' /proc/self/mountinfo; then
   echo "cri-down: mounts remain under $P; not removing it" >&2; exit 1
 fi
