@@ -1,10 +1,11 @@
 // The coordinator inside the daemon: root lookups of missing store paths substitute or build
 // them, and clients ask it to realise derivations over the socket.
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openBuilder } from '../../builder/open-builder.js';
 import { mountStoreFs, type MountedFs } from '../../fs/mount.js';
+import { unmount } from '../../fs/mount-point.js';
 import { storeRoots } from '../daemon/store-roots.js';
 import { withMissHandler, type RootLookup } from '../../fs/root-lookup.js';
 import { TsixError } from '../../store/errors.js';
@@ -16,6 +17,25 @@ import type { BuildService } from '../../builder/build-service.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 
 const log = logger('coordinator');
+
+const INPUT_MOUNT_PREFIX = 'tsix-build-inputs-';
+
+/** Removes the private input mounts of daemons that were killed (their pid is in the name). */
+async function cleanStaleInputMounts(): Promise<void> {
+  const re = new RegExp(`^(${tmpdir().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/${INPUT_MOUNT_PREFIX}(\\d+)-[^/]+)/store$`);
+  const info = await readFile('/proc/self/mountinfo', 'utf8').catch(() => '');
+  for (const line of info.split('\n')) {
+    const m = re.exec(line.split(' ')[4] ?? '');
+    if (!m || isAlive(Number(m[2]))) continue;
+    log.info({ mountPoint: `${m[1]}/store` }, 'removing the input mount of a killed daemon');
+    await unmount(`${m[1]}/store`, { lazy: true }).catch(() => undefined);
+    await rm(m[1]!, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch (err) { return (err as NodeJS.ErrnoException).code === 'EPERM'; }
+}
 
 export class LookupTimeoutError extends TsixError {
   constructor(path: string, ms: number) {
@@ -49,7 +69,8 @@ export class DaemonCoordinator {
     this.mountPoint = mountPoint;
     this.builder = await openBuilder(this.opts.builderUrl);
     if (mountPoint) {
-      const dir = await mkdtemp(join(tmpdir(), 'tsix-build-inputs-'));
+      await cleanStaleInputMounts();
+      const dir = await mkdtemp(join(tmpdir(), `${INPUT_MOUNT_PREFIX}${process.pid}-`));
       await chmod(dir, 0o755);
       this.inputMount = await mountStoreFs({ mountPoint: join(dir, 'store'), cas: store, roots: storeRoots(store), allowOther: true });
       this.inputDir = dir;
