@@ -1,0 +1,46 @@
+// npm run bench:build — a 50-derivation graph of trivial busybox builds, `tsix build --max-jobs 2`
+// against `nix-build --max-jobs 2` in Nix's sandbox, both from scratch (a fresh salt per run).
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { best, report, timeShell } from './bench-util.js';
+import { NIX_ENV } from '../helpers/nix.js';
+
+const CLI = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const N = 50;
+
+/** Derivation i depends on i-1 and i/2: a graph with chains and fan-in, 2-wide parallelism available. */
+function graph(): string {
+  const lines = ['{ salt }:', 'let', '  mk = name: deps: derivation { inherit name salt; system = "x86_64-linux"; builder = "/bin/sh";', '    args = [ "-c" "mkdir $out; echo $name > $out/name; for d in $deps; do echo $d >> $out/deps; done" ]; deps = deps; };'];
+  for (let i = 0; i < N; i++) {
+    const deps = i === 0 ? [] : [...new Set([i - 1, Math.floor(i / 2)])].map((d) => `d${d}`);
+    lines.push(`  d${i} = mk "d${i}" [ ${deps.join(' ')} ];`);
+  }
+  lines.push(`in d${N - 1}`);
+  return lines.join('\n') + '\n';
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'tsix-bench-build-'));
+  try {
+    const file = join(dir, 'graph.nix');
+    await writeFile(file, graph());
+    const t = [] as number[];
+    const n = [] as number[];
+    for (let i = 0; i < RUNS; i++) {
+      const salt = `${Date.now()}-${i}`;
+      const store = join(dir, `store-${i}`);
+      t.push(timeShell(`node ${CLI} --store level://${store} build ${file} --argstr salt ${salt} --max-jobs 2 --no-out-link`));
+      n.push(timeShell(`nix-build ${file} --argstr salt ${salt} --max-jobs 2 --no-out-link --option sandbox true --option sandbox-paths /bin/sh=/bin/busybox`, { env: NIX_ENV }));
+    }
+    console.log(`${N} derivations, --max-jobs 2, ${RUNS} runs each (fresh salt per run), best time`);
+    const r = report('build graph (evaluate + build)', best(t), best(n), 'nix-build');
+    console.log(`per build: tsix ${(best(t) / N).toFixed(1)} ms, nix ${(best(n) / N).toFixed(1)} ms; ratio ${r.toFixed(2)} (≤ 1.0: tsix as fast or faster)`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err) => { console.error(err); process.exitCode = 1; });
