@@ -16,7 +16,7 @@ export class FileBinaryCache implements Substituter, BinaryCacheWriter {
   constructor(readonly url: string, private readonly opts: SubstituterOptions = {}) {
     if (!/^file:\/\/\//i.test(url)) throw new ConfigError(`'${url}': a file cache URL needs an absolute path, e.g. file:///var/cache/nix`, { url });
     this.root = fileURLToPath(url);
-    this.narInfos = new NarInfoCache(opts.positiveTtl, opts.negativeTtl);
+    this.narInfos = new NarInfoCache(opts.positiveTtl, opts.negativeTtl).persistIn(opts.persist, url);
   }
 
   async priority(): Promise<number> {
@@ -36,10 +36,10 @@ export class FileBinaryCache implements Substituter, BinaryCacheWriter {
 
   async queryNarInfo(hashPart: string): Promise<NarInfo | null> {
     checkHashPart(hashPart);
-    const known = this.narInfos.get(hashPart);
+    const known = await this.narInfos.lookup(hashPart);
     if (known !== undefined) return known;
     const info = await this.readNarInfo(hashPart);
-    this.narInfos.set(hashPart, info);
+    await this.narInfos.remember(hashPart, info);
     return info;
   }
 
@@ -89,7 +89,7 @@ export class FileBinaryCache implements Substituter, BinaryCacheWriter {
     await this.ensureCacheInfo();
     const hashPart = info.storePath.slice(NIX_STORE_DIR.length + 1, NIX_STORE_DIR.length + 33);
     await this.putFile(`${hashPart}.narinfo`, [Buffer.from(formatNarInfo(info))], 'text/x-nix-narinfo');
-    this.narInfos.set(hashPart, info);
+    await this.narInfos.remember(hashPart, info);
   }
 
   /** Nix writes nix-cache-info when it first opens an empty cache; do the same before the first narinfo. */

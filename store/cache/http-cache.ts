@@ -97,7 +97,7 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
   constructor(readonly url: string, private readonly opts: SubstituterOptions = {}) {
     this.base = new URL(url.endsWith('/') ? url : url + '/');
     if (this.base.protocol !== 'http:' && this.base.protocol !== 'https:') throw new InvalidInputError('binary cache URL', `'${url}' is not http(s)`);
-    this.narInfos = new NarInfoCache(opts.positiveTtl, opts.negativeTtl);
+    this.narInfos = new NarInfoCache(opts.positiveTtl, opts.negativeTtl).persistIn(opts.persist, url);
   }
 
   private resolve(rel: string): URL {
@@ -128,11 +128,11 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
 
   async queryNarInfo(hashPart: string): Promise<NarInfo | null> {
     checkHashPart(hashPart);
-    const known = this.narInfos.get(hashPart);
+    const known = await this.narInfos.lookup(hashPart);
     if (known !== undefined) return known;
     const body = await this.getOptional(`${hashPart}.narinfo`);
     const info = body ? parseNarInfo(body.toString('utf8'), this.resolve(`${hashPart}.narinfo`).href) : null;
-    this.narInfos.set(hashPart, info);
+    await this.narInfos.remember(hashPart, info);
     return info;
   }
 
@@ -172,7 +172,7 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
     const hashPart = info.storePath.slice(NIX_STORE_DIR.length + 1, NIX_STORE_DIR.length + 33);
     const text = Buffer.from(formatNarInfo(info));
     await this.putFile(`${hashPart}.narinfo`, [text], 'text/x-nix-narinfo', text.length);
-    this.narInfos.set(hashPart, info);
+    await this.narInfos.remember(hashPart, info);
   }
 }
 

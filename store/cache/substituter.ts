@@ -1,7 +1,8 @@
 // The read side of a Nix binary cache (a "substituter") and the write side used by copy and
 // uploads. Implementations: http-cache.ts (http://, https://) and file-cache.ts (file:///).
 import { ConfigError } from '../errors.js';
-import type { CacheInfo, NarInfo } from './narinfo.js';
+import type { MetaService } from '../store.js';
+import { formatNarInfo, parseNarInfo, type CacheInfo, type NarInfo } from './narinfo.js';
 
 /**
  * A binary cache that can be asked for store paths.
@@ -39,6 +40,8 @@ export interface SubstituterOptions {
   negativeTtl?: number;
   /** Overrides the cache's priority. */
   priority?: number;
+  /** Also remember lookups here (e.g. the local store's meta), so they survive restarts as Nix's narinfo disk cache. */
+  persist?: MetaService | null;
 }
 
 export const DEFAULT_PRIORITY = 50;
@@ -86,7 +89,39 @@ export async function sortByPriority<T extends Substituter>(subs: T[]): Promise<
  */
 export class NarInfoCache {
   private readonly entries = new Map<string, { at: number; info: NarInfo | null }>();
+  private persist: { meta: MetaService; prefix: string } | null = null;
   constructor(private readonly positiveTtl = 30 * 24 * 3600, private readonly negativeTtl = 3600, private readonly now = () => Date.now() / 1000) {}
+
+  /** Keeps entries in `meta` too, under `narinfo-cache/<cache url>/<hash part>`. */
+  persistIn(meta: MetaService | null | undefined, cacheUrl: string): this {
+    this.persist = meta ? { meta, prefix: `narinfo-cache/${encodeURIComponent(cacheUrl)}/` } : null;
+    return this;
+  }
+
+  /** Like `get`, falling back to the persisted entry. */
+  async lookup(hashPart: string): Promise<NarInfo | null | undefined> {
+    const mem = this.get(hashPart);
+    if (mem !== undefined || !this.persist) return mem;
+    const raw = await this.persist.meta.get(this.persist.prefix + hashPart);
+    if (!raw) return undefined;
+    let e: { at: number; narinfo: string | null };
+    try {
+      e = JSON.parse(raw.toString('utf8')) as typeof e;
+      const info = e.narinfo === null ? null : parseNarInfo(e.narinfo, `cached ${hashPart}.narinfo`);
+      this.entries.set(hashPart, { at: e.at, info });
+    } catch {
+      return undefined; // an unreadable entry is as good as none
+    }
+    return this.get(hashPart);
+  }
+
+  /** Like `set`, persisting the entry. */
+  async remember(hashPart: string, info: NarInfo | null): Promise<void> {
+    this.set(hashPart, info);
+    if (!this.persist) return;
+    const value = JSON.stringify({ at: this.now(), narinfo: info ? formatNarInfo(info) : null });
+    await this.persist.meta.putMany([[this.persist.prefix + hashPart, Buffer.from(value)]]);
+  }
 
   /** `undefined` when nothing fresh is remembered. */
   get(hashPart: string): NarInfo | null | undefined {

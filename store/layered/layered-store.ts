@@ -52,8 +52,12 @@ export function parseLayeredUrl(url: string): LayerConfig | null {
 export async function openLayeredStore(url: string, openStore: (url: string) => Promise<Store>): Promise<Store> {
   const cfg = parseLayeredUrl(url);
   if (!cfg) return openStore(url);
-  const subs = await Promise.all(cfg.substituters.map((s) => openSubstituter(s)));
   const local = await openStore(cfg.localUrl);
+  // Lookups are remembered in the local store, so that absent paths are not asked for again for an hour.
+  const subs = await Promise.all(cfg.substituters.map((s) => openSubstituter(s, { persist: local.meta }))).catch(async (err: unknown) => {
+    await local.close();
+    throw err;
+  });
   return new LayeredStore(url, local, subs, cfg.trustedKeys, cfg.requireSigs);
 }
 

@@ -82,3 +82,23 @@ test('coordinator hooks: substituteHook answers true/false and signHook signs li
     t.true(verifySignature(sig!, fingerprint(info), keyMap([parsePublicKey(keys.public)])));
   } finally { await store.close(); }
 });
+
+test('narinfo lookups are remembered in the local store across reopenings (negative for an hour)', async (t) => {
+  const { rename } = await import('node:fs/promises');
+  const dir = join(s.dir, 'persist-cache');
+  await run('cp', ['-r', join(s.dir, 'cache'), dir]);
+  const hp = closure.text.slice(11, 43);
+  await rename(join(dir, `${hp}.narinfo`), join(dir, 'hidden'));
+  const url = `level://${join(s.dir, 'persist-store')}?substituter=${encodeURIComponent(`file://${dir}`)}&trusted-public-key=${encodeURIComponent(keys.public)}`;
+  const first = await openLayeredStore(url, (u) => openStore(u, { direct: true }));
+  try { t.is(await first.pathInfos.get(hp), null); } finally { await first.close(); }
+  await rename(join(dir, 'hidden'), join(dir, `${hp}.narinfo`));
+  const second = await openLayeredStore(url, (u) => openStore(u, { direct: true }));
+  try {
+    t.is(await second.pathInfos.get(hp), null, 'still absent: the negative lookup was remembered');
+  } finally { await second.close(); }
+  const fresh = await openLayeredStore(url.replace('persist-store', 'persist-store-2'), (u) => openStore(u, { direct: true }));
+  try {
+    t.truthy(await fresh.pathInfos.get(hp), 'another local store asks the cache itself');
+  } finally { await fresh.close(); }
+});
