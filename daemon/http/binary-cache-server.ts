@@ -130,7 +130,7 @@ class Handler {
       let m = NARINFO.exec(path);
       if (m) return this.narInfo(m[1]!, res, method);
       m = NAR.exec(path);
-      if (m) return this.nar(m[1]!, m[2]!, m[3] ? 'zstd' : 'none', res, method);
+      if (m) return this.nar(m[1]!, m[2]!, m[3] ? 'zstd' : 'none', req, res, method);
       if (path.startsWith('/nar/')) return this.uploadedNar(path, res, method);
       throw new HttpError(404, `no such file: ${path}`);
     }
@@ -179,15 +179,21 @@ class Handler {
     res.end(method === 'HEAD' ? undefined : body);
   }
 
-  private async nar(hashPart: string, narHash32: string, compression: Compression, res: ServerResponse, method: string): Promise<void> {
+  private async nar(hashPart: string, narHash32: string, compression: Compression, req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
     const info = await this.store.pathInfos.get(hashPart);
     if (!info || encodeBase32(info.narHash) !== narHash32) throw new HttpError(404, `no such NAR: ${hashPart}-${narHash32}`);
     const headers: Record<string, string | number> = { 'content-type': compression === 'none' ? 'application/x-nix-nar' : 'application/zstd' };
-    if (compression === 'none') headers['content-length'] = info.narSize;
-    res.writeHead(200, headers);
+    // Nix resumes an interrupted download with a Range request; the uncompressed NAR is deterministic, so serve it.
+    const range = compression === 'none' ? parseRange(req.headers.range, info.narSize) : null;
+    if (compression === 'none') headers['accept-ranges'] = 'bytes';
+    if (range) {
+      headers['content-range'] = `bytes ${range.start}-${range.end - 1}/${info.narSize}`;
+      headers['content-length'] = range.end - range.start;
+    } else if (compression === 'none') headers['content-length'] = info.narSize;
+    res.writeHead(range ? 206 : 200, headers);
     if (method === 'HEAD') { res.end(); return; }
     const nar = readAhead(dumpNar(this.store, info.node), READ_AHEAD);
-    await streamTo(res, compression === 'none' ? nar : compress('zstd', nar, 3));
+    await streamTo(res, compression !== 'none' ? compress('zstd', nar, 3) : range ? slice(nar, range.start, range.end) : nar);
   }
 
   /**
@@ -279,6 +285,29 @@ async function streamTo(res: ServerResponse, src: AsyncIterable<Buffer>): Promis
     throw err;
   }
   res.end();
+}
+
+/** A single `bytes=A-[B]` range within `size` bytes as [start, end), or null for none/unsupported forms. */
+export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null {
+  if (!header) return null;
+  const m = /^bytes=(\d+)-(\d*)$/.exec(header.trim());
+  if (!m) return null;
+  const start = Number(m[1]);
+  const end = m[2] ? Math.min(Number(m[2]) + 1, size) : size;
+  if (start >= size || end <= start) throw new HttpError(416, `range '${header}' is not within the ${size} bytes of the NAR`);
+  return { start, end };
+}
+
+/** Bytes [start, end) of a stream. */
+async function* slice(src: AsyncIterable<Buffer>, start: number, end: number): AsyncIterable<Buffer> {
+  let pos = 0;
+  for await (const b of src) {
+    const from = Math.max(start - pos, 0);
+    const to = Math.min(end - pos, b.length);
+    if (to > from) yield from === 0 && to === b.length ? b : b.subarray(from, to);
+    pos += b.length;
+    if (pos >= end) return;
+  }
 }
 
 function presentedToken(auth: string | undefined): string | null {

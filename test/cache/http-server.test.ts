@@ -223,3 +223,27 @@ test('a client that hangs up mid-NAR does not disturb the server', async (t) => 
     } finally { await dest.close(); }
   });
 });
+
+test('uncompressed NARs honour Range requests (Nix resumes interrupted downloads with them)', async (t) => {
+  await serving({}, async (store, srv) => {
+    const [, mid] = await tsixClosure(store);
+    const get = (path: string, headers: Record<string, string> = {}) => new Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+      http.get(`${srv.url}/${path}`, { headers }, (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (c: Buffer) => parts.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(parts) }));
+      }).on('error', reject);
+    });
+    const ni = parseNarInfo((await get(`${mid!.path.slice(11, 43)}.narinfo`)).body.toString(), 'served');
+    const whole = await get(ni.url);
+    t.is(whole.status, 200);
+    t.is(whole.body.length, mid!.narSize);
+    const part = await get(ni.url, { range: 'bytes=1000-' });
+    t.is(part.status, 206);
+    t.is(part.headers['content-range'], `bytes 1000-${mid!.narSize - 1}/${mid!.narSize}`);
+    t.true(part.body.equals(whole.body.subarray(1000)));
+    const mid2 = await get(ni.url, { range: 'bytes=10-99' });
+    t.true(mid2.body.equals(whole.body.subarray(10, 100)));
+    t.is((await get(ni.url, { range: `bytes=${mid!.narSize}-` })).status, 416);
+  });
+});
