@@ -19,8 +19,9 @@ import { storeBasename, validateBuildRequest } from '../validate-request.js';
 import { ContainerState, CriCallError, CriClient, type ContainerStatus } from './cri-client.js';
 import { CriLogReader } from './cri-log.js';
 import { parseCriUrl, type CriOptions } from './cri-url.js';
-import { LABEL_BUILD, LABEL_OWNER, LOG_FILE, SANDBOX_GID, SANDBOX_UID, containerConfig, etcFiles, podConfig, type CriLayout } from './pod-config.js';
+import { CGROUP_PARENT, LABEL_BUILD, LABEL_OWNER, LOG_FILE, SANDBOX_GID, SANDBOX_UID, containerConfig, etcFiles, podConfig, type CriLayout } from './pod-config.js';
 import { writeSeccompProfile } from './seccomp.js';
+import { createPidsParent, listParents, removeParent } from './cgroup.js';
 
 const log = logger('builder-cri');
 
@@ -83,6 +84,11 @@ async function removeStale(client: CriClient, opts: CriOptions, all: boolean): P
     if (!stale(owner && /^\d+$/.test(owner) ? Number(owner) : null)) continue;
     await client.removePodSandbox(pod.id);
     removed.push(pod.metadata?.name ?? pod.id);
+  }
+  for (const n of await listParents()) {
+    if (!stale(ownerPid(n))) continue;
+    await removeParent(n);
+    removed.push(`cgroup ${CGROUP_PARENT}/${n}`);
   }
   const builds = join(opts.stateDir, 'builds');
   for (const n of await readdir(builds).catch(() => [] as string[])) {
@@ -159,7 +165,11 @@ class CriBuildService implements BuildService {
     let removal: Promise<void> | null = null;
     // Once the builder has exited, the pod is removed while the outputs are scanned and ingested;
     // release() (and every error path, before it throws) waits for it.
-    const removePod = (): Promise<void> => (removal ??= podId === null ? Promise.resolve() : this.track(this.removePod(id, podId)));
+    let cgroupParent: string | null = null;
+    const removePod = (): Promise<void> => (removal ??= this.track((async () => {
+      if (podId !== null) await this.removePod(id, podId);
+      if (cgroupParent !== null) await removeParent(id).catch((e: Error) => log.warn({ id, err: e.message }, 'cannot remove the build cgroup'));
+    })()));
     let keep = false;
     const ms: Record<string, number> = {};
     let t = performance.now();
@@ -174,6 +184,10 @@ class CriBuildService implements BuildService {
       let exit: Exit;
       try {
         if (signal.aborted) throw new BuildAbortedError({ id });
+        if (req.limits?.pids !== undefined) {
+          cgroupParent = layout.cgroupParent = await createPidsParent(id, req.limits.pids)
+            .catch((e: Error) => { throw new BuildSetupError(`cannot create the build's cgroup for its pids limit: ${e.message}`, { id }); });
+        }
         const pod = podConfig(req, layout);
         podId = await this.client.runPodSandbox(pod).catch((e: Error) => { throw new BuildSetupError(`cannot create the build pod: ${e.message}`, { id }); });
         lap('pod');
@@ -238,6 +252,7 @@ class CriBuildService implements BuildService {
       unreadable: join(dir, 'unreadable'),
       networkEtc: this.networkEtc,
       seccompProfile: this.seccompProfile,
+      cgroupParent: CGROUP_PARENT,
     };
     // Like Nix's sandbox store directory (1775 root:nixbld): builders create their outputs in it.
     await mkdir(layout.storeHost);

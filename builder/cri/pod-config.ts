@@ -38,6 +38,8 @@ export interface CriLayout {
   networkEtc: string[];
   /** seccomp profile file, or null for none. */
   seccompProfile: string | null;
+  /** The pod's cgroup parent (CGROUP_PARENT, or a per-build one below it that carries a pids limit). */
+  cgroupParent: string;
 }
 
 /** /etc files as Nix 2.8 writes them in its sandbox (local-derivation-goal.cc), home being the working directory. */
@@ -67,7 +69,7 @@ export function podConfig(req: BuildRequest, layout: CriLayout): PodSandboxConfi
     hostname: req.network ? '' : 'localhost',
     log_directory: layout.logHost,
     labels: labels(),
-    linux: { cgroup_parent: CGROUP_PARENT, security_context: { namespace_options: namespaces(req) } },
+    linux: { cgroup_parent: layout.cgroupParent, security_context: { namespace_options: namespaces(req) } },
   };
 }
 

@@ -31,7 +31,7 @@ export function nixSeccompProfile(): Record<string, unknown> {
 /** Writes the profile into `stateDir` (atomically) and returns its path. */
 export async function writeSeccompProfile(stateDir: string): Promise<string> {
   const path = join(stateDir, 'seccomp.json');
-  const tmp = `${path}.${process.pid}.tmp`;
+  const tmp = `${path}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   await writeFile(tmp, JSON.stringify(nixSeccompProfile()), { mode: 0o644 });
   await rename(tmp, path);
   return path;

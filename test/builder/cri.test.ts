@@ -141,6 +141,22 @@ test.serial('cri: no setuid or setgid files (Nix\'s seccomp filter)', async (t) 
   t.regex(r.log, /^plain-ok\n(chmod: .*Operation not permitted\n){2}755\n$/);
 });
 
+test.serial('cri: the memory limit applies (the builder is killed by the OOM killer)', async (t) => {
+  // The shell holds 200 MB in a variable; the limit is 32 MiB.
+  const r = await run(env.svc, 'echo start; x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived; touch $out', { limits: { memoryBytes: 32 << 20 } });
+  t.is(r.code, null, r.log);
+  t.is(r.signal, 'SIGKILL');
+  t.is(r.log, 'start\n');
+});
+
+test.serial('cri: the pids limit applies (a cgroup parent of the build\'s own), and its cgroup is removed', async (t) => {
+  // The shell itself gives up when fork fails.
+  const r = await run(env.svc, 'i=0; while [ $i -lt 30 ]; do sleep 5 & i=$((i+1)); done; touch $out', { limits: { pids: 10 } });
+  t.not(r.code, 0, r.log);
+  t.regex(r.log, /can't fork: Resource temporarily unavailable/);
+  t.deepEqual(await leftovers(), []);
+});
+
 test.serial('cri: a missing image is a setup error naming it', async (t) => {
   const svc = await createCriBuildService(`${URL_}&image=localhost/no-such-image:1`);
   try {
