@@ -247,3 +247,33 @@ test('uncompressed NARs honour Range requests (Nix resumes interrupted downloads
     t.is((await get(ni.url, { range: `bytes=${mid!.narSize}-` })).status, 416);
   });
 });
+
+test('hostile or broken HTTP caches: wrong narinfo, server errors, garbage', async (t) => {
+  await serving({ secretKey: parseSecretKey(keys.secret) }, async (store, srv) => {
+    const [top, mid] = await tsixClosure(store);
+    let mode = 'swap';
+    const evil = http.createServer((req, res) => {
+      if (mode === '500') { res.writeHead(500); res.end('boom'); return; }
+      if (mode === 'garbage' && req.url!.endsWith('.narinfo')) { res.writeHead(200); res.end('this is not a narinfo'); return; }
+      // 'swap': answer every narinfo query with mid's narinfo.
+      const url = req.url!.endsWith('.narinfo') ? `/${mid!.path.slice(11, 43)}.narinfo` : req.url!;
+      http.get(`${srv.url}${url}`, (up) => { res.writeHead(up.statusCode!, up.headers); up.pipe(res); });
+    });
+    await new Promise<void>((r) => evil.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(evil.address() as AddressInfo).port}`;
+    try {
+      for (const [m, pattern] of [['swap', /answered the query for '.*' with the narinfo of '.*-t-mid-/], ['500', /HTTP 500/], ['garbage', /corrupt/]] as const) {
+        mode = m;
+        const dest = await openStore('memory://');
+        try {
+          const err = await t.throwsAsync(substitute(dest, [new HttpBinaryCache(url)], top!.path, [parsePublicKey(keys.public)]));
+          t.regex(err!.message, pattern, m);
+          t.is(await dest.pathInfos.get(top!.path.slice(11, 43)), null);
+        } finally { await dest.close(); }
+      }
+    } finally {
+      evil.closeAllConnections();
+      await new Promise((r) => evil.close(r));
+    }
+  });
+});
