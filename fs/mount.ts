@@ -34,6 +34,7 @@ export interface MountedFs {
 
 const log = logger('fs');
 const NO_STAT = new Uint32Array(18);
+const MAX_BACKGROUND = 6;
 
 export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
   const { Fuse, nativeUnmount } = loadFuse();
@@ -110,8 +111,13 @@ export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
 }
 
 /**
- * Sequential reads go faster with a bigger kernel read-ahead window than FUSE's default 128 KiB,
- * and more requests in flight than the default 12 (libfuse 2 has no option for either; root only).
+ * Sequential reads go faster with a bigger kernel read-ahead window than FUSE's default 128 KiB
+ * (libfuse 2 has no option for it; root only). Fewer background requests than the default 12:
+ * libfuse 2's multi-threaded loop starts a thread whenever all are busy and ends threads beyond
+ * 10 idle ones, and fuse-native 2.2.6 leaks a uv_async handle per thread it ever saw, which
+ * every later request then pays for (libuv scans all async handles on each wake-up). Keeping
+ * requests in flight below 10 keeps the thread pool from churning; one JS thread answers them
+ * all anyway, and the daemon reads ahead on its own (BlobReader).
  */
 async function tuneConnection(mountPoint: string, readAheadKb: number): Promise<void> {
   const m = await findMount(mountPoint);
@@ -119,8 +125,8 @@ async function tuneConnection(mountPoint: string, readAheadKb: number): Promise<
   const minor = m.device.split(':')[1];
   const writes: [string, string][] = [
     [`/sys/class/bdi/${m.device}/read_ahead_kb`, String(readAheadKb)],
-    [`/sys/fs/fuse/connections/${minor}/max_background`, '64'],
-    [`/sys/fs/fuse/connections/${minor}/congestion_threshold`, '48'],
+    [`/sys/fs/fuse/connections/${minor}/max_background`, String(MAX_BACKGROUND)],
+    [`/sys/fs/fuse/connections/${minor}/congestion_threshold`, String(MAX_BACKGROUND - 2)],
   ];
   for (const [file, value] of writes) {
     await writeFile(file, value).catch((err: Error) => log.debug({ file, err: err.message }, 'cannot tune the FUSE connection (not root?)'));

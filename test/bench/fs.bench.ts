@@ -98,7 +98,7 @@ async function main(): Promise<void> {
     // The same 10k paths stat'ed 5 times by one process (no directory listing involved).
     const list = join(work, 'files.txt');
     writeFileSync(list, sh(`cd ${local.small} && find . -type f`));
-    const stats = (d: { small: string }) => `cd ${d.small} && python3 -c 'import os,sys; fs=open(sys.argv[1]).read().split(); [os.lstat(f) for _ in range(5) for f in fs]' ${list}`;
+    const stats = (d: { small: string }) => `cd ${d.small} && ${process.execPath} -e 'const fs = require("fs"); const l = fs.readFileSync(process.argv[1], "utf8").split("\\n").filter(Boolean); for (let i = 0; i < 5; i++) for (const f of l) fs.lstatSync(f)' ${list}`;
     const rows: [string, number, number, string, number][] = [];
     const row = (label: string, cmd: (d: typeof tx) => string, cold: boolean, refName: string, ref: typeof tx, goal: number) => {
       const a = time(cmd(tx), cold);
