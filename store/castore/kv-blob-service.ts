@@ -179,6 +179,7 @@ class KvBlobWriter implements BlobWriter {
   private readonly seen = new Map<string, number>();
   private size = 0;
   private closed = false;
+  private flushing: Promise<void> = Promise.resolve();
 
   constructor(private readonly store: ChunkStore) {}
 
@@ -196,7 +197,12 @@ class KvBlobWriter implements BlobWriter {
     }
     // Copy the tail: the caller may reuse `data`.
     this.pending = Buffer.from(this.pending.subarray(start));
-    if (this.toWriteBytes >= FLUSH_BYTES) await this.flush(() => []);
+    if (this.toWriteBytes >= FLUSH_BYTES) {
+      // One flush may run while the next batch is chunked; wait only for the one before it.
+      await this.flushing;
+      this.flushing = this.flush(() => []);
+      this.flushing.catch(() => undefined);
+    }
   }
 
   async close(): Promise<{ digest: Digest; size: number }> {
@@ -214,6 +220,7 @@ class KvBlobWriter implements BlobWriter {
       await this.emit(this.pending.subarray(start, end));
       start = end;
     }
+    await this.flushing;
     await this.flush(() => [indexOp()]);
     return { digest, size: this.size };
   }
