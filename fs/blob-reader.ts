@@ -112,8 +112,9 @@ export class BlobReader {
       s.next = Math.max(s.next, end);
       s.window = Math.min(this.maxReadAhead, Math.max(512 << 10, s.window * 2));
     } else {
+      // A jump: a new reader starting over from the beginning is sequential again.
       s.next = end;
-      s.window = 0;
+      s.window = pos === 0 ? 512 << 10 : 0;
       s.aheadTo = end;
       this.stopPump(k, s);
     }
