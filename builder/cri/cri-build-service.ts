@@ -16,7 +16,7 @@ import {
 import { LogSink } from '../oci/log-sink.js';
 import { scanOutputs } from '../scan-outputs.js';
 import { storeBasename, validateBuildRequest } from '../validate-request.js';
-import { ContainerState, CriCallError, CriClient, type ContainerStatus } from './cri-client.js';
+import { ContainerState, CriCallError, CriClient, type ContainerStatus, type PodSandboxConfig } from './cri-client.js';
 import { CriLogReader } from './cri-log.js';
 import { parseCriUrl, type CriOptions } from './cri-url.js';
 import { CGROUP_PARENT, LABEL_BUILD, LABEL_OWNER, LOG_FILE, SANDBOX_GID, SANDBOX_UID, containerConfig, etcFiles, podConfig, type CriLayout } from './pod-config.js';
@@ -122,11 +122,19 @@ let sequence = 0;
 
 interface Exit { exitCode: number | null; signal: string | null; timedOut: boolean }
 
+/** A pod started ahead for the next build (URL option prewarm=1); its id names the build. */
+interface Spare { id: string; pod: PodSandboxConfig; podId: Promise<string | null> }
+
+function newId(): string {
+  return `${ID_PREFIX}${process.pid}-${++sequence}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
 class CriBuildService implements BuildService {
   private readonly running = new Set<{ abort: AbortController; done: Promise<unknown> }>();
   /** Pod removals under way. */
   private readonly pending = new Set<Promise<void>>();
   private readonly networkEtc = NETWORK_ETC.filter((p) => existsSync(p));
+  private spare: Spare | null = null;
   private closed = false;
 
   constructor(private readonly client: CriClient, private readonly opts: CriOptions, private readonly seccompProfile: string | null) {}
@@ -154,12 +162,44 @@ class CriBuildService implements BuildService {
     this.closed = true;
     for (const e of this.running) e.abort.abort();
     await Promise.allSettled([...this.running].map((e) => e.done));
+    const spare = this.spare;
+    this.spare = null;
+    if (spare) {
+      const podId = await spare.podId;
+      if (podId !== null) await this.removePod(spare.id, podId);
+      await rm(join(this.opts.stateDir, 'builds', spare.id), { recursive: true, force: true });
+    }
     await Promise.allSettled([...this.pending]);
     this.client.close();
   }
 
+  /** With prewarm=1: starts the pod of a later build without network or pids limit, unless one waits. */
+  private prewarm(): void {
+    if (!this.opts.prewarm || this.closed || this.spare) return;
+    const id = newId();
+    const logHost = join(this.opts.stateDir, 'builds', id, 'log');
+    const pod = podConfig({ network: false }, { id, logHost, cgroupParent: CGROUP_PARENT });
+    const podId = (async () => {
+      await mkdir(logHost, { recursive: true, mode: 0o700 });
+      return await this.client.runPodSandbox(pod);
+    })().catch((e: Error) => {
+      // The build that takes it starts a pod of its own; its directory goes with that build.
+      log.warn({ id, err: e.message }, 'cannot start a pod ahead');
+      return null;
+    });
+    this.spare = { id, pod, podId };
+  }
+
+  private takeSpare(req: BuildRequest): Spare | null {
+    if (req.network || req.limits?.pids !== undefined) return null;
+    const s = this.spare;
+    this.spare = null;
+    return s;
+  }
+
   private async run(req: BuildRequest, opts: BuildOptions, signal: AbortSignal): Promise<BuildResult> {
-    const id = `${ID_PREFIX}${process.pid}-${++sequence}-${Math.random().toString(36).slice(2, 8)}`;
+    const spare = this.takeSpare(req);
+    const id = spare?.id ?? newId();
     const dir = join(this.opts.stateDir, 'builds', id);
     let podId: string | null = null;
     let removal: Promise<void> | null = null;
@@ -167,7 +207,8 @@ class CriBuildService implements BuildService {
     // release() (and every error path, before it throws) waits for it.
     let cgroupParent: string | null = null;
     const removePod = (): Promise<void> => (removal ??= this.track((async () => {
-      if (podId !== null) await this.removePod(id, podId);
+      const pid = podId ?? (spare ? await spare.podId : null);
+      if (pid !== null) await this.removePod(id, pid);
       if (cgroupParent !== null) await removeParent(id).catch((e: Error) => log.warn({ id, err: e.message }, 'cannot remove the build cgroup'));
     })()));
     let keep = false;
@@ -188,8 +229,9 @@ class CriBuildService implements BuildService {
           cgroupParent = layout.cgroupParent = await createPidsParent(id, req.limits.pids)
             .catch((e: Error) => { throw new BuildSetupError(`cannot create the build's cgroup for its pids limit: ${e.message}`, { id }); });
         }
-        const pod = podConfig(req, layout);
-        podId = await this.client.runPodSandbox(pod).catch((e: Error) => { throw new BuildSetupError(`cannot create the build pod: ${e.message}`, { id }); });
+        const pod = spare?.pod ?? podConfig(req, layout);
+        podId = spare ? await spare.podId : null;
+        podId ??= await this.client.runPodSandbox(pod).catch((e: Error) => { throw new BuildSetupError(`cannot create the build pod: ${e.message}`, { id }); });
         lap('pod');
         if (signal.aborted) throw new BuildAbortedError({ id });
         const ctr = await this.client.createContainer(podId, containerConfig(req, layout, this.opts.image), pod)
@@ -198,6 +240,7 @@ class CriBuildService implements BuildService {
         if (signal.aborted) throw new BuildAbortedError({ id });
         await this.client.startContainer(ctr).catch((e: Error) => { throw new BuildSetupError(`cannot start the builder ${req.command}: ${e.message}`, { id, logPath: sink.path }); });
         lap('start');
+        this.prewarm();
         exit = await this.wait(ctr, req, join(layout.logHost, LOG_FILE), sink, signal);
         lap('wait');
         void removePod();
@@ -240,7 +283,7 @@ class CriBuildService implements BuildService {
 
   private async prepare(id: string, dir: string, req: BuildRequest): Promise<CriLayout> {
     // Only root passes: the sandbox's uid 1000 is a host uid too (no user namespace in CRI here).
-    await mkdir(dir, { mode: 0o700 });
+    await mkdir(dir, { recursive: true, mode: 0o700 });
     const layout: CriLayout = {
       id,
       storeHost: join(dir, 'store'),
@@ -260,7 +303,7 @@ class CriBuildService implements BuildService {
     await chmod(layout.storeHost, 0o1775);
     await mkdir(layout.tmpHost);
     await chmod(layout.tmpHost, 0o1777);
-    await mkdir(layout.logHost);
+    await mkdir(layout.logHost, { recursive: true });
     for (const d of [layout.workHost, ...layout.scratchHosts]) {
       await mkdir(d, { mode: 0o700 });
       await chown(d, SANDBOX_UID, SANDBOX_GID);

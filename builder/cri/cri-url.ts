@@ -2,6 +2,8 @@
 //   image  the image every build container starts from (default: the one test/setup/cri-up.sh
 //          imports; its content stays invisible behind the sandbox's mounts but must exist)
 //   state  host directory for the builds' scratch directories (default <tmpdir>/tsix-cri-builds)
+//   prewarm=1  keep one pod started ahead for the next build (no network, no pids limit): hides the
+//          pod's start-up from build latency, at the price of one idle pod while the service is open
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../store/errors.js';
@@ -13,9 +15,10 @@ export interface CriOptions {
   socket: string;
   image: string;
   stateDir: string;
+  prewarm: boolean;
 }
 
-const KNOWN = new Set(['image', 'state']);
+const KNOWN = new Set(['image', 'state', 'prewarm']);
 
 /** Parses a cri+unix:// URL; throws ConfigError naming what is wrong. */
 export function parseCriUrl(url: string): CriOptions {
@@ -34,5 +37,7 @@ export function parseCriUrl(url: string): CriOptions {
   if (image === '') throw new ConfigError(`CRI builder URL ${url}: image must not be empty`, { url });
   const state = u.searchParams.get('state');
   if (state !== null && !state.startsWith('/')) throw new ConfigError(`CRI builder URL ${url}: state must be an absolute path`, { url });
-  return { socket, image, stateDir: state ?? join(tmpdir(), 'tsix-cri-builds') };
+  const prewarm = u.searchParams.get('prewarm') ?? '0';
+  if (prewarm !== '0' && prewarm !== '1') throw new ConfigError(`CRI builder URL ${url}: prewarm must be 0 or 1`, { url });
+  return { socket, image, stateDir: state ?? join(tmpdir(), 'tsix-cri-builds'), prewarm: prewarm === '1' };
 }

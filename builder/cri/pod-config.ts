@@ -57,12 +57,12 @@ export function labels(): Record<string, string> {
   return { [LABEL_BUILD]: '1', [LABEL_OWNER]: String(process.pid) };
 }
 
-function namespaces(req: BuildRequest): { network: number; pid: number; ipc: number } {
+function namespaces(req: Pick<BuildRequest, 'network'>): { network: number; pid: number; ipc: number } {
   // A build with network shares the host's, as a fixed-output derivation does in Nix.
   return { network: req.network ? NamespaceMode.NODE : NamespaceMode.POD, pid: NamespaceMode.CONTAINER, ipc: NamespaceMode.POD };
 }
 
-export function podConfig(req: BuildRequest, layout: CriLayout): PodSandboxConfig {
+export function podConfig(req: Pick<BuildRequest, 'network'>, layout: Pick<CriLayout, 'id' | 'logHost' | 'cgroupParent'>): PodSandboxConfig {
   return {
     metadata: { name: layout.id, uid: layout.id, namespace: 'tsix', attempt: 0 },
     // A pod in the host's network shares its UTS namespace too, whose name it cannot set.

@@ -252,3 +252,24 @@ test.serial('cri: openBuilder opens the CRI backend for a cri+unix:// URL', asyn
     await svc.close();
   }
 });
+
+test.serial('cri: with prewarm=1 builds run in pods started ahead, and close() removes the waiting one', async (t) => {
+  const svc = await createCriBuildService(`${URL_}&prewarm=1`);
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await svc.build(req(`echo build-${i} > $out`), { logDir: env.logs });
+      t.is(await readFile(r.outputs[0]!.hostPath!, 'utf8'), `build-${i}\n`);
+      await r.release();
+      // Only the pod waiting for the next build remains, without any container.
+      t.is((await client.listContainers({ [LABEL_BUILD]: '1', [LABEL_OWNER]: String(process.pid) })).length, 0);
+      t.true((await client.listPodSandboxes({ [LABEL_BUILD]: '1', [LABEL_OWNER]: String(process.pid) })).length <= 1);
+    }
+    // A build with network cannot use the waiting pod and gets its own.
+    const r = await svc.build(req('echo net > $out', { network: true }), { logDir: env.logs });
+    t.is(r.exitCode, 0);
+    await r.release();
+  } finally {
+    await svc.close();
+  }
+  t.deepEqual(await leftovers(), []);
+});
