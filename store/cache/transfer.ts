@@ -249,25 +249,8 @@ export async function copyClosure(source: PathSource, dest: PathDestination, roo
       const p = plan.order[next++]!;
       const refs = p.meta.references.filter((r) => r !== p.meta.path).map((r) => done.get(r)).filter((x): x is Promise<void> => x !== undefined);
       const refsDone = Promise.all(refs).then(() => undefined);
-      const task = (async () => {
-        let first: unknown = null;
-        // A failed transfer registers nothing, so the next source can simply be tried.
-        for (let cand: SourcePath | null = p; cand; cand = cand.fallback ? await cand.fallback().catch(() => null) : null) {
-          // The plan waited for p's references; another source's version must have the same ones.
-          if (cand === p || cand.meta.references.join(' ') === p.meta.references.join(' ')) {
-            try {
-              emit({ kind: 'start', path: cand.meta.path, from: cand.from });
-              await dest.add(cand, refsDone, (bytes) => emit({ kind: 'bytes', path: p.meta.path, bytes }));
-              emit({ kind: 'done', path: p.meta.path });
-              return;
-            } catch (err) {
-              first ??= err;
-              if (await refsDone.then(() => false, () => true)) break; // a reference failed: no point in retrying
-            }
-          }
-        }
-        throw first;
-      })();
+      refsDone.catch(() => {}); // observed later by the transfer; never an unhandled rejection meanwhile
+      const task = transferOne(p, dest, refsDone, emit);
       task.catch(() => {});
       done.set(p.meta.path, task);
       try {
@@ -280,6 +263,25 @@ export async function copyClosure(source: PathSource, dest: PathDestination, roo
   await Promise.all(Array.from({ length: Math.min(jobs, plan.order.length) }, worker));
   if (failure !== null) throw failure;
   return { copied: plan.order.map((p) => p.meta.path), present: plan.present };
+}
+
+/** Transfers one path, falling back to the next source on failure (a failed transfer registers nothing). */
+async function transferOne(p: SourcePath, dest: PathDestination, refsDone: Promise<void>, emit: (e: TransferEvent) => void): Promise<void> {
+  let first: unknown = null;
+  for (let cand: SourcePath | null = p; cand; cand = cand.fallback ? await cand.fallback().catch(() => null) : null) {
+    // The plan waited for p's references; another source's version must have the same ones.
+    if (cand !== p && cand.meta.references.join(' ') !== p.meta.references.join(' ')) continue;
+    try {
+      emit({ kind: 'start', path: cand.meta.path, from: cand.from });
+      await dest.add(cand, refsDone, (bytes) => emit({ kind: 'bytes', path: p.meta.path, bytes }));
+      emit({ kind: 'done', path: p.meta.path });
+      return;
+    } catch (err) {
+      first ??= err;
+      if (await refsDone.then(() => false, () => true)) break; // a reference failed: retrying cannot help
+    }
+  }
+  throw first;
 }
 
 /**
