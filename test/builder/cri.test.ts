@@ -29,7 +29,9 @@ test.before(async () => {
 });
 
 test.after.always(async () => {
-  await cleanupStalePods(URL_, true).catch(() => undefined);
+  // Only this process's pods: other processes may be building on the same runtime.
+  const mine = await client.listPodSandboxes({ [LABEL_BUILD]: '1', [LABEL_OWNER]: String(process.pid) }).catch(() => []);
+  for (const p of mine) await client.removePodSandbox(p.id).catch(() => undefined);
   client.close();
   await rm(stateDir, { recursive: true, force: true });
 });
@@ -206,7 +208,8 @@ test.serial('cri: cleanupStalePods removes the pod of a daemon killed mid-build'
     child.kill('SIGKILL');
     await exited;
     t.is((await podsOf(child.pid!)).length, 2, 'the pod outlives its killed owner');
-    const removed = await cleanupStalePods(URL_);
+    // Other dead processes' leftovers may go too; the child's are its pod and its build directory.
+    const removed = (await cleanupStalePods(URL_)).filter((n) => n.startsWith(`tsix-${child.pid}-`));
     t.is(removed.length, 2, `the pod and its build directory: ${removed.join(', ')}`);
     t.deepEqual(await podsOf(child.pid!), []);
     t.deepEqual(await readdir(join(stateDir, 'builds')), []);
