@@ -1,0 +1,387 @@
+// AST nodes of the Nix language, each evaluating itself. Variables are resolved when the tree is
+// bound (bind()), to (level, index) pairs into Env frames, or to a list of enclosing `with` levels.
+import { NixAssertionError, NixEvalError, showPosParen, type Pos } from './errors.js';
+import {
+  EMPTY_CTX, Lambda, NixAttrs, NixPath, Thunk, showType, type Lazy, type Value,
+} from './values.js';
+import * as ev from './evaluator.js';
+
+export type { Pos } from './errors.js';
+
+export class Env {
+  constructor(readonly up: Env | null, readonly vars: Lazy[]) {}
+}
+
+/** Static scope used while binding: names of a frame, or a `with` frame (names === null). */
+export class Scope {
+  constructor(readonly up: Scope | null, readonly names: Map<string, number> | null) {}
+}
+
+export abstract class Expr {
+  pos: Pos | null = null;
+  abstract eval(env: Env): Value;
+  /** The value as a lazy slot: constants and variables directly, everything else as a thunk. */
+  lazy(env: Env): Lazy { return new Thunk(this, env); }
+  abstract bind(scope: Scope): void;
+}
+
+export class ExprConst extends Expr {
+  constructor(readonly v: Value) { super(); }
+  eval(): Value { return this.v; }
+  override lazy(): Lazy { return this.v; }
+  bind(): void {}
+}
+
+export class ExprVar extends Expr {
+  level = 0;
+  index = 0;
+  /** Levels of enclosing `with` frames, innermost first; non-null when the name is not lexically bound. */
+  withLevels: number[] | null = null;
+  constructor(readonly name: string, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void {
+    let level = 0;
+    const withs: number[] = [];
+    for (let s: Scope | null = scope; s; s = s.up, level++) {
+      if (s.names === null) { withs.push(level); continue; }
+      const idx = s.names.get(this.name);
+      if (idx !== undefined) { this.level = level; this.index = idx; return; }
+    }
+    if (withs.length === 0) throw new NixEvalError(`undefined variable '${this.name}'`, this.pos);
+    this.withLevels = withs;
+  }
+  lookup(env: Env): Lazy {
+    if (this.withLevels === null) {
+      let e = env;
+      for (let l = this.level; l > 0; l--) e = e.up!;
+      return e.vars[this.index]!;
+    }
+    for (const wl of this.withLevels) {
+      let e = env;
+      for (let l = wl; l > 0; l--) e = e.up!;
+      const attrs = ev.forceAttrs(e.vars[0]!, this.pos);
+      const v = attrs.map.get(this.name);
+      if (v !== undefined) return v;
+    }
+    throw new NixEvalError(`undefined variable '${this.name}'`, this.pos);
+  }
+  eval(env: Env): Value {
+    const v = this.lookup(env);
+    return v instanceof Thunk ? ev.forceThunk(v) : v;
+  }
+  override lazy(env: Env): Lazy {
+    // A recursive binding may not be initialised yet (`let x = x;`): then make a thunk.
+    const v = this.lookup(env);
+    return v === undefined ? new Thunk(this, env) : v;
+  }
+}
+
+/** An attribute path element: a static name or an expression yielding one. */
+export type AttrName = string | Expr;
+
+export function attrNameValue(n: AttrName, env: Env): string | null {
+  if (typeof n === 'string') return n;
+  const v = n.eval(env);
+  if (v === null) return null;
+  return ev.forceStringNoCtxValue(v, n.pos);
+}
+
+export function showAttrPath(path: AttrName[]): string {
+  return path.map((n) => (typeof n === 'string' ? n : '"${..}"')).join('.');
+}
+
+export class ExprSelect extends Expr {
+  constructor(readonly e: Expr, readonly path: AttrName[], readonly def: Expr | null, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void {
+    this.e.bind(scope);
+    for (const n of this.path) if (typeof n !== 'string') n.bind(scope);
+    this.def?.bind(scope);
+  }
+  eval(env: Env): Value {
+    let v: Value = this.e.eval(env);
+    for (const n of this.path) {
+      const name = attrNameValue(n, env);
+      if (this.def !== null) {
+        if (!(v instanceof NixAttrs)) return this.def.eval(env);
+        const a = name === null ? undefined : v.map.get(name);
+        if (a === undefined) return this.def.eval(env);
+        v = ev.force(a);
+      } else {
+        if (!(v instanceof NixAttrs)) throw ev.typeError('a set', v, this.pos);
+        const a = name === null ? undefined : v.map.get(name);
+        if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
+        v = ev.force(a);
+      }
+    }
+    return v;
+  }
+}
+
+export class ExprHasAttr extends Expr {
+  constructor(readonly e: Expr, readonly path: AttrName[]) { super(); }
+  bind(scope: Scope): void {
+    this.e.bind(scope);
+    for (const n of this.path) if (typeof n !== 'string') n.bind(scope);
+  }
+  eval(env: Env): Value {
+    let v: Value = this.e.eval(env);
+    for (const n of this.path) {
+      if (!(v instanceof NixAttrs)) return false;
+      const name = attrNameValue(n, env);
+      const a = name === null ? undefined : v.map.get(name);
+      if (a === undefined) return false;
+      v = ev.force(a);
+    }
+    return true;
+  }
+}
+
+export interface AttrDef {
+  e: Expr;
+  /** `inherit x;` (bound in the enclosing scope, not the recursive one). */
+  inherited: boolean;
+  pos: Pos;
+}
+
+export class ExprAttrs extends Expr {
+  readonly attrs = new Map<string, AttrDef>();
+  readonly dynamic: { name: Expr; e: Expr; pos: Pos }[] = [];
+  constructor(public rec: boolean, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void {
+    if (this.rec) {
+      const names = new Map<string, number>();
+      let i = 0;
+      for (const k of this.attrs.keys()) names.set(k, i++);
+      const inner = new Scope(scope, names);
+      for (const d of this.attrs.values()) d.e.bind(d.inherited ? scope : inner);
+      for (const d of this.dynamic) { d.name.bind(inner); d.e.bind(inner); }
+    } else {
+      for (const d of this.attrs.values()) d.e.bind(scope);
+      for (const d of this.dynamic) { d.name.bind(scope); d.e.bind(scope); }
+    }
+  }
+  eval(env: Env): Value {
+    const map = new Map<string, Lazy>();
+    const pos = new Map<string, Pos>();
+    let inner = env;
+    if (this.rec) {
+      const vars: Lazy[] = new Array(this.attrs.size);
+      inner = new Env(env, vars);
+      let i = 0;
+      for (const [k, d] of this.attrs) {
+        const v = d.e.lazy(d.inherited ? env : inner);
+        vars[i++] = v;
+        map.set(k, v);
+        pos.set(k, d.pos);
+      }
+    } else {
+      for (const [k, d] of this.attrs) { map.set(k, d.e.lazy(env)); pos.set(k, d.pos); }
+    }
+    for (const d of this.dynamic) {
+      const nv = d.name.eval(inner);
+      if (nv === null) continue;
+      const name = ev.forceStringNoCtxValue(nv, d.name.pos);
+      if (map.has(name)) {
+        const prev = pos.get(name);
+        throw new NixEvalError(`dynamic attribute '${name}' already defined at ${prev ? showPosParen(prev) : '?'}`, d.pos);
+      }
+      map.set(name, d.e.lazy(inner));
+      pos.set(name, d.pos);
+    }
+    const a = new NixAttrs(map);
+    a.pos = pos;
+    return a;
+  }
+}
+
+export class ExprList extends Expr {
+  constructor(readonly elems: Expr[]) { super(); }
+  bind(scope: Scope): void { for (const e of this.elems) e.bind(scope); }
+  eval(env: Env): Value {
+    const n = this.elems.length;
+    const out: Lazy[] = new Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.elems[i]!.lazy(env);
+    return out;
+  }
+}
+
+export class ExprLet extends Expr {
+  constructor(readonly attrs: ExprAttrs, readonly body: Expr) { super(); }
+  bind(scope: Scope): void {
+    const names = new Map<string, number>();
+    let i = 0;
+    for (const k of this.attrs.attrs.keys()) names.set(k, i++);
+    const inner = new Scope(scope, names);
+    for (const d of this.attrs.attrs.values()) d.e.bind(d.inherited ? scope : inner);
+    this.body.bind(inner);
+  }
+  eval(env: Env): Value {
+    const vars: Lazy[] = new Array(this.attrs.attrs.size);
+    const inner = new Env(env, vars);
+    let i = 0;
+    for (const d of this.attrs.attrs.values()) vars[i++] = d.e.lazy(d.inherited ? env : inner);
+    return this.body.eval(inner);
+  }
+}
+
+export class ExprWith extends Expr {
+  constructor(readonly attrs: Expr, readonly body: Expr, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void {
+    this.attrs.bind(scope);
+    this.body.bind(new Scope(scope, null));
+  }
+  eval(env: Env): Value {
+    return this.body.eval(new Env(env, [this.attrs.lazy(env)]));
+  }
+}
+
+export class ExprIf extends Expr {
+  constructor(readonly c: Expr, readonly t: Expr, readonly e: Expr, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { this.c.bind(scope); this.t.bind(scope); this.e.bind(scope); }
+  eval(env: Env): Value {
+    return ev.forceBoolValue(this.c.eval(env), this.c.pos ?? this.pos) ? this.t.eval(env) : this.e.eval(env);
+  }
+}
+
+export class ExprAssert extends Expr {
+  constructor(readonly c: Expr, readonly body: Expr, readonly text: string, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { this.c.bind(scope); this.body.bind(scope); }
+  eval(env: Env): Value {
+    if (!ev.forceBoolValue(this.c.eval(env), this.c.pos ?? this.pos)) throw new NixAssertionError(`assertion '${this.text}' failed`, this.pos);
+    return this.body.eval(env);
+  }
+}
+
+export interface Formal { name: string; def: Expr | null; }
+
+export class ExprLambda extends Expr {
+  name: string | null = null;
+  /** Frame layout: formals in order, then the `@` name (if any). */
+  constructor(readonly arg: string | null, readonly formals: Formal[] | null, readonly ellipsis: boolean, readonly body: Expr, pos: Pos) {
+    super(); this.pos = pos;
+  }
+  bind(scope: Scope): void {
+    const names = new Map<string, number>();
+    if (this.formals) this.formals.forEach((f, i) => names.set(f.name, i));
+    if (this.arg !== null) names.set(this.arg, this.formals ? this.formals.length : 0);
+    const inner = new Scope(scope, names);
+    if (this.formals) for (const f of this.formals) f.def?.bind(inner);
+    this.body.bind(inner);
+  }
+  eval(env: Env): Value { return new Lambda(this, env); }
+  describe(): string {
+    return this.name === null ? `anonymous function at ${showPosParen(this.pos!)}` : `'${this.name}' at ${showPosParen(this.pos!)}`;
+  }
+}
+
+export class ExprCall extends Expr {
+  constructor(readonly fn: Expr, readonly args: Expr[], pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { this.fn.bind(scope); for (const a of this.args) a.bind(scope); }
+  eval(env: Env): Value {
+    let f = this.fn.eval(env);
+    const args = this.args;
+    for (let i = 0; i < args.length; i++) f = ev.callFunction(f, args[i]!.lazy(env), this.pos);
+    return f;
+  }
+}
+
+/** Calls a builtin primop directly (the desugared `-`, `*`, `/`, `<`, …). */
+export class ExprPrimCall extends Expr {
+  constructor(readonly op: string, readonly args: Expr[], pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { for (const a of this.args) a.bind(scope); }
+  eval(env: Env): Value {
+    const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
+    return ev.arith(this.op, a, b, this.pos);
+  }
+}
+
+export class ExprNot extends Expr {
+  constructor(readonly e: Expr, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { this.e.bind(scope); }
+  eval(env: Env): Value { return !ev.forceBoolValue(this.e.eval(env), this.pos); }
+}
+
+export class ExprBinBool extends Expr {
+  constructor(readonly op: '&&' | '||' | '->', readonly a: Expr, readonly b: Expr, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { this.a.bind(scope); this.b.bind(scope); }
+  eval(env: Env): Value {
+    const a = ev.forceBoolValue(this.a.eval(env), this.pos);
+    if (this.op === '&&') return a ? ev.forceBoolValue(this.b.eval(env), this.pos) : false;
+    if (this.op === '||') return a ? true : ev.forceBoolValue(this.b.eval(env), this.pos);
+    return a ? ev.forceBoolValue(this.b.eval(env), this.pos) : true;
+  }
+}
+
+export class ExprEq extends Expr {
+  constructor(readonly neg: boolean, readonly a: Expr, readonly b: Expr, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { this.a.bind(scope); this.b.bind(scope); }
+  eval(env: Env): Value {
+    const r = ev.eqValues(this.a.eval(env), this.b.eval(env), this.pos);
+    return this.neg ? !r : r;
+  }
+}
+
+export class ExprUpdate extends Expr {
+  constructor(readonly a: Expr, readonly b: Expr, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { this.a.bind(scope); this.b.bind(scope); }
+  eval(env: Env): Value {
+    const a = ev.forceAttrsValue(this.a.eval(env), this.pos);
+    const b = ev.forceAttrsValue(this.b.eval(env), this.pos);
+    if (a.size === 0) return b;
+    if (b.size === 0) return a;
+    const m = new Map(a.map);
+    for (const [k, v] of b.map) m.set(k, v);
+    const r = new NixAttrs(m);
+    if (a.pos || b.pos) { r.pos = new Map(a.pos ?? []); if (b.pos) for (const [k, p] of b.pos) r.pos.set(k, p); }
+    return r;
+  }
+}
+
+export class ExprConcatLists extends Expr {
+  constructor(readonly a: Expr, readonly b: Expr, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { this.a.bind(scope); this.b.bind(scope); }
+  eval(env: Env): Value {
+    const a = ev.forceListValue(this.a.eval(env), this.pos);
+    const b = ev.forceListValue(this.b.eval(env), this.pos);
+    if (a.length === 0) return b;
+    if (b.length === 0) return a;
+    return a.concat(b);
+  }
+}
+
+/** String interpolation (forceString) and `+` (not forceString): Nix's ExprConcatStrings. */
+export class ExprConcatStrings extends Expr {
+  constructor(readonly forceString: boolean, readonly parts: Expr[], pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { for (const p of this.parts) p.bind(scope); }
+  eval(env: Env): Value {
+    if (!this.forceString && this.parts.length === 2) {
+      const a = this.parts[0]!.eval(env);
+      if (typeof a === 'bigint') {
+        const b = this.parts[1]!.eval(env);
+        if (typeof b === 'bigint') return BigInt.asIntN(64, a + b);
+        if (typeof b === 'number') return Number(a) + b;
+        throw new NixEvalError(`cannot add ${showType(b)} to an integer`, this.parts[1]!.pos ?? this.pos);
+      }
+      return ev.concatStrings(a, this.parts, env, this.forceString, this.pos);
+    }
+    return ev.concatStrings(this.forceString ? undefined : this.parts[0]!.eval(env), this.parts, env, this.forceString, this.pos);
+  }
+}
+
+/** `<nixpkgs>`: `__findFile __nixPath "nixpkgs"` resolved lexically as Nix does. */
+export class ExprSearchPath extends Expr {
+  private readonly call: ExprCall;
+  constructor(readonly name: string, pos: Pos) {
+    super(); this.pos = pos;
+    this.call = new ExprCall(new ExprVar('__findFile', pos), [new ExprVar('__nixPath', pos), new ExprConst(name)], pos);
+  }
+  bind(scope: Scope): void { this.call.bind(scope); }
+  eval(env: Env): Value { return this.call.eval(env); }
+}
+
+export class ExprPos extends Expr {
+  constructor(pos: Pos) { super(); this.pos = pos; }
+  bind(): void {}
+  eval(): Value { return ev.posToAttrs(this.pos); }
+}
+
+export { EMPTY_CTX, NixPath };

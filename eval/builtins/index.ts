@@ -1,0 +1,536 @@
+// The builtins of Nix 2.8 that need no store or network.
+//
+// EXTENSION POINT (for eval/derivation and other components): call
+//   registerBuiltin(name, value)            — e.g. registerBuiltin('derivationStrict', new PrimOp('derivationStrict', 1, fn))
+// before constructing an Evaluator (eval/evaluator-api.ts). `name` is the name under `builtins.`;
+// pass { global: true } to also bind it at top level (as Nix does for map, toString, import, …).
+// Every builtin is also bound as `__name` at top level, as in Nix. A PrimOp's fn receives its
+// arguments unforced (Lazy) and returns a forced Value; use the helpers of ../evaluator.js
+// (force, forceAttrs, forceStringCtx, coerceToString, callFunction, …) and ../values.js (mkString,
+// mkAttrs, NixString with its context set). Path values reach the store through
+// hooks.store (StoreAdapter in ../evaluator.js), which the evaluator's owner sets.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, lstatSync, statSync } from 'node:fs';
+import { NixAbortError, NixEvalError, NixThrownError, type Pos } from '../errors.js';
+import {
+  callFunction, coerceToPath, coerceToString, compareBytes, copyPathToStore, eqValues, force, forceAttrs, forceBool, forceFloat,
+  forceFunction, forceInt, forceList, forceString, forceStringCtx, forceStringNoCtx, hooks, lazyNative, lessThan, arith,
+  isDerivation,
+} from '../evaluator.js';
+import { baseNameOf, canonPath, dirOf } from '../paths.js';
+import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
+import {
+  EMPTY_CTX, Lambda, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf,
+  type Lazy, type Value,
+} from '../values.js';
+import { compareVersions, splitVersion, parseDrvName } from '../lib/versions.js';
+import { nixMatch, nixSplit, RegexError } from '../lib/regex.js';
+import { fromTOML, TomlError, type TomlValue } from '../lib/toml.js';
+import { fromJSON } from './json.js';
+import { traceWrite } from '../trace.js';
+
+interface Entry { value: Value; global: boolean; }
+const table = new Map<string, Entry>();
+
+export function registerBuiltin(name: string, value: Value, opts: { global?: boolean } = {}): void {
+  table.set(name, { value, global: opts.global ?? false });
+}
+
+export function builtinEntries(): ReadonlyMap<string, Entry> {
+  return table;
+}
+
+/** Hooks the evaluator provides to builtins (import, scopedImport, findFile). */
+export interface BuiltinHost {
+  importFile(path: string, scope: NixAttrs | null, pos: Pos | null): Value;
+  nixPath(): Value;
+}
+let host: BuiltinHost | null = null;
+export function setBuiltinHost(h: BuiltinHost): void { host = h; }
+
+function prim(name: string, arity: number, fn: (a: Lazy[], pos: Pos | null) => Value, global = false): void {
+  registerBuiltin(name, new PrimOp(name, arity, fn), { global });
+}
+
+const str = (v: Lazy, pos: Pos | null) => strOf(forceString(v, pos));
+const utf8 = (s: string) => Buffer.from(s, 'utf8');
+const isAscii = (s: string) => /^[\x00-\x7f]*$/.test(s);
+
+// ---- constants
+registerBuiltin('true', true, { global: true });
+registerBuiltin('false', false, { global: true });
+registerBuiltin('null', null, { global: true });
+registerBuiltin('currentSystem', 'x86_64-linux');
+registerBuiltin('nixVersion', '2.8.0');
+registerBuiltin('langVersion', 6n);
+registerBuiltin('storeDir', '/nix/store');
+registerBuiltin('currentTime', BigInt(Math.floor(Date.now() / 1000)));
+
+// ---- control
+prim('throw', 1, ([m], pos) => { throw new NixThrownError(coerceToString(force(m!), new Set(), false, false, pos)); }, true);
+prim('abort', 1, ([m], pos) => {
+  throw new NixAbortError(`evaluation aborted with the following error message: '${coerceToString(force(m!), new Set(), false, false, pos)}'`);
+}, true);
+prim('addErrorContext', 2, ([, v]) => force(v!));
+prim('seq', 2, ([a, b]) => { force(a!); return force(b!); });
+prim('deepSeq', 2, ([a, b]) => { forceDeep(a!); return force(b!); });
+prim('trace', 2, ([m, v]) => {
+  const x = force(m!);
+  traceWrite(`trace: ${typeof x === 'string' ? x : x instanceof NixString ? x.s : printValue(x)}\n`);
+  return force(v!);
+});
+prim('tryEval', 1, ([v]) => {
+  try {
+    const x = force(v!);
+    void x;
+    return mkAttrs({ success: true, value: v! });
+  } catch (e) {
+    if (e instanceof NixThrownError) return mkAttrs({ success: false, value: false });
+    throw e;
+  }
+});
+
+// ---- types
+prim('typeOf', 1, ([v]) => typeOf(force(v!)));
+prim('isNull', 1, ([v]) => force(v!) === null, true);
+prim('isInt', 1, ([v]) => typeof force(v!) === 'bigint');
+prim('isFloat', 1, ([v]) => typeof force(v!) === 'number');
+prim('isBool', 1, ([v]) => typeof force(v!) === 'boolean');
+prim('isString', 1, ([v]) => isString(force(v!)));
+prim('isPath', 1, ([v]) => force(v!) instanceof NixPath);
+prim('isList', 1, ([v]) => Array.isArray(force(v!)));
+prim('isAttrs', 1, ([v]) => force(v!) instanceof NixAttrs);
+prim('isFunction', 1, ([v]) => { const x = force(v!); return x instanceof Lambda || x instanceof PrimOp || x instanceof PrimOpApp; });
+
+// ---- arithmetic
+prim('add', 2, ([a, b], pos) => {
+  const x = force(a!), y = force(b!);
+  if (typeof x === 'number' || typeof y === 'number') return forceFloat(x, pos) + forceFloat(y, pos);
+  return BigInt.asIntN(64, forceInt(x, pos) + forceInt(y, pos));
+});
+prim('sub', 2, ([a, b], pos) => arith('-', force(a!), force(b!), pos));
+prim('mul', 2, ([a, b], pos) => arith('*', force(a!), force(b!), pos));
+prim('div', 2, ([a, b], pos) => arith('/', force(a!), force(b!), pos));
+prim('lessThan', 2, ([a, b], pos) => lessThan(force(a!), force(b!), pos));
+prim('bitAnd', 2, ([a, b], pos) => forceInt(a!, pos) & forceInt(b!, pos));
+prim('bitOr', 2, ([a, b], pos) => forceInt(a!, pos) | forceInt(b!, pos));
+prim('bitXor', 2, ([a, b], pos) => forceInt(a!, pos) ^ forceInt(b!, pos));
+prim('ceil', 1, ([a], pos) => BigInt.asIntN(64, BigInt(Math.ceil(forceFloat(a!, pos)))));
+prim('floor', 1, ([a], pos) => BigInt.asIntN(64, BigInt(Math.floor(forceFloat(a!, pos)))));
+
+// ---- attrsets
+prim('attrNames', 1, ([a], pos) => forceAttrs(a!, pos).sortedNames());
+prim('attrValues', 1, ([a], pos) => { const s = forceAttrs(a!, pos); return s.sortedNames().map((k) => s.map.get(k)!); });
+prim('getAttr', 2, ([n, a], pos) => {
+  const name = forceStringNoCtx(n!, pos);
+  const s = forceAttrs(a!, pos);
+  const v = s.map.get(name);
+  if (v === undefined) throw new NixEvalError(`attribute '${name}' missing`, pos);
+  return force(v);
+});
+prim('hasAttr', 2, ([n, a], pos) => forceAttrs(a!, pos).map.has(forceStringNoCtx(n!, pos)));
+prim('removeAttrs', 2, ([a, l], pos) => {
+  const s = forceAttrs(a!, pos);
+  const m = new Map(s.map);
+  for (const x of forceList(l!, pos)) m.delete(forceStringNoCtx(x, pos));
+  const r = new NixAttrs(m); r.pos = s.pos; return r;
+}, true);
+prim('listToAttrs', 1, ([l], pos) => {
+  const m = new Map<string, Lazy>();
+  for (const e of forceList(l!, pos)) {
+    const s = forceAttrs(e, pos);
+    const n = s.map.get('name');
+    if (n === undefined) throw new NixEvalError(`attribute 'name' missing`, pos);
+    const name = forceStringNoCtx(n, pos);
+    if (m.has(name)) continue;
+    const v = s.map.get('value');
+    if (v === undefined) throw new NixEvalError(`attribute 'value' missing`, pos);
+    m.set(name, v);
+  }
+  return new NixAttrs(m);
+});
+prim('intersectAttrs', 2, ([a, b], pos) => {
+  const x = forceAttrs(a!, pos), y = forceAttrs(b!, pos);
+  const m = new Map<string, Lazy>();
+  for (const [k, v] of y.map) if (x.map.has(k)) m.set(k, v);
+  return new NixAttrs(m);
+});
+prim('catAttrs', 2, ([n, l], pos) => {
+  const name = forceStringNoCtx(n!, pos);
+  const out: Lazy[] = [];
+  for (const e of forceList(l!, pos)) { const v = forceAttrs(e, pos).map.get(name); if (v !== undefined) out.push(v); }
+  return out;
+});
+prim('functionArgs', 1, ([f], pos) => {
+  const x = force(f!);
+  if (x instanceof Lambda) {
+    const m = new Map<string, Lazy>();
+    if (x.fn.formals) for (const fm of x.fn.formals) m.set(fm.name, fm.def !== null);
+    return new NixAttrs(m);
+  }
+  if (x instanceof PrimOp || x instanceof PrimOpApp) return new NixAttrs(new Map());
+  throw new NixEvalError(`'functionArgs' requires a function`, pos);
+});
+prim('mapAttrs', 2, ([f, a], pos) => {
+  const s = forceAttrs(a!, pos);
+  const m = new Map<string, Lazy>();
+  for (const [k, v] of s.map) m.set(k, lazyNative(() => callFunction(callFunction(force(f!), k, pos), v, pos)));
+  const r = new NixAttrs(m); r.pos = s.pos; return r;
+});
+prim('zipAttrsWith', 2, ([f, l], pos) => {
+  const acc = new Map<string, Lazy[]>();
+  for (const e of forceList(l!, pos)) for (const [k, v] of forceAttrs(e, pos).map) {
+    let a = acc.get(k); if (!a) acc.set(k, a = []); a.push(v);
+  }
+  const m = new Map<string, Lazy>();
+  for (const [k, vs] of acc) m.set(k, lazyNative(() => callFunction(callFunction(force(f!), k, pos), vs, pos)));
+  return new NixAttrs(m);
+});
+prim('unsafeGetAttrPos', 2, ([n, a], pos) => {
+  const name = forceStringNoCtx(n!, pos);
+  const s = forceAttrs(a!, pos);
+  const p = s.pos?.get(name);
+  if (!s.map.has(name) || !p) return null;
+  return mkAttrs({ file: posFile(p), line: BigInt(p.line), column: BigInt(p.col) });
+});
+
+// ---- lists
+prim('length', 1, ([l], pos) => BigInt(forceList(l!, pos).length));
+prim('head', 1, ([l], pos) => {
+  const x = forceList(l!, pos);
+  if (x.length === 0) throw new NixEvalError(`'builtins.head' called on an empty list`, pos);
+  return force(x[0]!);
+});
+prim('tail', 1, ([l], pos) => {
+  const x = forceList(l!, pos);
+  if (x.length === 0) throw new NixEvalError(`'builtins.tail' called on an empty list`, pos);
+  return x.slice(1);
+});
+prim('elemAt', 2, ([l, n], pos) => {
+  const x = forceList(l!, pos), i = forceInt(n!, pos);
+  if (i < 0n || i >= BigInt(x.length)) throw new NixEvalError(`list index ${i} is out of bounds`, pos);
+  return force(x[Number(i)]!);
+});
+prim('elem', 2, ([e, l], pos) => { const x = force(e!); return forceList(l!, pos).some((y) => eqValues(x, force(y), pos)); });
+prim('map', 2, ([f, l], pos) => forceList(l!, pos).map((e) => lazyNative(() => callFunction(force(f!), e, pos))), true);
+prim('filter', 2, ([f, l], pos) => { const fn = force(f!); return forceList(l!, pos).filter((e) => forceBool(callFunction(fn, e, pos), pos)); });
+prim('foldl\'', 3, ([f, z, l], pos) => {
+  const fn = force(f!);
+  let acc: Lazy = z!;
+  for (const e of forceList(l!, pos)) acc = callFunction(callFunction(fn, acc, pos), e, pos);
+  return force(acc);
+});
+prim('genList', 2, ([f, n], pos) => {
+  const len = forceInt(n!, pos);
+  if (len < 0n) throw new NixEvalError(`cannot create list of size ${len}`, pos);
+  const out: Lazy[] = new Array(Number(len));
+  for (let i = 0; i < out.length; i++) { const iv = BigInt(i); out[i] = lazyNative(() => callFunction(force(f!), iv, pos)); }
+  return out;
+});
+prim('concatLists', 1, ([l], pos) => ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(x, pos))));
+prim('concatMap', 2, ([f, l], pos) => { const fn = force(f!); return ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(callFunction(fn, x, pos), pos))); });
+prim('all', 2, ([f, l], pos) => { const fn = force(f!); return forceList(l!, pos).every((x) => forceBool(callFunction(fn, x, pos), pos)); });
+prim('any', 2, ([f, l], pos) => { const fn = force(f!); return forceList(l!, pos).some((x) => forceBool(callFunction(fn, x, pos), pos)); });
+prim('sort', 2, ([f, l], pos) => {
+  const fn = force(f!);
+  const x = forceList(l!, pos).slice();
+  // A stable merge sort calling the comparator as Nix's std::stable_sort does (less-than).
+  return mergeSort(x, (a, b) => forceBool(callFunction(callFunction(fn, a, pos), b, pos), pos));
+});
+prim('partition', 2, ([f, l], pos) => {
+  const fn = force(f!);
+  const right: Lazy[] = [], wrong: Lazy[] = [];
+  for (const e of forceList(l!, pos)) (forceBool(callFunction(fn, e, pos), pos) ? right : wrong).push(e);
+  return mkAttrs({ right, wrong });
+});
+prim('groupBy', 2, ([f, l], pos) => {
+  const fn = force(f!);
+  const m = new Map<string, Lazy[]>();
+  for (const e of forceList(l!, pos)) {
+    const k = forceStringNoCtx(callFunction(fn, e, pos), pos);
+    let a = m.get(k); if (!a) m.set(k, a = []); a.push(e);
+  }
+  return new NixAttrs(m as Map<string, Lazy>);
+});
+prim('genericClosure', 1, ([a], pos) => {
+  const args = forceAttrs(a!, pos);
+  const start = args.map.get('startSet'), op = args.map.get('operator');
+  if (start === undefined) throw new NixEvalError(`attribute 'startSet' required`, pos);
+  if (op === undefined) throw new NixEvalError(`attribute 'operator' required`, pos);
+  const work = forceList(start, pos).slice();
+  const res: Lazy[] = [];
+  const done: Value[] = [];
+  const opf = force(op);
+  while (work.length) {
+    const e = work.shift()!;
+    const s = forceAttrs(e, pos);
+    const k = s.map.get('key');
+    if (k === undefined) throw new NixEvalError(`attribute 'key' required`, pos);
+    const key = force(k);
+    if (done.some((d) => eqValues(d, key, pos))) continue;
+    done.push(key);
+    res.push(e);
+    for (const n of forceList(callFunction(opf, e, pos), pos)) work.push(n);
+  }
+  return res;
+});
+
+function mergeSort(a: Lazy[], less: (x: Lazy, y: Lazy) => boolean): Lazy[] {
+  if (a.length < 2) return a;
+  const mid = a.length >> 1;
+  const l = mergeSort(a.slice(0, mid), less), r = mergeSort(a.slice(mid), less);
+  const out: Lazy[] = [];
+  let i = 0, j = 0;
+  while (i < l.length && j < r.length) out.push(less(r[j]!, l[i]!) ? r[j++]! : l[i++]!);
+  while (i < l.length) out.push(l[i++]!);
+  while (j < r.length) out.push(r[j++]!);
+  return out;
+}
+
+// ---- strings
+prim('toString', 1, ([v], pos) => { const ctx = new Set<string>(); return mkString(coerceToString(force(v!), ctx, true, false, pos), ctx); }, true);
+prim('stringLength', 1, ([v], pos) => {
+  const s = coerceToString(force(v!), new Set(), false, false, pos);
+  return BigInt(isAscii(s) ? s.length : utf8(s).length);
+});
+prim('substring', 3, ([a, b, v], pos) => {
+  const start = forceInt(a!, pos), len = forceInt(b!, pos);
+  const ctx = new Set<string>();
+  const s = coerceToString(force(v!), ctx, false, false, pos);
+  if (start < 0n) throw new NixEvalError('negative start position in substring', pos);
+  if (isAscii(s)) {
+    const st = Number(start);
+    return mkString(len < 0n ? s.slice(st) : s.slice(st, st + Number(len > BigInt(s.length) ? BigInt(s.length) : len)), ctx);
+  }
+  const buf = utf8(s), st = Number(start);
+  const end = len < 0n ? buf.length : Math.min(buf.length, st + Number(len > BigInt(buf.length) ? BigInt(buf.length) : len));
+  return mkString(st >= buf.length ? '' : buf.subarray(st, end).toString('utf8'), ctx);
+});
+prim('concatStringsSep', 2, ([sep, l], pos) => {
+  const ctx = new Set<string>();
+  const s = forceStringCtx(sep!, ctx, pos);
+  return mkString(forceList(l!, pos).map((e) => coerceToString(force(e), ctx, false, true, pos)).join(s), ctx);
+});
+prim('replaceStrings', 3, ([from, to, s], pos) => {
+  const fromL = forceList(from!, pos).map((x) => str(x, pos));
+  const toL = forceList(to!, pos);
+  if (fromL.length !== toL.length) throw new NixEvalError(`'from' and 'to' arguments to 'replaceStrings' have different lengths`, pos);
+  const ctx = new Set<string>();
+  const input = forceStringCtx(s!, ctx, pos);
+  const toS: (string | null)[] = toL.map(() => null);
+  let out = '';
+  for (let p = 0; p <= input.length;) {
+    let found = false;
+    for (let i = 0; i < fromL.length; i++) {
+      const f = fromL[i]!;
+      if (input.startsWith(f, p)) {
+        if (toS[i] === null) toS[i] = forceStringCtx(toL[i]!, ctx, pos);
+        out += toS[i];
+        if (f.length === 0) { if (p < input.length) out += input[p]; p++; } else p += f.length;
+        found = true;
+        break;
+      }
+    }
+    if (!found) { if (p < input.length) out += input[p]; p++; }
+  }
+  return mkString(out, ctx);
+});
+prim('baseNameOf', 1, ([v], pos) => { const ctx = new Set<string>(); return mkString(baseNameOf(coerceToString(force(v!), ctx, false, false, pos)), ctx); }, true);
+prim('dirOf', 1, ([v], pos) => {
+  const x = force(v!);
+  if (x instanceof NixPath) return new NixPath(dirOf(x.path));
+  const ctx = new Set<string>();
+  return mkString(dirOf(coerceToString(x, ctx, false, false, pos)), ctx);
+}, true);
+prim('toPath', 1, ([v], pos) => { const ctx = new Set<string>(); return mkString(canonPath(coerceToPath(force(v!), ctx, pos)), ctx); });
+prim('compareVersions', 2, ([a, b], pos) => BigInt(compareVersions(forceStringNoCtx(a!, pos), forceStringNoCtx(b!, pos))));
+prim('splitVersion', 1, ([a], pos) => splitVersion(forceStringNoCtx(a!, pos)));
+prim('parseDrvName', 1, ([a], pos) => { const r = parseDrvName(forceStringNoCtx(a!, pos)); return mkAttrs(r); });
+function regexCall<T>(f: () => T, pos: Pos | null): T {
+  try { return f(); } catch (e) {
+    if (e instanceof RegexError) throw new NixEvalError(e.message, pos);
+    throw e;
+  }
+}
+prim('match', 2, ([re, s], pos) => {
+  const r = forceStringNoCtx(re!, pos), input = str(s!, pos);
+  return regexCall(() => nixMatch(r, input), pos);
+});
+prim('split', 2, ([re, s], pos) => {
+  const r = forceStringNoCtx(re!, pos), input = str(s!, pos);
+  return regexCall(() => nixSplit(r, input), pos) as Lazy[];
+});
+function tomlToValue(v: TomlValue): Value {
+  if (Array.isArray(v)) return v.map(tomlToValue);
+  if (typeof v === 'object') return new NixAttrs(new Map(Object.entries(v).map(([k, x]) => [k, tomlToValue(x)])));
+  return v;
+}
+prim('fromTOML', 1, ([s], pos) => {
+  try { return tomlToValue(fromTOML(str(s!, pos))); } catch (e) {
+    if (e instanceof TomlError) throw new NixEvalError(e.message, pos);
+    throw e;
+  }
+});
+
+// ---- string context
+prim('hasContext', 1, ([s], pos) => ctxOf(forceString(s!, pos)).size > 0);
+prim('unsafeDiscardStringContext', 1, ([s], pos) => str(s!, pos));
+prim('unsafeDiscardOutputDependency', 1, ([s], pos) => {
+  const x = forceString(s!, pos);
+  const ctx = new Set<string>();
+  for (const c of ctxOf(x)) ctx.add(c.startsWith('=') ? c.slice(1) : c);
+  return mkString(strOf(x), ctx);
+});
+prim('getContext', 1, ([s], pos) => {
+  const info = new Map<string, { path: boolean; all: boolean; outputs: string[] }>();
+  const get = (p: string) => { let i = info.get(p); if (!i) info.set(p, i = { path: false, all: false, outputs: [] }); return i; };
+  for (const c of ctxOf(forceString(s!, pos))) {
+    if (c.startsWith('=')) get(c.slice(1)).all = true;
+    else if (c.startsWith('!')) { const k = c.indexOf('!', 1); get(c.slice(k + 1)).outputs.push(c.slice(1, k)); }
+    else get(c).path = true;
+  }
+  const m = new Map<string, Lazy>();
+  for (const [p, i] of info) {
+    const a = new Map<string, Lazy>();
+    if (i.path) a.set('path', true);
+    if (i.all) a.set('allOutputs', true);
+    if (i.outputs.length) a.set('outputs', i.outputs.sort());
+    m.set(p, new NixAttrs(a));
+  }
+  return new NixAttrs(m);
+});
+prim('appendContext', 2, ([s, c], pos) => {
+  const x = forceString(s!, pos);
+  const ctx = new Set(ctxOf(x));
+  for (const [p, v] of forceAttrs(c!, pos).map) {
+    if (!p.startsWith('/nix/store/')) throw new NixEvalError(`context key '${p}' is not a store path`, pos);
+    const a = forceAttrs(v, pos);
+    const pathV = a.map.get('path');
+    if (pathV !== undefined && forceBool(pathV, pos)) ctx.add(p);
+    const all = a.map.get('allOutputs');
+    if (all !== undefined && forceBool(all, pos)) {
+      if (!p.endsWith('.drv')) throw new NixEvalError(`tried to add all-outputs context of ${p}, which is not a derivation, to a string`, pos);
+      ctx.add('=' + p);
+    }
+    const outs = a.map.get('outputs');
+    if (outs !== undefined) {
+      const l = forceList(outs, pos);
+      if (l.length && !p.endsWith('.drv')) throw new NixEvalError(`tried to add derivation output context of ${p}, which is not a derivation, to a string`, pos);
+      for (const o of l) ctx.add(`!${forceStringNoCtx(o, pos)}!${p}`);
+    }
+  }
+  return mkString(strOf(x), ctx);
+});
+
+// ---- JSON, XML, hashing
+prim('toJSON', 1, ([v], pos) => {
+  const ctx = new Set<string>();
+  const out: string[] = [];
+  try { printJSON(v!, true, ctx, out); } catch (e) { if (e instanceof NixEvalError) e.at(pos); throw e; }
+  return mkString(out.join(''), ctx);
+});
+prim('fromJSON', 1, ([v], pos) => fromJSON(str(v!, pos), pos));
+prim('toXML', 1, ([v]) => { const ctx = new Set<string>(); return mkString(printXML(v!, true, ctx), ctx); });
+const HASH_ALGOS: Record<string, string> = { md5: 'md5', sha1: 'sha1', sha256: 'sha256', sha512: 'sha512' };
+prim('hashString', 2, ([t, s], pos) => {
+  const algo = forceStringNoCtx(t!, pos);
+  if (!HASH_ALGOS[algo]) throw new NixEvalError(`unknown hash algorithm '${algo}'`, pos);
+  return createHash(HASH_ALGOS[algo]!).update(str(s!, pos)).digest('hex');
+});
+prim('hashFile', 2, ([t, p], pos) => {
+  const algo = forceStringNoCtx(t!, pos);
+  if (!HASH_ALGOS[algo]) throw new NixEvalError(`unknown hash algorithm '${algo}'`, pos);
+  const path = coerceToPath(force(p!), new Set(), pos);
+  return createHash(HASH_ALGOS[algo]!).update(readFileOr(path, pos)).digest('hex');
+});
+
+// ---- files
+function readFileOr(path: string, pos: Pos | null): Buffer {
+  try { return readFileSync(path); } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why = err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'EISDIR' ? 'Is a directory' : err.code === 'EACCES' ? 'Permission denied' : err.message;
+    throw new NixEvalError(`opening file '${path}': ${why}`, pos);
+  }
+}
+prim('readFile', 1, ([p], pos) => {
+  const ctx = new Set<string>();
+  const path = coerceToPath(force(p!), ctx, pos);
+  return mkString(readFileOr(path, pos).toString('utf8'), ctx);
+});
+prim('pathExists', 1, ([p], pos) => {
+  const path = coerceToPath(force(p!), new Set(), pos);
+  try { lstatSync(path); return true; } catch { return existsSync(path); }
+});
+prim('readDir', 1, ([p], pos) => {
+  const path = coerceToPath(force(p!), new Set(), pos);
+  let ents;
+  try { ents = readdirSync(path, { withFileTypes: true }); } catch (e) {
+    throw new NixEvalError(`opening directory '${path}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`, pos);
+  }
+  const m = new Map<string, Lazy>();
+  for (const d of ents) m.set(d.name, d.isDirectory() ? 'directory' : d.isSymbolicLink() ? 'symlink' : d.isFile() ? 'regular' : 'unknown');
+  return new NixAttrs(m);
+});
+prim('getEnv', 1, ([n], pos) => process.env[forceStringNoCtx(n!, pos)] ?? '');
+prim('import', 1, ([p], pos) => {
+  const x = force(p!);
+  if (x instanceof NixAttrs && isDerivation(x)) {
+    const op = x.map.get('outPath');
+    if (op !== undefined) return host!.importFile(coerceToString(force(op), new Set(), false, false, pos), null, pos);
+  }
+  const path = coerceToPath(x, new Set(), pos);
+  return host!.importFile(path, null, pos);
+}, true);
+prim('scopedImport', 2, ([s, p], pos) => {
+  const scope = forceAttrs(s!, pos);
+  const path = coerceToPath(force(p!), new Set(), pos);
+  return host!.importFile(path, scope, pos);
+}, true);
+prim('findFile', 2, ([sp, n], pos) => {
+  const name = forceStringNoCtx(n!, pos);
+  for (const e of forceList(sp!, pos)) {
+    const a = forceAttrs(e, pos);
+    const prefixV = a.map.get('prefix'), pathV = a.map.get('path');
+    const prefix = prefixV === undefined ? '' : forceStringNoCtx(prefixV, pos);
+    if (pathV === undefined) throw new NixEvalError(`attribute 'path' missing`, pos);
+    const base = coerceToString(force(pathV), new Set(), false, false, pos);
+    let rest: string;
+    if (prefix === '') rest = name;
+    else if (name === prefix) rest = '';
+    else if (name.startsWith(prefix + '/')) rest = name.slice(prefix.length + 1);
+    else continue;
+    const full = rest === '' ? base : `${base}/${rest}`;
+    if (existsSync(full)) return new NixPath(canonPath(full));
+  }
+  throw new NixThrownError(`file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
+});
+prim('toFile', 2, ([n, s], pos) => {
+  void n; void s;
+  throw new NixEvalError(`'builtins.toFile' needs a store, which this evaluation does not have`, pos);
+});
+prim('filterSource', 2, ([, p], pos) => { void p; throw new NixEvalError(`'builtins.filterSource' needs a store, which this evaluation does not have`, pos); });
+prim('path', 1, (_a, pos) => { throw new NixEvalError(`'builtins.path' needs a store, which this evaluation does not have`, pos); });
+prim('storePath', 1, ([p], pos) => { const ctx = new Set<string>(); const s = coerceToPath(force(p!), ctx, pos); ctx.add(s); return mkString(s, ctx); });
+prim('placeholder', 1, ([n], pos) => {
+  const name = forceStringNoCtx(n!, pos);
+  const h = createHash('sha256').update(`nix-output:${name}`).digest();
+  return '/' + nixBase32(h);
+}, true);
+for (const f of ['fetchGit', 'fetchMercurial', 'fetchTarball', 'fetchTree', 'fetchurl']) {
+  prim(f, 1, (_a, pos) => { throw new NixEvalError(`'builtins.${f}' needs the network and a store, which this evaluation does not have`, pos); }, f !== 'fetchurl');
+}
+prim('derivationStrict', 1, (_a, pos) => { throw new NixEvalError(`'derivationStrict' needs the derivation support (eval/derivation), which is not registered`, pos); }, true);
+
+export function nixBase32(h: Buffer): string {
+  const chars = '0123456789abcdfghijklmnpqrsvwxyz';
+  const len = Math.ceil((h.length * 8) / 5);
+  let out = '';
+  for (let n = len - 1; n >= 0; n--) {
+    const b = n * 5, i = b >> 3, j = b & 7;
+    const c = ((h[i]! >> j) | (i + 1 < h.length ? h[i + 1]! << (8 - j) : 0)) & 0x1f;
+    out += chars[c];
+  }
+  return out;
+}
+
+export { EMPTY_CTX, Thunk, compareBytes, copyPathToStore, forceFunction, hooks, statSync };

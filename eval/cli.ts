@@ -1,0 +1,79 @@
+// `tsix eval`: nix-instantiate --eval. The evaluation runs in a worker thread with a large stack so
+// that deep (≥ 10,000 calls) Nix recursion does not overflow Node's default stack.
+import { Worker } from 'node:worker_threads';
+import type { CliContext } from '../daemon/cli/command.js';
+import { UsageError } from '../daemon/cli/command.js';
+import { NixEvalError } from './errors.js';
+
+export interface EvalArgs {
+  strict: boolean;
+  output: 'nix' | 'json' | 'xml';
+  attrPaths: string[];
+  args: { name: string; value: string; isString: boolean }[];
+  includes: string[];
+  showTrace: boolean;
+  expr: string | null;
+  files: string[];
+  readStdin: boolean;
+}
+
+export function parseEvalArgs(argv: string[]): EvalArgs {
+  const a: EvalArgs = { strict: false, output: 'nix', attrPaths: [], args: [], includes: [], showTrace: false, expr: null, files: [], readStdin: false };
+  let isExpr = false;
+  const need = (i: number, n: number, opt: string) => { if (i + n >= argv.length) throw new UsageError(`flag '${opt}' requires ${n} argument${n > 1 ? 's' : ''}`); };
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i]!;
+    switch (x) {
+      case '--eval': break;
+      case '--strict': a.strict = true; break;
+      case '--json': a.output = 'json'; break;
+      case '--xml': a.output = 'xml'; break;
+      case '--show-trace': a.showTrace = true; break;
+      case '-E': case '--expr': isExpr = true; break;
+      case '-A': case '--attr': need(i, 1, x); a.attrPaths.push(argv[++i]!); break;
+      case '--arg': need(i, 2, x); a.args.push({ name: argv[i + 1]!, value: argv[i + 2]!, isString: false }); i += 2; break;
+      case '--argstr': need(i, 2, x); a.args.push({ name: argv[i + 1]!, value: argv[i + 2]!, isString: true }); i += 2; break;
+      case '-I': need(i, 1, x); a.includes.push(argv[++i]!); break;
+      case '-': a.readStdin = true; break;
+      default:
+        if (x.startsWith('-I') && x.length > 2) { a.includes.push(x.slice(2)); break; }
+        if (x.startsWith('-')) throw new UsageError(`unrecognised flag '${x}'`);
+        a.files.push(x);
+    }
+  }
+  if (isExpr) { a.expr = a.files.join(' '); a.files = []; }
+  return a;
+}
+
+interface WorkerMsg { t: 'out' | 'err' | 'done'; s?: string; code?: number; error?: { message: string; code: string } }
+
+export async function run(argv: string[], ctx: CliContext): Promise<number> {
+  const args = parseEvalArgs(argv);
+  let stdinText: string | null = null;
+  if (args.readStdin || (args.expr === null && args.files.length === 0 && !process.stdin.isTTY && false)) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(c as Buffer);
+    stdinText = Buffer.concat(chunks).toString('utf8');
+  }
+  const worker = new Worker(new URL('./eval-worker.js', import.meta.url), {
+    workerData: { args, cwd: process.cwd(), stdinText },
+    resourceLimits: { stackSizeMb: 256, maxOldGenerationSizeMb: 8192 },
+    stdout: false, stderr: false,
+  });
+  return await new Promise<number>((resolve, reject) => {
+    let settled = false;
+    worker.on('message', (m: WorkerMsg) => {
+      if (m.t === 'out') ctx.stdout.write(m.s!);
+      else if (m.t === 'err') ctx.stderr.write(m.s!);
+      else if (m.t === 'done') {
+        settled = true;
+        if (m.error) {
+          const e = new NixEvalError(m.error.message, null, m.error.code);
+          reject(e);
+        } else resolve(m.code ?? 0);
+      }
+    });
+    worker.on('error', (e) => { if (!settled) { settled = true; reject(e); } });
+    worker.on('exit', (c) => { if (!settled) { settled = true; resolve(c === 0 ? 0 : 1); } });
+  });
+}

@@ -1,0 +1,410 @@
+// Core evaluation operations: forcing, calling, coercions, equality, arithmetic. The AST nodes
+// (ast.ts) and the builtins call these. One EvalState per process/thread (set by Evaluator).
+import { ExprLambda, Env, type Expr } from './ast.js';
+import { NixEvalError, type Pos } from './errors.js';
+import { canonPath } from './paths.js';
+import { formatFloatFixed } from './print.js';
+import {
+  Lambda, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, ThunkState, mkAttrs, mkString, showType,
+  type Lazy, type Value,
+} from './values.js';
+
+/** How path values reach the store when coerced to strings (`"${./foo}"`); absent → an error. */
+export interface StoreAdapter {
+  /** Copies a filesystem path into the store (as Nix's copyPathToStore) and returns its store path. */
+  copyPathToStore(fsPath: string): string;
+  /** The store directory, e.g. /nix/store. */
+  readonly storeDir: string;
+}
+
+export interface EvalHooks {
+  store: StoreAdapter | null;
+  /** Paths already copied, fsPath → store path (Nix's srcToStore). */
+  srcToStore: Map<string, string>;
+}
+
+export const hooks: EvalHooks = { store: null, srcToStore: new Map() };
+
+export function forceThunk(t: Thunk): Value {
+  if (t.state === ThunkState.Done) return t.value;
+  if (t.state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.expr?.pos ?? null);
+  t.state = ThunkState.Running;
+  try {
+    const v = t.native !== null ? t.native() : t.expr!.eval(t.env!);
+    t.value = v;
+    t.state = ThunkState.Done;
+    t.expr = null; t.env = null; t.native = null;
+    return v;
+  } catch (e) {
+    t.state = ThunkState.Pending;
+    throw e;
+  }
+}
+
+export function force(v: Lazy): Value {
+  return v instanceof Thunk ? forceThunk(v) : v;
+}
+
+/** A lazily computed value from native code (builtins' lazy results, e.g. map's elements). */
+export function lazyNative(f: () => Value): Thunk {
+  return new Thunk(null, null, f);
+}
+
+export function typeError(expected: string, v: Value, pos: Pos | null): NixEvalError {
+  return new NixEvalError(`value is ${showType(v)} while ${expected} was expected`, pos);
+}
+
+export function missingAttr(name: string, attrs: NixAttrs, pos: Pos | null): NixEvalError {
+  return new NixEvalError(`attribute '${name}' missing`, pos, 'E_EVAL', suggest(name, [...attrs.map.keys()]));
+}
+
+/** Nix's "Did you mean …?" hint (names within edit distance 2, sorted by distance then name). */
+export function suggest(name: string, candidates: string[]): string {
+  const scored = candidates.map((c) => ({ c, d: levenshtein(name, c) })).filter((x) => x.d <= 2);
+  scored.sort((a, b) => a.d - b.d || (a.c < b.c ? -1 : a.c > b.c ? 1 : 0));
+  const top = scored.slice(0, 10).map((x) => x.c);
+  if (top.length === 0) return '';
+  if (top.length === 1) return `Did you mean ${top[0]}?`;
+  return `Did you mean one of ${top.slice(0, -1).join(', ')} or ${top[top.length - 1]}?`;
+}
+
+function levenshtein(a: string, b: string): number {
+  const m = a.length, n = b.length;
+  let prev = Array.from({ length: n + 1 }, (_, j) => j);
+  for (let i = 1; i <= m; i++) {
+    const cur = [i];
+    for (let j = 1; j <= n; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[n]!;
+}
+
+export function forceAttrs(v: Lazy, pos: Pos | null): NixAttrs {
+  const x = force(v);
+  if (x instanceof NixAttrs) return x;
+  throw typeError('a set', x, pos);
+}
+export function forceAttrsValue(x: Value, pos: Pos | null): NixAttrs {
+  if (x instanceof NixAttrs) return x;
+  throw typeError('a set', x, pos);
+}
+export function forceList(v: Lazy, pos: Pos | null): Lazy[] {
+  const x = force(v);
+  if (Array.isArray(x)) return x;
+  throw typeError('a list', x, pos);
+}
+export function forceListValue(x: Value, pos: Pos | null): Lazy[] {
+  if (Array.isArray(x)) return x;
+  throw typeError('a list', x, pos);
+}
+export function forceBoolValue(x: Value, pos: Pos | null): boolean {
+  if (typeof x === 'boolean') return x;
+  throw typeError('a Boolean', x, pos);
+}
+export function forceBool(v: Lazy, pos: Pos | null): boolean {
+  return forceBoolValue(force(v), pos);
+}
+export function forceInt(v: Lazy, pos: Pos | null): bigint {
+  const x = force(v);
+  if (typeof x === 'bigint') return x;
+  throw typeError('an integer', x, pos);
+}
+/** A float or an int as a JS number (Nix's forceFloat). */
+export function forceFloat(v: Lazy, pos: Pos | null): number {
+  const x = force(v);
+  if (typeof x === 'number') return x;
+  if (typeof x === 'bigint') return Number(x);
+  throw typeError('a float', x, pos);
+}
+export function forceFunction(v: Lazy, pos: Pos | null): Value {
+  const x = force(v);
+  if (x instanceof Lambda || x instanceof PrimOp || x instanceof PrimOpApp || (x instanceof NixAttrs && x.map.has('__functor'))) return x;
+  throw typeError('a function', x, pos);
+}
+export function forceString(v: Lazy, pos: Pos | null): string | NixString {
+  const x = force(v);
+  if (typeof x === 'string' || x instanceof NixString) return x;
+  throw typeError('a string', x, pos);
+}
+/** The string's characters; its context, if any, is added to `ctx`. */
+export function forceStringCtx(v: Lazy, ctx: Set<string>, pos: Pos | null): string {
+  const x = forceString(v, pos);
+  if (typeof x === 'string') return x;
+  for (const c of x.ctx) ctx.add(c);
+  return x.s;
+}
+export function forceStringNoCtxValue(x: Value, pos: Pos | null): string {
+  if (typeof x === 'string') return x;
+  if (x instanceof NixString) {
+    const first = [...x.ctx][0]!;
+    throw new NixEvalError(`the string '${x.s}' is not allowed to refer to a store path (such as '${first.replace(/^=|^![^!]*!/, '')}')`, pos);
+  }
+  throw typeError('a string', x, pos);
+}
+export function forceStringNoCtx(v: Lazy, pos: Pos | null): string {
+  return forceStringNoCtxValue(force(v), pos);
+}
+
+export function callFunction(f: Value, arg: Lazy, pos: Pos | null): Value {
+  if (f instanceof Lambda) return callLambda(f, arg, pos);
+  if (f instanceof PrimOp) {
+    if (f.arity === 1) return f.fn([arg], pos);
+    return new PrimOpApp(f, [arg]);
+  }
+  if (f instanceof PrimOpApp) {
+    const args = f.args.concat([arg]);
+    if (args.length === f.op.arity) return f.op.fn(args, pos);
+    return new PrimOpApp(f.op, args);
+  }
+  if (f instanceof NixAttrs) {
+    const functor = f.map.get('__functor');
+    if (functor !== undefined) return callFunction(callFunction(force(functor), f, pos), arg, pos);
+  }
+  throw new NixEvalError(`attempt to call something which is not a function but ${showType(f)}`, pos);
+}
+
+/** Calls with several arguments (curried). */
+export function callN(f: Value, args: Lazy[], pos: Pos | null): Value {
+  let r = f;
+  for (const a of args) r = callFunction(r, a, pos);
+  return r;
+}
+
+function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
+  const fn: ExprLambda = f.fn;
+  const formals = fn.formals;
+  if (formals === null) return fn.body.eval(new Env(f.env, [arg]));
+  const attrs = forceAttrs(arg, pos);
+  const n = formals.length;
+  const vars: Lazy[] = new Array(n + (fn.arg !== null ? 1 : 0));
+  const env = new Env(f.env, vars);
+  let used = 0;
+  for (let i = 0; i < n; i++) {
+    const fm = formals[i]!;
+    const a = attrs.map.get(fm.name);
+    if (a === undefined) {
+      if (fm.def === null) throw new NixEvalError(`${fn.describe()} called without required argument '${fm.name}'`, pos);
+      vars[i] = fm.def.lazy(env);
+    } else { used++; vars[i] = a; }
+  }
+  if (fn.arg !== null) vars[n] = arg;
+  if (!fn.ellipsis && used !== attrs.size) {
+    const names = new Set(formals.map((x) => x.name));
+    for (const k of attrs.sortedNames()) {
+      if (!names.has(k)) throw new NixEvalError(`${fn.describe()} called with unexpected argument '${k}'`, pos, 'E_EVAL', suggest(k, [...names]));
+    }
+  }
+  return fn.body.eval(env);
+}
+
+export function isDerivation(v: Value): boolean {
+  if (!(v instanceof NixAttrs)) return false;
+  const t = v.map.get('type');
+  if (t === undefined) return false;
+  const tv = force(t);
+  return (typeof tv === 'string' ? tv : tv instanceof NixString ? tv.s : null) === 'derivation';
+}
+
+export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
+  if (typeof a === 'bigint') {
+    if (typeof b === 'bigint') return a === b;
+    if (typeof b === 'number') return Number(a) === b;
+    return false;
+  }
+  if (typeof a === 'number') {
+    if (typeof b === 'number') return a === b;
+    if (typeof b === 'bigint') return a === Number(b);
+    return false;
+  }
+  if (typeof a === 'string' || a instanceof NixString) {
+    if (typeof b === 'string' || b instanceof NixString) return (typeof a === 'string' ? a : a.s) === (typeof b === 'string' ? b : b.s);
+    return false;
+  }
+  if (typeof a === 'boolean' || a === null) return a === b;
+  if (a instanceof NixPath) return b instanceof NixPath && a.path === b.path;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i]!, y = b[i]!;
+      if (x === y) continue;
+      if (!eqValues(force(x), force(y), pos)) return false;
+    }
+    return true;
+  }
+  if (a instanceof NixAttrs) {
+    if (!(b instanceof NixAttrs)) return false;
+    if (isDerivation(a) && isDerivation(b)) {
+      const i = a.map.get('outPath'), j = b.map.get('outPath');
+      if (i !== undefined && j !== undefined) return eqValues(force(i), force(j), pos);
+    }
+    if (a.size !== b.size) return false;
+    for (const k of a.sortedNames()) {
+      const y = b.map.get(k);
+      if (y === undefined) return false;
+      const x = a.map.get(k)!;
+      if (x === y) continue;
+      if (!eqValues(force(x), force(y), pos)) return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+export function arith(op: string, a: Value, b: Value, pos: Pos | null): Value {
+  if (op === '<') return lessThan(a, b, pos);
+  if (typeof a === 'bigint' && typeof b === 'bigint') {
+    switch (op) {
+      case '-': return BigInt.asIntN(64, a - b);
+      case '*': return BigInt.asIntN(64, a * b);
+      case '/':
+        if (b === 0n) throw new NixEvalError('division by zero', pos);
+        return BigInt.asIntN(64, a / b);
+    }
+  }
+  if (typeof a === 'number' || typeof b === 'number') {
+    const x = forceFloat(a, pos), y = forceFloat(b, pos);
+    switch (op) {
+      case '-': return x - y;
+      case '*': return x * y;
+      case '/':
+        if (y === 0) throw new NixEvalError('division by zero', pos);
+        return x / y;
+    }
+  }
+  forceInt(a, pos);
+  forceInt(b, pos);
+  throw new Error('unreachable');
+}
+
+export function lessThan(a: Value, b: Value, pos: Pos | null): boolean {
+  if (typeof a === 'bigint') {
+    if (typeof b === 'bigint') return a < b;
+    if (typeof b === 'number') return Number(a) < b;
+  } else if (typeof a === 'number') {
+    if (typeof b === 'number') return a < b;
+    if (typeof b === 'bigint') return a < Number(b);
+  } else if ((typeof a === 'string' || a instanceof NixString) && (typeof b === 'string' || b instanceof NixString)) {
+    const x = typeof a === 'string' ? a : a.s, y = typeof b === 'string' ? b : b.s;
+    return compareBytes(x, y) < 0;
+  } else if (a instanceof NixPath && b instanceof NixPath) {
+    return compareBytes(a.path, b.path) < 0;
+  } else if (Array.isArray(a) && Array.isArray(b)) {
+    for (let i = 0; ; i++) {
+      if (i === b.length) return false;
+      if (i === a.length) return true;
+      const x = force(a[i]!), y = force(b[i]!);
+      if (!eqValues(x, y, pos)) return lessThan(x, y, pos);
+    }
+  }
+  throw new NixEvalError(`cannot compare ${showType(a)} with ${showType(b)}`, pos);
+}
+
+/** Byte-order comparison of the UTF-8 encodings (as C++ std::string comparison). */
+export function compareBytes(a: string, b: string): number {
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x !== y) {
+      // Surrogates (astral chars) sort above all BMP chars in UTF-8.
+      const xs = x >= 0xd800 && x <= 0xdfff, ys = y >= 0xd800 && y <= 0xdfff;
+      if (xs !== ys) return xs ? 1 : -1;
+      return x - y;
+    }
+  }
+  return a.length - b.length;
+}
+
+/** Nix's coerceToString. Context of the result is added to `ctx`. */
+export function coerceToString(v: Value, ctx: Set<string>, coerceMore: boolean, copyToStore: boolean, pos: Pos | null, canonicalize = true): string {
+  if (typeof v === 'string') return v;
+  if (v instanceof NixString) { for (const c of v.ctx) ctx.add(c); return v.s; }
+  if (v instanceof NixPath) {
+    const p = canonicalize ? canonPath(v.path) : v.path;
+    return copyToStore ? copyPathToStore(p, ctx, pos) : p;
+  }
+  if (v instanceof NixAttrs) {
+    const ts = v.map.get('__toString');
+    if (ts !== undefined) {
+      const r = callFunction(force(ts), v, pos);
+      return coerceToString(r, ctx, coerceMore, copyToStore, pos);
+    }
+    const op = v.map.get('outPath');
+    if (op === undefined) throw new NixEvalError('cannot coerce a set to a string', pos);
+    return coerceToString(force(op), ctx, coerceMore, copyToStore, pos);
+  }
+  if (coerceMore) {
+    if (v === true) return '1';
+    if (v === false || v === null) return '';
+    if (typeof v === 'bigint') return v.toString();
+    if (typeof v === 'number') return formatFloatFixed(v);
+    if (Array.isArray(v)) {
+      let out = '';
+      for (let i = 0; i < v.length; i++) {
+        const e = force(v[i]!);
+        out += coerceToString(e, ctx, coerceMore, copyToStore, pos);
+        if (i < v.length - 1 && (!Array.isArray(e) || e.length !== 0)) out += ' ';
+      }
+      return out;
+    }
+  }
+  throw new NixEvalError(`cannot coerce ${showType(v)} to a string`, pos);
+}
+
+export function copyPathToStore(p: string, ctx: Set<string>, pos: Pos | null): string {
+  let sp = hooks.srcToStore.get(p);
+  if (sp === undefined) {
+    if (hooks.store === null) throw new NixEvalError(`cannot copy '${p}' to the store: no store is available to this evaluation`, pos);
+    sp = hooks.store.copyPathToStore(p);
+    hooks.srcToStore.set(p, sp);
+  }
+  ctx.add(sp);
+  return sp;
+}
+
+/** Nix's coerceToPath: an absolute path string (with context added to ctx). */
+export function coerceToPath(v: Value, ctx: Set<string>, pos: Pos | null): string {
+  const s = coerceToString(v, ctx, false, false, pos);
+  if (s === '' || s[0] !== '/') throw new NixEvalError(`string '${s}' doesn't represent an absolute path`, pos);
+  return s;
+}
+
+/** `+` on strings/paths and string interpolation (Nix's ExprConcatStrings). `first` is the first part, already evaluated, when not forceString. */
+export function concatStrings(first: Value | undefined, parts: Expr[], env: Env, forceString: boolean, pos: Pos | null): Value {
+  const ctx = new Set<string>();
+  let firstType: 'string' | 'path' | 'int' | 'float' = 'string';
+  let n = 0n, nf = 0, s = '';
+  for (let i = 0; i < parts.length; i++) {
+    const v = i === 0 && first !== undefined ? first : parts[i]!.eval(env);
+    const isFirst = i === 0 && !forceString;
+    if (isFirst) {
+      firstType = typeof v === 'bigint' ? 'int' : typeof v === 'number' ? 'float' : v instanceof NixPath ? 'path' : 'string';
+    }
+    const ppos = parts[i]!.pos ?? pos;
+    if (firstType === 'int') {
+      if (typeof v === 'bigint') n = BigInt.asIntN(64, n + v);
+      else if (typeof v === 'number') { firstType = 'float'; nf = Number(n) + v; }
+      else throw new NixEvalError(`cannot add ${showType(v)} to an integer`, ppos);
+    } else if (firstType === 'float') {
+      if (typeof v === 'bigint') nf += Number(v);
+      else if (typeof v === 'number') nf += v;
+      else throw new NixEvalError(`cannot add ${showType(v)} to a float`, ppos);
+    } else {
+      s += coerceToString(v, ctx, false, firstType === 'string', ppos, !isFirst);
+    }
+  }
+  if (firstType === 'int') return n;
+  if (firstType === 'float') return nf;
+  if (firstType === 'path') {
+    if (ctx.size > 0) throw new NixEvalError('a string that refers to a store path cannot be appended to a path', pos);
+    return new NixPath(canonPath(s));
+  }
+  return mkString(s, ctx);
+}
+
+export function posToAttrs(pos: Pos | null): Value {
+  if (pos === null) return null;
+  return mkAttrs({ file: pos.origin, line: BigInt(pos.line), column: BigInt(pos.col) });
+}
+
+export { mkAttrs, Env };

@@ -1,0 +1,243 @@
+// Nix 2.8 lexer (after src/libexpr/lexer.l): longest match among the token rules, string and
+// indented-string modes producing literal/interpolation parts, paths with `${}` interpolation.
+import { NixParseError, type Pos } from './errors.js';
+
+export type Tok =
+  | { t: 'ID'; v: string; p: number }
+  | { t: 'INT'; v: bigint; p: number }
+  | { t: 'FLOAT'; v: number; p: number }
+  | { t: 'PATH' | 'HPATH' | 'SPATH' | 'URI'; v: string; p: number }
+  /** A path with interpolations: parts are literal strings or token ranges of nested expressions. */
+  | { t: 'IPATH'; parts: (string | Tok[])[]; p: number }
+  /** "…" or ''…'': parts; for indented strings `ind` is true and literal parts are kept apart for stripping. */
+  | { t: 'STR'; parts: (string | Tok[])[]; ind: boolean; p: number }
+  | { t: 'OP'; v: string; p: number }
+  | { t: 'EOF'; p: number };
+
+const KEYWORDS = new Set(['if', 'then', 'else', 'assert', 'with', 'let', 'in', 'rec', 'inherit', 'or']);
+const RE_ID = /[a-zA-Z_][a-zA-Z0-9_'-]*/y;
+const RE_INT = /[0-9]+/y;
+const RE_FLOAT = /(([1-9][0-9]*\.[0-9]*)|(0?\.[0-9]+))([Ee][+-]?[0-9]+)?/y;
+const RE_PATH = /[a-zA-Z0-9._+-]*(\/[a-zA-Z0-9._+-]+)+\/?/y;
+const RE_PATH_SEG = /[a-zA-Z0-9._+-]*\/(?=\$\{)/y;
+const RE_HPATH = /~(\/[a-zA-Z0-9._+-]+)+\/?/y;
+const RE_HPATH_START = /~\/(?=\$\{)/y;
+const RE_SPATH = /<[a-zA-Z0-9._+-]+(\/[a-zA-Z0-9._+-]+)*>/y;
+const RE_URI = /[a-zA-Z][a-zA-Z0-9+\-.]*:[a-zA-Z0-9%/?:@&=+$,\-_.!~*']+/y;
+const OPS3 = ['...'];
+const OPS2 = ['==', '!=', '<=', '>=', '&&', '||', '->', '//', '++', '${'];
+const OPS1 = '{}[]()=;:,.?@!+-*/<>';
+
+function matchAt(re: RegExp, s: string, i: number): number {
+  re.lastIndex = i;
+  const m = re.exec(s);
+  return m ? m[0].length : 0;
+}
+
+export class Lexer {
+  private i = 0;
+  private lineStarts: number[] = [0];
+  constructor(private readonly src: string, readonly origin: string) {
+    for (let k = 0; k < src.length; k++) if (src.charCodeAt(k) === 10) this.lineStarts.push(k + 1);
+  }
+
+  pos(offset: number): Pos {
+    let lo = 0, hi = this.lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.lineStarts[mid]! <= offset) lo = mid; else hi = mid - 1;
+    }
+    return { origin: this.origin, line: lo + 1, col: offset - this.lineStarts[lo]! + 1 };
+  }
+
+  error(msg: string, offset: number): never {
+    throw new NixParseError(msg, this.pos(offset));
+  }
+
+  /** All tokens up to EOF (or, when `nested`, up to the `}` closing an interpolation, which is consumed). */
+  tokenize(nested = false): Tok[] {
+    const out: Tok[] = [];
+    let depth = 0;
+    for (;;) {
+      const tok = this.next();
+      if (tok.t === 'EOF') {
+        if (nested) this.error('syntax error, unexpected end of file', tok.p);
+        out.push(tok);
+        return out;
+      }
+      if (tok.t === 'OP') {
+        if (tok.v === '{' || tok.v === '${') depth++;
+        else if (tok.v === '}') {
+          if (nested && depth === 0) { out.push({ t: 'EOF', p: tok.p }); return out; }
+          depth--;
+        }
+      }
+      out.push(tok);
+    }
+  }
+
+  private skipSpace(): void {
+    const s = this.src;
+    for (;;) {
+      const c = s.charCodeAt(this.i);
+      if (c === 32 || c === 9 || c === 10 || c === 13) { this.i++; continue; }
+      if (c === 35) { // #
+        while (this.i < s.length && s.charCodeAt(this.i) !== 10) this.i++;
+        continue;
+      }
+      if (c === 47 && s.charCodeAt(this.i + 1) === 42) { // /*
+        const end = s.indexOf('*/', this.i + 2);
+        if (end < 0) this.error('syntax error, unexpected end of file, expecting end of file', s.length);
+        this.i = end + 2;
+        continue;
+      }
+      return;
+    }
+  }
+
+  private next(): Tok {
+    this.skipSpace();
+    const s = this.src, p = this.i;
+    if (p >= s.length) return { t: 'EOF', p: Math.max(0, s.length - 1) };
+    const c = s[p]!;
+    if (c === '"') { this.i++; return this.string(p); }
+    if (c === "'" && s[p + 1] === "'") {
+      this.i += 2;
+      const m = /( *\n)?/y; m.lastIndex = this.i; const r = m.exec(s);
+      if (r) this.i += r[0].length;
+      return this.indString(p);
+    }
+    // Longest match among the word-like rules, earlier rule on ties (as flex).
+    let best = 0, kind = '';
+    const tryRule = (re: RegExp, k: string) => { const n = matchAt(re, s, p); if (n > best) { best = n; kind = k; } };
+    tryRule(RE_ID, 'ID');
+    tryRule(RE_INT, 'INT');
+    tryRule(RE_FLOAT, 'FLOAT');
+    tryRule(RE_PATH_SEG, 'PATH_SEG');
+    tryRule(RE_HPATH_START, 'HPATH_START');
+    tryRule(RE_PATH, 'PATH');
+    tryRule(RE_HPATH, 'HPATH');
+    tryRule(RE_SPATH, 'SPATH');
+    tryRule(RE_URI, 'URI');
+    if (best > 0) {
+      // `${` after a path prefix starts an interpolated path even if a plain PATH would match longer.
+      if ((kind === 'PATH' || kind === 'HPATH') && this.pathContinuesWithInterp(p, best)) kind = 'IPATH';
+      if (kind === 'PATH_SEG' || kind === 'HPATH_START') kind = 'IPATH';
+      if (kind === 'IPATH') return this.interpPath(p);
+      const text = s.slice(p, p + best);
+      this.i = p + best;
+      switch (kind) {
+        case 'ID': return KEYWORDS.has(text) || text === '...' ? { t: 'OP', v: text, p } : { t: 'ID', v: text, p };
+        case 'INT': {
+          const v = BigInt(text);
+          if (v > 9223372036854775807n) this.error(`invalid integer '${text}'`, p);
+          return { t: 'INT', v, p };
+        }
+        case 'FLOAT': return { t: 'FLOAT', v: parseFloat(text), p };
+        case 'PATH': case 'HPATH':
+          if (text.endsWith('/') && text.length > 1) this.error(`path '${text}' has a trailing slash`, p);
+          return { t: kind, v: text, p };
+        case 'SPATH': return { t: 'SPATH', v: text.slice(1, -1), p };
+        case 'URI': return { t: 'URI', v: text, p };
+      }
+    }
+    for (const op of OPS3) if (s.startsWith(op, p)) { this.i += op.length; return { t: 'OP', v: op, p }; }
+    for (const op of OPS2) if (s.startsWith(op, p)) { this.i += op.length; return { t: 'OP', v: op, p }; }
+    if (OPS1.includes(c)) { this.i++; return { t: 'OP', v: c, p }; }
+    this.error(`syntax error, unexpected '${c}'`, p);
+  }
+
+  private pathContinuesWithInterp(p: number, n: number): boolean {
+    // e.g. ./a/b${x}: the plain match stops before `${`, and the segment before it ends with a path char.
+    return this.src.startsWith('${', p + n);
+  }
+
+  /** A path containing `${…}`: literal chunks and nested token lists. */
+  private interpPath(p: number): Tok {
+    const s = this.src;
+    const parts: (string | Tok[])[] = [];
+    let lit = '';
+    for (;;) {
+      if (s.startsWith('${', this.i)) {
+        if (lit) { parts.push(lit); lit = ''; }
+        this.i += 2;
+        parts.push(this.tokenize(true));
+        continue;
+      }
+      const ch = s[this.i];
+      if (ch !== undefined && /[a-zA-Z0-9._+\-/~]/.test(ch)) { lit += ch; this.i++; continue; }
+      break;
+    }
+    if (lit) parts.push(lit);
+    const last = parts[parts.length - 1];
+    if (typeof last === 'string' && last.endsWith('/')) this.error(`path has a trailing slash`, p);
+    return { t: 'IPATH', parts, p };
+  }
+
+  private string(p: number): Tok {
+    const s = this.src;
+    const parts: (string | Tok[])[] = [];
+    let lit = '';
+    for (;;) {
+      if (this.i >= s.length) this.error('syntax error, unexpected end of file', s.length);
+      const ch = s[this.i]!;
+      if (ch === '"') { this.i++; break; }
+      if (ch === '\\') {
+        const e = s[this.i + 1];
+        if (e === undefined) this.error('syntax error, unexpected end of file', s.length);
+        lit += e === 'n' ? '\n' : e === 'r' ? '\r' : e === 't' ? '\t' : e;
+        this.i += 2;
+        continue;
+      }
+      if (ch === '$') {
+        const n = s[this.i + 1];
+        if (n === '{') {
+          if (lit) { parts.push(lit); lit = ''; }
+          this.i += 2;
+          parts.push(this.tokenize(true));
+          continue;
+        }
+        if (n === '$') { lit += '$$'; this.i += 2; continue; }
+        lit += '$'; this.i++;
+        continue;
+      }
+      lit += ch; this.i++;
+    }
+    if (lit) parts.push(lit);
+    return { t: 'STR', parts, ind: false, p };
+  }
+
+  private indString(p: number): Tok {
+    const s = this.src;
+    const parts: (string | Tok[])[] = [];
+    let lit = '';
+    const flush = () => { if (lit) { parts.push(lit); lit = ''; } };
+    for (;;) {
+      if (this.i >= s.length) this.error('syntax error, unexpected end of file', s.length);
+      if (s.startsWith("''", this.i)) {
+        const n = s[this.i + 2];
+        if (n === '$') { flush(); parts.push('$'); this.i += 3; continue; }
+        if (n === "'") { flush(); parts.push("''"); this.i += 3; continue; }
+        if (n === '\\') {
+          const e = s[this.i + 3];
+          if (e === undefined) this.error('syntax error, unexpected end of file', s.length);
+          flush(); parts.push(e === 'n' ? '\n' : e === 'r' ? '\r' : e === 't' ? '\t' : e);
+          this.i += 4; continue;
+        }
+        this.i += 2;
+        break;
+      }
+      const ch = s[this.i]!;
+      if (ch === '$' && s[this.i + 1] === '{') {
+        flush();
+        this.i += 2;
+        parts.push(this.tokenize(true));
+        continue;
+      }
+      if (ch === '$' && s[this.i + 1] === '$') { lit += '$$'; this.i += 2; continue; }
+      lit += ch; this.i++;
+    }
+    flush();
+    return { t: 'STR', parts, ind: true, p };
+  }
+}

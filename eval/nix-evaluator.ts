@@ -1,0 +1,162 @@
+// The evaluator's public face: an EvalState with the base environment (builtins), the search
+// path, file import (cached per file), and entry points to evaluate strings and files.
+import { readFileSync, statSync } from 'node:fs';
+import { Env, Scope, type Expr } from './ast.js';
+import { builtinEntries, setBuiltinHost } from './builtins/index.js';
+import { NixEvalError, type Pos } from './errors.js';
+import { callFunction, force, forceAttrs, hooks, type StoreAdapter } from './evaluator.js';
+import { parse } from './parser.js';
+import { lazyNative } from './evaluator.js';
+import { DERIVATION_NIX } from './derivation/corepkgs.js';
+import { canonPath, dirOf } from './paths.js';
+import { Lambda, NixAttrs, NixPath, mkAttrs, type Lazy, type Value } from './values.js';
+
+export interface SearchPathEntry { prefix: string; path: string; }
+
+export interface EvaluatorOptions {
+  /** -I entries followed by NIX_PATH entries, in lookup order. */
+  searchPath?: SearchPathEntry[];
+  store?: StoreAdapter | null;
+}
+
+/** Parses NIX_PATH / -I syntax (`prefix=path` or `path`, `:`-separated). */
+export function parseSearchPath(entries: string[]): SearchPathEntry[] {
+  return entries.filter((e) => e !== '').map((e) => {
+    const eq = e.indexOf('=');
+    return eq < 0 ? { prefix: '', path: e } : { prefix: e.slice(0, eq), path: e.slice(eq + 1) };
+  });
+}
+
+export class NixEvaluator {
+  readonly baseScope: Scope;
+  readonly baseEnv: Env;
+  private readonly fileCache = new Map<string, Value>();
+
+  constructor(opts: EvaluatorOptions = {}) {
+    hooks.store = opts.store ?? null;
+    const names = new Map<string, number>();
+    const vars: Lazy[] = [];
+    const bind = (n: string, v: Lazy) => {
+      const i = names.get(n);
+      if (i !== undefined) vars[i] = v;
+      else { names.set(n, vars.length); vars.push(v); }
+    };
+    const builtinsMap = new Map<string, Lazy>();
+    const builtins = new NixAttrs(builtinsMap);
+    const nixPath: Lazy[] = (opts.searchPath ?? []).map((e) => mkAttrs({ prefix: e.prefix, path: e.path }));
+    for (const [name, e] of builtinEntries()) {
+      builtinsMap.set(name, e.value);
+      bind('__' + name, e.value);
+      if (e.global) bind(name, e.value);
+    }
+    builtinsMap.set('nixPath', nixPath);
+    bind('__nixPath', nixPath);
+    builtinsMap.set('builtins', builtins);
+    bind('builtins', builtins);
+    this.baseScope = new Scope(null, names);
+    this.baseEnv = new Env(null, vars);
+    // `derivation` is Nix code around derivationStrict (eval/derivation registers that primop).
+    this.defineGlobal('derivation', lazyNative(() => this.evalString(DERIVATION_NIX, '/', '<nix/derivation-internal.nix>')));
+    setBuiltinHost({
+      importFile: (path, scope, pos) => this.importFile(path, scope, pos),
+      nixPath: () => nixPath,
+    });
+  }
+
+  /** Binds a late global (e.g. `derivation`, written in Nix) after construction. */
+  defineGlobal(name: string, value: Lazy): void {
+    (this.baseScope.names as Map<string, number>).set(name, this.baseEnv.vars.length);
+    this.baseEnv.vars.push(value);
+    const b = force(this.baseEnv.vars[this.baseScope.names!.get('builtins')!]!) as NixAttrs;
+    b.map.set(name, value);
+  }
+
+  parseString(src: string, baseDir: string, origin = '«string»'): Expr {
+    return parse(src, origin, baseDir, this.baseScope);
+  }
+
+  evalString(src: string, baseDir: string, origin = '«string»'): Value {
+    return this.parseString(src, baseDir, origin).eval(this.baseEnv);
+  }
+
+  /** Evaluates a file (a directory means its default.nix), caching the value per file. */
+  evalFile(path: string): Value {
+    return this.importFile(path, null, null);
+  }
+
+  importFile(path: string, scope: NixAttrs | null, pos: Pos | null): Value {
+    let file = canonPath(path);
+    try {
+      if (statSync(file).isDirectory()) file += '/default.nix';
+    } catch {
+      throw new NixEvalError(`getting status of '${file}': No such file or directory`, pos);
+    }
+    if (scope === null) {
+      const cached = this.fileCache.get(file);
+      if (cached !== undefined) return cached;
+    }
+    let src: string;
+    try { src = readFileSync(file, 'utf8'); } catch (e) {
+      throw new NixEvalError(`opening file '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`, pos);
+    }
+    let v: Value;
+    if (scope === null) {
+      v = parse(src, file, dirOf(file), this.baseScope).eval(this.baseEnv);
+      this.fileCache.set(file, v);
+    } else {
+      const names = new Map<string, number>();
+      const vars: Lazy[] = [];
+      for (const [k, x] of scope.map) { names.set(k, vars.length); vars.push(x); }
+      v = parse(src, file, dirOf(file), new Scope(this.baseScope, names)).eval(new Env(this.baseEnv, vars));
+    }
+    return v;
+  }
+
+  /** Nix's autoCallFunction: functions with formals get the given arguments (and their defaults). */
+  autoCall(v: Value, args: Map<string, Lazy>): Value {
+    if (v instanceof NixAttrs && v.map.has('__functor')) {
+      const f = force(v.map.get('__functor')!);
+      return this.autoCall(callFunction(f, v, null), args);
+    }
+    if (!(v instanceof Lambda) || v.fn.formals === null) return v;
+    const m = new Map<string, Lazy>();
+    if (v.fn.ellipsis) for (const [k, x] of args) m.set(k, x);
+    else for (const f of v.fn.formals) {
+      const a = args.get(f.name);
+      if (a !== undefined) m.set(f.name, a);
+      else if (f.def === null) throw new NixEvalError(`cannot evaluate a function that has an argument without a value ('${f.name}')`, v.fn.pos);
+    }
+    if (v.fn.ellipsis) for (const f of v.fn.formals) {
+      if (!args.has(f.name) && f.def === null) throw new NixEvalError(`cannot evaluate a function that has an argument without a value ('${f.name}')`, v.fn.pos);
+    }
+    return callFunction(v, new NixAttrs(m), null);
+  }
+
+  /** Nix's findAlongAttrPath (`-A a.b.0`). */
+  findAlongAttrPath(root: Value, attrPath: string, args: Map<string, Lazy>): Value {
+    let v = root;
+    if (attrPath === '') return v;
+    for (const tok of attrPath.split('.')) {
+      v = force(this.autoCall(v, args));
+      if (/^[0-9]+$/.test(tok)) {
+        if (!Array.isArray(v)) throw new NixEvalError(`the expression selected by the selection path '${attrPath}' should be a list but is ${typeName(v)}`);
+        const i = parseInt(tok, 10);
+        if (i >= v.length) throw new NixEvalError(`list index ${i} in selection path '${attrPath}' is out of range`);
+        v = force(v[i]!);
+      } else {
+        if (!(v instanceof NixAttrs)) throw new NixEvalError(`the expression selected by the selection path '${attrPath}' should be a set but is ${typeName(v)}`);
+        const a = v.map.get(tok);
+        if (a === undefined) throw new NixEvalError(`attribute '${tok}' in selection path '${attrPath}' not found`);
+        v = force(a);
+      }
+    }
+    return v;
+  }
+
+  forceAttrs(v: Lazy): NixAttrs { return forceAttrs(v, null); }
+}
+
+function typeName(v: Value): string {
+  const { showType } = { showType: (x: Value) => (Array.isArray(x) ? 'a list' : x instanceof NixAttrs ? 'a set' : x instanceof NixPath ? 'a path' : typeof x === 'bigint' ? 'an integer' : typeof x === 'string' ? 'a string' : String(typeof x)) };
+  return showType(v);
+}

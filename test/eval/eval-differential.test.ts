@@ -1,0 +1,100 @@
+// Differential tests of the evaluator: each expression is evaluated by real nix-instantiate --eval
+// and by tsix's evaluator (in process, and through `tsix eval` for the CLI cases); stdout, stderr
+// and the exit status must be identical.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseEvalArgs } from '../../eval/cli.js';
+import { runEval } from '../../eval/run-eval.js';
+
+const NIX_ENV = { ...process.env, NIX_CONFIG: 'build-users-group =' };
+
+function nix(flags: string[], cwd: string): { out: string; err: string; code: number } {
+  const r = spawnSync('nix-instantiate', ['--eval', ...flags], { cwd, env: NIX_ENV, encoding: 'utf8' });
+  if (r.error) throw new Error(`nix-instantiate is needed for this test: ${r.error.message}`);
+  return { out: r.stdout, err: r.stderr.split('\n').filter((l) => !l.startsWith('warning: ')).join('\n'), code: r.status ?? -1 };
+}
+
+function tsixInProcess(flags: string[], cwd: string): { out: string; err: string; code: number } {
+  let out = '', err = '';
+  try {
+    const code = runEval(parseEvalArgs(flags), cwd, null, { out: (s) => { out += s; }, err: (s) => { err += s; } });
+    return { out, err, code };
+  } catch (e) {
+    return { out, err: err + `error: ${(e as Error).message}\n`, code: 1 };
+  }
+}
+
+const CLI = new URL('../../daemon/cli/main.js', import.meta.url).pathname;
+function tsixCli(flags: string[], cwd: string): { out: string; err: string; code: number } {
+  const r = spawnSync(process.execPath, [CLI, 'eval', ...flags], { cwd, encoding: 'utf8' });
+  return { out: r.stdout, err: r.stderr, code: r.status ?? -1 };
+}
+
+const CASES: [string, string[]][] = [
+  ['arith', ['-E', '[ (1 + 2) (7 - 10) (3 * 4) (7 / 2) (7.0 / 2) (1 + 2.5) (9223372036854775807 + 1) (-5 / 2) ]', '--strict']],
+  ['precedence', ['-E', '[ (1 + 2 * 3) (!true || true) (1 < 2 == true) ([1] ++ [2] ++ [3]) ({a=1;} // {b=2;} // {a=3;}) (2 - 1 - 1) (true -> false) (-2 - -3) ({a.b=1;} ? a.b) ]', '--strict']],
+  ['floats', ['-E', '[ 0.1 1.0e10 123456789.0 1.0e-7 (0.0 - 0.0) 1.0e21 100000.0 1000000.0 1.5e300 (1.0/3) ]', '--strict']],
+  ['strings', ['-E', '[ "a\\nb\\t\\r\\"\\\\" "$${x}" "x$" "${"a"}${toString 1}" "\\${x}" ]', '--strict']],
+  ['indented', ['-E', "''\n    a\n      b\n    ''$\{x} '''  ''\\n\n  ''", '--strict']],
+  ['printing-lazy', ['-E', 'let x = {a=1;}; in { a = 1; b = x: x; c = [1 (2+3)]; d = builtins.map; e = [x x]; f = "s"; g = ./.; h = null; }']],
+  ['printing-repeated', ['-E', 'let x = {a=1;}; l=[1]; in [x x l l [] [] {} {} (x: x) builtins.map (builtins.add 1)]', '--strict']],
+  ['attrs', ['-E', 'rec { a = 1; b = a + 1; c.d = b; c.e = 3; "x y" = 4; ${"dyn"} = 5; inherit (c) d; }', '--strict']],
+  ['let-with', ['-E', 'let a = 1; in with { a = 2; b = 3; }; with { b = 4; c = 5; }; [ a b c ]', '--strict']],
+  ['lambdas', ['-E', 'let f = { a, b ? a + 1, ... }@args: [ a b (args ? c) ]; in [ (f { a = 1; }) (f { a = 1; b = 5; c = 0; }) ]', '--strict']],
+  ['builtins-lists', ['-E', 'with builtins; [ (map (x: x * 2) [1 2 3]) (filter (x: x > 1) [1 2 3]) (foldl\' (a: b: a + b) 0 [1 2 3]) (genList (x: x) 4) (sort lessThan [3 1 2]) (elemAt [1 2] 1) (length [1 2]) (concatLists [[1] [2]]) (partition (x: x > 1) [1 2 3]) (groupBy (x: toString x) [1 2 1]) ]', '--strict']],
+  ['builtins-attrs', ['-E', 'with builtins; [ (attrNames { b = 1; a = 2; }) (attrValues { b = 1; a = 2; }) (mapAttrs (n: v: v + 1) { a = 1; }) (listToAttrs [ { name = "a"; value = 1; } ]) (removeAttrs { a = 1; b = 2; } [ "a" ]) (intersectAttrs { a = 1; } { a = 2; b = 3; }) (catAttrs "a" [ { a = 1; } {} ]) (functionArgs ({ a, b ? 1 }: a)) (zipAttrsWith (n: v: v) [ { a = 1; } { a = 2; } ]) ]', '--strict']],
+  ['builtins-strings', ['-E', 'with builtins; [ (substring 1 2 "hello") (stringLength "héllo") (replaceStrings ["a" "b"] ["x" "yy"] "abc") (concatStringsSep "," ["a" "b"]) (toString [1 "a" null true false 1.5]) (baseNameOf "/a/b") (dirOf "/a/b") (match "a(b)?c" "ac") (split "(,)" "a,b") (compareVersions "1.2" "1.10") (parseDrvName "hello-2.1") (splitVersion "1.2pre3") (hashString "sha256" "abc") (toJSON { a = [ 1 "x" null 1.5 ]; }) (fromJSON "{\\"a\\": [1, 2.5, true]}") (typeOf 1.0) ]', '--strict']],
+  ['tryEval', ['-E', 'with builtins; [ (tryEval (throw "x")) (tryEval (assert false; 1)) (tryEval 1) ]', '--strict']],
+  ['equality', ['-E', 'let f = x: x; in [ (1 == 1.0) ({a=1;} == {a=1;}) (f == f) ([f] == [f]) ([1 2] < [1 3]) ("a" < "b") (null == null) ]', '--strict']],
+  ['json', ['--json', '--strict', '-E', '{ a = [ 1 "x" null 1.5 true ]; b.c = "\\u0001\\n"; }']],
+  ['xml', ['--xml', '--strict', '-E', '{ a = [ 1 "x" true null 1.5 (x: x) ({ a, b ? 1, ... }: 1) ]; }']],
+  ['xml-lazy', ['--xml', '-E', '{ a = 1 + 1; }']],
+  ['attr-path', ['-A', 'a.1.b', '-E', '{ a = [ 0 { b = 42; } ]; }']],
+  ['args', ['--arg', 'x', '1 + 1', '--argstr', 'y', 'str', '-E', '{ x, y, z ? 3 }: [ x y z ]', '--strict']],
+  ['err-undefined', ['-E', 'let a = 1;\n  b = c;\nin b']],
+  ['err-infinite', ['-E', 'let x = x; in x']],
+  ['err-throw', ['-E', 'throw "foo"']],
+  ['err-abort', ['-E', 'abort "foo"']],
+  ['err-assert', ['-E', 'assert 1 == 2; 1']],
+  ['err-parse-eof', ['-E', '1 +']],
+  ['err-missing-arg', ['-E', '({a, b}: a) {a=1;}']],
+  ['err-unexpected-arg', ['-E', 'let f = {a}: a; in f {a=1; c=2;}']],
+  ['err-add', ['-E', '1 + "a"']],
+  ['err-call', ['-E', '1 2']],
+  ['err-missing-attr', ['-E', '{ abc = 1; }.abd']],
+];
+
+for (const [name, flags] of CASES) {
+  test(`eval matches nix-instantiate: ${name}`, (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'tsix-eval-'));
+    try {
+      const want = nix(flags, dir);
+      const got = tsixInProcess(flags, dir);
+      t.is(got.out, want.out);
+      t.is(got.err.trimEnd(), want.err.trimEnd());
+      t.is(got.code === 0, want.code === 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+test('tsix eval CLI: deep recursion (10,000 calls), files, imports and trace order', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tsix-eval-'));
+  try {
+    writeFileSync(join(dir, 'lib.nix'), '{ x ? 1 }: { inc = n: n + x; }');
+    writeFileSync(join(dir, 'default.nix'), 'let lib = import ./lib.nix {}; f = n: if n == 0 then 0 else 1 + f (n - 1); in builtins.trace "t" [ (lib.inc 1) (f 10000) ./lib.nix ]');
+    for (const flags of [['--strict'], ['--strict', 'default.nix'], ['--strict', '-E', 'import ./.']]) {
+      const want = nix(flags, dir);
+      const got = tsixCli(flags, dir);
+      t.is(got.out, want.out, flags.join(' '));
+      t.is(got.err.trimEnd(), want.err.trimEnd(), flags.join(' '));
+      t.is(got.code, want.code);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
