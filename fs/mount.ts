@@ -23,6 +23,11 @@ export interface MountOptions {
   cacheTimeout?: number;
   /** Kernel read-ahead for the mount in KiB (root only; default 4096). */
   readAheadKb?: number;
+  /**
+   * 'kernel': tsix's own FUSE server on /dev/fuse (fs/kernel/; parallel lookups, root only);
+   * 'libfuse': fuse-native. Default: $TSIX_FUSE, else 'libfuse'.
+   */
+  backend?: 'kernel' | 'libfuse';
 }
 
 export interface MountedFs {
@@ -37,6 +42,8 @@ const NO_STAT = new Uint32Array(18);
 const MAX_BACKGROUND = 6;
 
 export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
+  const backend = opts.backend ?? fuseBackendFromEnv();
+  if (backend === 'kernel') return (await import('./kernel/mount-kernel.js')).mountKernelFs(opts);
   const { Fuse, nativeUnmount } = loadFuse();
   const mountPoint = await prepareMountPoint(opts.mountPoint);
   const tree = new StoreTree(opts.cas, opts.roots, {
@@ -108,6 +115,14 @@ export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
       log.info({ mountPoint }, 'unmounted');
     },
   };
+}
+
+/** The FUSE backend named by $TSIX_FUSE ('kernel' or 'libfuse'; default 'libfuse'). */
+export function fuseBackendFromEnv(env: NodeJS.ProcessEnv = process.env): 'kernel' | 'libfuse' {
+  const v = env.TSIX_FUSE;
+  if (!v) return 'libfuse';
+  if (v === 'kernel' || v === 'libfuse') return v;
+  throw new TsixError('E_CONFIG', `TSIX_FUSE must be 'kernel' or 'libfuse', not '${v}'`, { TSIX_FUSE: v });
 }
 
 /**
