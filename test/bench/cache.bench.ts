@@ -1,8 +1,11 @@
-// Binary cache benchmark (`npm run bench:cache`), on one ~500 MiB closure built by real Nix
-// (TSIX_BENCH_CACHE_MIB to change the size, TSIX_BENCH_COMPRESSION=none|zstd|xz for the static cache):
+// Binary cache benchmark (`npm run bench:cache`), on closures built by real Nix, fresh each run:
+//   big:   5 chained paths, ~500 MiB of random 4 MiB files (TSIX_BENCH_CACHE_MIB to change the size)
+//   small: 301 text paths, ~17 MiB in all (per-path overhead)
+// and for each:
 //   A. real `nix-store -r` from the tsix server      vs  B. from the static cache (python3 -m http.server)
 //   C. `tsix copy --from` the static cache           vs  D. real `nix-store -r` from the static cache
-// Prints times (median of TSIX_BENCH_RUNS, default 3) and ratios reference/tsix (≥ 1.0: tsix as fast or faster).
+// The static cache is written by `nix copy` (TSIX_BENCH_COMPRESSION=none|zstd|xz, default none).
+// Prints medians of TSIX_BENCH_RUNS (default 3) and ratios reference/tsix (>= 1.0: tsix as fast or faster).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -41,79 +44,113 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function main(): Promise<void> {
-  const work = await mkdtemp(join(tmpdir(), 'tsix-bench-cache-'));
-  const children: ChildProcess[] = [];
-  let closure: string[] = [];
-  let drvs: string[] = [];
-  try {
-    // 1. A fresh closure: 5 chained paths of MIB/5 MiB each, random 4 MiB files.
-    const r = `${Date.now()}`;
-    const per = Math.max(1, Math.round(MIB / 5 / 4));
-    await writeFile(join(work, 'c.nix'), `let mk = name: dep: derivation { inherit name; system = builtins.currentSystem; builder = "/bin/sh";
+interface Built { top: string; closure: string[]; garbage: string[]; mib: number }
+
+/** Chained derivations of random 4 MiB files. */
+async function buildBig(work: string, r: string): Promise<Built> {
+  const per = Math.max(1, Math.round(MIB / 5 / 4));
+  const expr = join(work, 'big.nix');
+  await writeFile(expr, `let mk = name: dep: derivation { inherit name; system = builtins.currentSystem; builder = "/bin/sh";
   args = ["-c" "mkdir $out; echo \${dep} > $out/dep; i=0; while [ $i -lt ${per} ]; do head -c 4194304 /dev/urandom > $out/f$i; i=$((i+1)); done"]; };
   p1 = mk "bench-1-${r}" ""; p2 = mk "bench-2-${r}" p1; p3 = mk "bench-3-${r}" p2; p4 = mk "bench-4-${r}" p3; in mk "bench-5-${r}" p4
 `);
-    process.stderr.write(`building a ${MIB} MiB closure with Nix...\n`);
-    const drv = (await sh('nix-instantiate', [join(work, 'c.nix')])).trim();
-    drvs = (await sh('nix-store', ['-qR', drv])).trim().split('\n').filter((p) => p.includes(r));
-    const top = (await sh('nix-store', ['-r', drv, '--option', 'sandbox-paths', '/bin/sh=/bin/busybox'])).trim();
-    closure = (await sh('nix-store', ['-qR', top])).trim().split('\n');
-    const keys = generateKeyPair('bench-key');
-    await writeFile(join(work, 'key.sec'), keys.secret);
-    const cacheDir = join(work, 'static');
-    process.stderr.write(`writing the static cache (compression=${COMPRESSION})...\n`);
-    await sh('nix', ['copy', '--to', `file://${cacheDir}?compression=${COMPRESSION}&secret-key=${join(work, 'key.sec')}`, top]);
+  const drv = (await sh('nix-instantiate', [expr])).trim();
+  const drvs = (await sh('nix-store', ['-qR', drv])).trim().split('\n').filter((p) => p.includes(r));
+  const top = (await sh('nix-store', ['-r', drv, '--option', 'sandbox-paths', '/bin/sh=/bin/busybox'])).trim();
+  const closure = (await sh('nix-store', ['-qR', top])).trim().split('\n');
+  return { top, closure, garbage: [...closure, ...drvs], mib: per * 4 * 5 };
+}
 
-    // 2. The tsix server, over a level store filled from the static cache.
-    const served = await openStore(`level://${join(work, 'served')}`, { direct: true });
-    await substituteClosure(served, [new FileBinaryCache(`file://${cacheDir}`)], [top], [parsePublicKey(keys.public)]);
-    const srv = await serveBinaryCache(served, { listen: '127.0.0.1:0', secretKey: parseSecretKey(keys.secret) });
+/** 300 text files of ~57 KiB and a top file naming them all. */
+async function buildSmall(work: string, r: string): Promise<Built> {
+  const expr = join(work, 'small.nix');
+  await writeFile(expr, `let r = "${r}"; lib = builtins;
+  mk = i: lib.toFile "bench-s-\${toString i}-\${r}" (lib.concatStringsSep "" (lib.genList (j: "\${r}-\${toString i}-\${toString j} ") 3000));
+in lib.toFile "bench-s-top-\${r}" (lib.concatStringsSep "\\n" (lib.genList mk 300))
+`);
+  const top = (await sh('nix-instantiate', ['--eval', '--read-write-mode', expr])).trim().replace(/^"|"$/g, '');
+  const closure = (await sh('nix-store', ['-qR', top])).trim().split('\n');
+  return { top, closure, garbage: closure, mib: 17 };
+}
 
-    // 3. The static cache on loopback.
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const py = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', cacheDir], { stdio: 'ignore' });
-    children.push(py);
-    const staticUrl = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 50; i++) {
-      if (await sh('curl', ['-sf', `${staticUrl}/nix-cache-info`], process.env).then(() => true, () => false)) break;
-      await new Promise((res) => setTimeout(res, 100));
-    }
+interface Times { A: number[]; B: number[]; C: number[]; D: number[] }
 
-    const deleteFromNix = async () => { for (const p of [...closure].reverse()) await sh('nix-store', ['--delete', p]).catch(() => {}); };
-    const nixFrom = (url: string) => sh('nix-store', ['-r', top, '--option', 'substituters', url, '--option', 'trusted-public-keys', keys.public]);
+async function scenario(name: string, work: string, built: Built, children: ChildProcess[]): Promise<string[]> {
+  const { top, closure } = built;
+  const keys = generateKeyPair('bench-key');
+  await writeFile(join(work, 'key.sec'), keys.secret);
+  const cacheDir = join(work, `static-${name}`);
+  process.stderr.write(`${name}: writing the static cache (compression=${COMPRESSION})...\n`);
+  await sh('nix', ['copy', '--to', `file://${cacheDir}?compression=${COMPRESSION}&secret-key=${join(work, 'key.sec')}`, top]);
 
-    const times = { A: [] as number[], B: [] as number[], C: [] as number[], D: [] as number[] };
+  const served = await openStore(`level://${join(work, `served-${name}`)}`, { direct: true });
+  await substituteClosure(served, [new FileBinaryCache(`file://${cacheDir}`)], [top], [parsePublicKey(keys.public)]);
+  const srv = await serveBinaryCache(served, { listen: '127.0.0.1:0', secretKey: parseSecretKey(keys.secret) });
+
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const py = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', cacheDir], { stdio: 'ignore' });
+  children.push(py);
+  const staticUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 50; i++) {
+    if (await sh('curl', ['-sf', `${staticUrl}/nix-cache-info`], process.env).then(() => true, () => false)) break;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+
+  const deleteFromNix = () => sh('nix-store', ['--delete', ...closure]).catch(() => '');
+  const nixFrom = (url: string) => sh('nix-store', ['-r', top, '--option', 'substituters', url, '--option', 'trusted-public-keys', keys.public]);
+  const times: Times = { A: [], B: [], C: [], D: [] };
+  try {
     for (let i = 0; i < RUNS; i++) {
+      process.stderr.write(`${name}: run ${i + 1}/${RUNS}\n`);
       await deleteFromNix();
       times.A.push(await timed(() => nixFrom(srv.url)));
       await deleteFromNix();
       times.B.push(await timed(() => nixFrom(staticUrl)));
       await deleteFromNix();
       times.D.push(await timed(() => nixFrom(staticUrl)));
-      const dest = `level://${join(work, `dest-${i}`)}`;
-      times.C.push(await timed(() => sh(process.execPath, [CLI, '--store', dest, 'copy', '-q', '--from', staticUrl, '--trusted-public-key', keys.public, top], process.env)));
-      await rm(join(work, `dest-${i}`), { recursive: true, force: true });
+      const dest = join(work, `dest-${name}-${i}`);
+      times.C.push(await timed(() => sh(process.execPath, [CLI, '--store', `level://${dest}`, 'copy', '-q', '--from', staticUrl, '--trusted-public-key', keys.public, top], process.env)));
+      await rm(dest, { recursive: true, force: true });
     }
+  } finally {
+    py.kill();
     await srv.close();
     await served.close();
+  }
+  const m = { A: median(times.A), B: median(times.B), C: median(times.C), D: median(times.D) };
+  const rate = (s: number) => `${(built.mib / s).toFixed(0)} MiB/s`;
+  return [
+    `${name}: ${closure.length} paths, ~${built.mib} MiB, static cache compression=${COMPRESSION}, median of ${RUNS} runs`,
+    `  A nix-store -r from tsix server          ${m.A.toFixed(2)} s  (${rate(m.A)})`,
+    `  B nix-store -r from static http cache    ${m.B.toFixed(2)} s  (${rate(m.B)})`,
+    `    ratio B/A (serving; goal >= 1.0)       ${(m.B / m.A).toFixed(2)}`,
+    `  C tsix copy --from static http cache     ${m.C.toFixed(2)} s  (${rate(m.C)})`,
+    `  D nix-store -r from static http cache    ${m.D.toFixed(2)} s  (${rate(m.D)})`,
+    `    ratio D/C (substituting; goal >= 1.0)  ${(m.D / m.C).toFixed(2)}`,
+    `  raw seconds: ${JSON.stringify(times, (_k, v: unknown) => (typeof v === 'number' ? Number(v.toFixed(3)) : v))}`,
+  ];
+}
 
-    const m = { A: median(times.A), B: median(times.B), C: median(times.C), D: median(times.D) };
-    const mibs = (s: number) => (MIB / s).toFixed(0);
-    const out = [
-      `cache benchmark: ${closure.length} paths, ${MIB} MiB, static cache compression=${COMPRESSION}, median of ${RUNS} runs`,
-      `A nix-store -r from tsix server          ${m.A.toFixed(2)} s  (${mibs(m.A)} MiB/s)`,
-      `B nix-store -r from static http cache    ${m.B.toFixed(2)} s  (${mibs(m.B)} MiB/s)`,
-      `  ratio B/A (serving; >= 1.0 is goal)    ${(m.B / m.A).toFixed(2)}`,
-      `C tsix copy --from static http cache     ${m.C.toFixed(2)} s  (${mibs(m.C)} MiB/s)`,
-      `D nix-store -r from static http cache    ${m.D.toFixed(2)} s  (${mibs(m.D)} MiB/s)`,
-      `  ratio D/C (substituting; >= 1.0 goal)  ${(m.D / m.C).toFixed(2)}`,
-      `raw: ${JSON.stringify(times)}`,
-    ];
-    process.stdout.write(out.join('\n') + '\n');
+async function main(): Promise<void> {
+  const work = await mkdtemp(join(tmpdir(), 'tsix-bench-cache-'));
+  const children: ChildProcess[] = [];
+  const garbage: string[] = [];
+  const lines: string[] = [];
+  try {
+    const r = `${Date.now()}`;
+    process.stderr.write(`building the closures with Nix...\n`);
+    const big = await buildBig(work, r);
+    garbage.push(...big.garbage);
+    const small = await buildSmall(work, r);
+    garbage.push(...small.garbage);
+    lines.push(...await scenario('big', work, big, children));
+    lines.push(...await scenario('small', work, small, children));
+    const load = (await sh('cat', ['/proc/loadavg'], process.env)).split(' ').slice(0, 3).join(' ');
+    lines.push(`load average at the end: ${load} (ratios on a busy machine are noisy)`);
+    process.stdout.write(lines.join('\n') + '\n');
   } finally {
     for (const c of children) c.kill();
-    await sh('nix-store', ['--delete', ...closure, ...drvs]).catch(() => {});
+    await sh('nix-store', ['--delete', ...garbage]).catch(() => {});
     await rm(work, { recursive: true, force: true });
   }
 }
