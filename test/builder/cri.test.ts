@@ -4,6 +4,7 @@ import test from 'ava';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmod, copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuildRequest, BuildService } from '../../builder/build-service.js';
@@ -178,6 +179,21 @@ test.serial('cri: a runtime that is not running is a clear error, at once', asyn
   t.true(err!.message.includes(`${dead} is not answering`), err!.message);
   const err2 = await t.throwsAsync(cleanupStalePods(`cri+unix://${dead}`));
   t.is((err2 as { code?: string }).code, 'E_CONFIG');
+});
+
+test.serial('cri: a socket that accepts connections but never answers is an error within the deadline, not a hang', async (t) => {
+  const path = join(env.dir, 'silent.sock');
+  const sockets: Socket[] = [];
+  const server = createServer((s) => { sockets.push(s); });
+  await new Promise<void>((resolve) => server.listen(path, resolve));
+  try {
+    const err = await t.throwsAsync(createCriBuildService(`cri+unix://${path}?state=${encodeURIComponent(stateDir)}`));
+    t.is((err as { code?: string }).code, 'E_CONFIG');
+    t.true(err!.message.includes(`${path} is not answering`), err!.message);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });
 
 test.serial('cri: unusable URLs are refused naming the problem', async (t) => {
