@@ -263,10 +263,9 @@ class CriBuildService implements BuildService {
   /** Keeps `p` until it settles, so that close() can wait for it. */
   private track(p: Promise<void>): Promise<void> {
     this.pending.add(p);
-    void p.finally(() => this.pending.delete(p));
+    p.finally(() => this.pending.delete(p)).catch(() => undefined);
     return p;
   }
-
 
   /** The runtime answers, has the image, and every host path to be mounted exists (the runtime
    *  would silently create a missing one as an empty directory). */
