@@ -3,6 +3,12 @@
 // of a build (its store, working, /tmp and scratch directories, the /etc files and the pod's log
 // directory) lives in <stateDir>/builds/<id>; the pod and container carry the labels tsix.build=1
 // and tsix.owner=<pid>, so that `cleanupStalePods` can remove what a killed process left.
+//
+// Where the sandbox differs from the OCI backend's, because of what CRI (containerd 1.6) offers:
+// no user namespace, so the builder's uid 1000 / gid 100 are the host's ids too (its directories
+// are reachable by root only); the runtime always adds HOSTNAME to the environment; /tmp is a host
+// directory rather than a tmpfs; a build with network shares the host's network and UTS namespaces
+// (so its hostname is the host's); the pids limit is a per-build cgroup parent (see cgroup.ts).
 import { chmod, chown, lstat, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
