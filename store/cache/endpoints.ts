@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { InvalidInputError } from '../errors.js';
 import type { Store } from '../store.js';
-import { openLayeredStore } from '../layered/layered-store.js';
+import { LayeredStore, openLayeredStore } from '../layered/layered-store.js';
 import { splitCacheUrl, isBinaryCacheUrl, openSubstituter } from './substituter.js';
 import { parseSecretKey, type SecretKey } from './signing.js';
 import type { TrustPolicy } from './path-meta.js';
@@ -52,5 +52,7 @@ export async function openDestination(url: string, opts: DestinationOptions, ope
     return { side: new CacheDestination(cache, { compression, secretKey }), store: null, close: async () => {} };
   }
   const store = await openLayeredStore(url, openStore);
-  return { side: new StoreDestination(store, { secretKey: opts.secretKey ?? null }), store, close: () => store.close() };
+  // Writing into a layered store writes into its local part: "does it have the path?" must not substitute.
+  const local = store instanceof LayeredStore ? store.local : store;
+  return { side: new StoreDestination(local, { secretKey: opts.secretKey ?? null }), store, close: () => store.close() };
 }
