@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { launchDaemon, type DaemonProcess } from '../daemon/daemon-harness.js';
 import { CLI } from '../helpers/cli.js';
-import { median, report, timeShell } from './bench-util.js';
+import { median, report } from './bench-util.js';
 
 const BIG_MB = Number(process.env.BENCH_BIG_MB ?? 1024);
 const SMALL_FILES = Number(process.env.BENCH_SMALL_FILES ?? 10000);
@@ -38,13 +38,24 @@ function makeData(src: string): void {
   }
 }
 
+/** Wall-clock ms of a shell command, run asynchronously so that Ctrl-C can still clean up. */
+function timeCmd(cmd: string): Promise<number> {
+  return new Promise((res, rej) => {
+    const t0 = process.hrtime.bigint();
+    const p = spawn('bash', ['-c', cmd], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('close', (code) => (code === 0 ? res(Number(process.hrtime.bigint() - t0) / 1e6) : rej(new Error(`benchmark command failed (${code}): ${cmd}\n${err}`))));
+  });
+}
+
 /** Median wall time of `cmd` over RUNS runs, caches dropped before each run if `cold`. */
-function time(cmd: string, cold: boolean): number {
+async function time(cmd: string, cold: boolean): Promise<number> {
   const ms: number[] = [];
-  if (!cold) timeShell(cmd); // warm-up
+  if (!cold) await timeCmd(cmd); // warm-up
   for (let i = 0; i < RUNS; i++) {
     if (cold) dropCaches();
-    ms.push(timeShell(cmd));
+    ms.push(await timeCmd(cmd));
   }
   return median(ms);
 }
@@ -70,7 +81,7 @@ async function main(): Promise<void> {
     if (squash) { spawnSync('umount', ['-l', sqMnt]); squash.kill('SIGKILL'); }
     rmSync(work, { recursive: true, force: true });
   };
-  process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)); });
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { void cleanup().finally(() => process.exit(130)); });
   try {
     const src = join(work, 'src');
     console.log(`data: ${BIG_MB} MiB file, ${SMALL_FILES} × 4 KiB files in ${DIRS} dirs; ${RUNS} runs each (median)`);
@@ -100,24 +111,24 @@ async function main(): Promise<void> {
     writeFileSync(list, sh(`cd ${local.small} && find . -type f`));
     const stats = (d: { small: string }) => `cd ${d.small} && ${process.execPath} -e 'const fs = require("fs"); const l = fs.readFileSync(process.argv[1], "utf8").split("\\n").filter(Boolean); for (let i = 0; i < 5; i++) for (const f of l) fs.lstatSync(f)' ${list}`;
     const rows: [string, number, number, string, number][] = [];
-    const row = (label: string, cmd: (d: typeof tx) => string, cold: boolean, refName: string, ref: typeof tx, goal: number) => {
-      const a = time(cmd(tx), cold);
-      const b = time(cmd(ref), cold);
+    const row = async (label: string, cmd: (d: typeof tx) => string, cold: boolean, refName: string, ref: typeof tx, goal: number) => {
+      const a = await time(cmd(tx), cold);
+      const b = await time(cmd(ref), cold);
       rows.push([label, a, b, refName, goal]);
       const r = report(label, a, b, refName);
       console.log(`${''.padEnd(38)} goal ≤ ${goal.toFixed(2)} ${r <= goal ? 'met' : 'NOT met'}`);
     };
-    row('cold sequential read (vs squashfuse)', seq, true, 'squashfuse_ll', sq, 1 / 0.8);
-    row('cold sequential read (vs local)', seq, true, 'local', local, Infinity);
-    row('warm sequential read (vs local)', seq, false, 'local', local, 1.2);
-    row('find with stat, cold (vs squashfuse)', find, true, 'squashfuse_ll', sq, Infinity);
-    row('find with stat, warm (vs local)', find, false, 'local', local, 1.2);
-    row(`repeated lstat 5×${SMALL_FILES} (vs local)`, stats, false, 'local', local, 1.2);
-    row('tar small files, cold (vs squashfuse)', tar, true, 'squashfuse_ll', sq, 1.5);
-    row('tar small files, warm (vs squashfuse)', tar, false, 'squashfuse_ll', sq, 1.2);
-    row('tar small files, warm (vs local)', tar, false, 'local', local, Infinity);
+    await row('cold sequential read (vs squashfuse)', seq, true, 'squashfuse_ll', sq, 1 / 0.8);
+    await row('cold sequential read (vs local)', seq, true, 'local', local, Infinity);
+    await row('warm sequential read (vs local)', seq, false, 'local', local, 1.2);
+    await row('find with stat, cold (vs squashfuse)', find, true, 'squashfuse_ll', sq, Infinity);
+    await row('find with stat, warm (vs local)', find, false, 'local', local, 1.2);
+    await row(`repeated lstat 5×${SMALL_FILES} (vs local)`, stats, false, 'local', local, 1.2);
+    await row('tar small files, cold (vs squashfuse)', tar, true, 'squashfuse_ll', sq, 1.5);
+    await row('tar small files, warm (vs squashfuse)', tar, false, 'squashfuse_ll', sq, 1.2);
+    await row('tar small files, warm (vs local)', tar, false, 'local', local, Infinity);
     const mbps = (BIG_MB / (rows[0]![1] / 1000)).toFixed(0);
-    console.log(`tsix cold sequential read: ${mbps} MiB/s`);
+    console.log(`tsix cold sequential read: ${mbps} MiB/s; load average now: ${sh('cat /proc/loadavg').split(' ').slice(0, 3).join(' ')} (timings on a shared machine vary)`);
   } finally {
     await cleanup();
   }
