@@ -70,6 +70,8 @@ export class ExprVar extends Expr {
   }
   override lazy(env: Env): Lazy {
     // A recursive binding may not be initialised yet (`let x = x;`): then make a thunk.
+    // Variables from `with` stay lazy: looking them up would force the with's set too early.
+    if (this.withLevels !== null) return new Thunk(this, env);
     const v = this.lookup(env);
     return v === undefined ? new Thunk(this, env) : v;
   }
@@ -173,6 +175,16 @@ export class ExprAttrs extends Expr {
         map.set(k, v);
         pos.set(k, d.pos);
       }
+      const ov = map.get('__overrides');
+      if (ov !== undefined) {
+        // Legacy: attributes of `__overrides` replace the recursive set's own (also for references inside it).
+        const names = [...this.attrs.keys()];
+        for (const [k, v] of ev.forceAttrs(ov, this.pos).map) {
+          const idx = names.indexOf(k);
+          if (idx >= 0) vars[idx] = v;
+          map.set(k, v);
+        }
+      }
     } else {
       for (const [k, d] of this.attrs) { map.set(k, d.e.lazy(env)); pos.set(k, d.pos); }
     }
@@ -251,7 +263,7 @@ export class ExprAssert extends Expr {
   }
 }
 
-export interface Formal { name: string; def: Expr | null; }
+export interface Formal { name: string; def: Expr | null; pos?: Pos; }
 
 export class ExprLambda extends Expr {
   name: string | null = null;

@@ -12,6 +12,8 @@ export interface EvalArgs {
   args: { name: string; value: string; isString: boolean }[];
   includes: string[];
   showTrace: boolean;
+  /** --xml without positions. */
+  noLocation?: boolean;
   expr: string | null;
   files: string[];
   readStdin: boolean;
@@ -29,6 +31,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
       case '--json': a.output = 'json'; break;
       case '--xml': a.output = 'xml'; break;
       case '--show-trace': a.showTrace = true; break;
+      case '--no-location': a.noLocation = true; break;
       case '-E': case '--expr': isExpr = true; break;
       case '-A': case '--attr': need(i, 1, x); a.attrPaths.push(argv[++i]!); break;
       case '--arg': need(i, 2, x); a.args.push({ name: argv[i + 1]!, value: argv[i + 2]!, isString: false }); i += 2; break;

@@ -10,7 +10,7 @@ export type Tok =
   /** A path with interpolations: parts are literal strings or token ranges of nested expressions. */
   | { t: 'IPATH'; parts: (string | Tok[])[]; p: number }
   /** "…" or ''…'': parts; for indented strings `ind` is true and literal parts are kept apart for stripping. */
-  | { t: 'STR'; parts: (string | Tok[])[]; ind: boolean; p: number }
+  | { t: 'STR'; parts: (string | Tok[] | { esc: string })[]; ind: boolean; p: number }
   | { t: 'OP'; v: string; p: number }
   | { t: 'EOF'; p: number };
 
@@ -82,7 +82,7 @@ export class Lexer {
       const c = s.charCodeAt(this.i);
       if (c === 32 || c === 9 || c === 10 || c === 13) { this.i++; continue; }
       if (c === 35) { // #
-        while (this.i < s.length && s.charCodeAt(this.i) !== 10) this.i++;
+        while (this.i < s.length && s.charCodeAt(this.i) !== 10 && s.charCodeAt(this.i) !== 13) this.i++;
         continue;
       }
       if (c === 47 && s.charCodeAt(this.i + 1) === 42) { // /*
@@ -201,6 +201,7 @@ export class Lexer {
         lit += '$'; this.i++;
         continue;
       }
+      if (ch === '\r') { lit += '\n'; this.i += s[this.i + 1] === '\n' ? 2 : 1; continue; }
       lit += ch; this.i++;
     }
     if (lit) parts.push(lit);
@@ -209,35 +210,41 @@ export class Lexer {
 
   private indString(p: number): Tok {
     const s = this.src;
-    const parts: (string | Tok[])[] = [];
+    // Escapes and lone `$`/`'` tokens are kept apart ({ esc }): they end start-of-line whitespace like interpolations.
+    const parts: (string | Tok[] | { esc: string })[] = [];
     let lit = '';
     const flush = () => { if (lit) { parts.push(lit); lit = ''; } };
+    const esc = (e: string) => { flush(); parts.push({ esc: e }); };
     for (;;) {
-      if (this.i >= s.length) this.error('syntax error, unexpected end of file', s.length);
-      if (s.startsWith("''", this.i)) {
-        const n = s[this.i + 2];
-        if (n === '$') { flush(); parts.push('$'); this.i += 3; continue; }
-        if (n === "'") { flush(); parts.push("''"); this.i += 3; continue; }
-        if (n === '\\') {
+      if (this.i >= s.length) this.error('syntax error, unexpected end of file', s.length - 1);
+      const ch = s[this.i]!, n = s[this.i + 1];
+      if (ch === "'" && n === "'") {
+        const n2 = s[this.i + 2];
+        if (n2 === '$') { esc('$'); this.i += 3; continue; }
+        if (n2 === "'") { esc("''"); this.i += 3; continue; }
+        if (n2 === '\\') {
           const e = s[this.i + 3];
-          if (e === undefined) this.error('syntax error, unexpected end of file', s.length);
-          flush(); parts.push(e === 'n' ? '\n' : e === 'r' ? '\r' : e === 't' ? '\t' : e);
+          if (e === undefined) this.error('syntax error, unexpected end of file', s.length - 1);
+          if (e === '\r' && s[this.i + 4] === '\n') { esc('\n'); this.i += 5; continue; }
+          esc(e === 'n' ? '\n' : e === 'r' ? '\r' : e === 't' ? '\t' : e === '\r' ? '\n' : e);
           this.i += 4; continue;
         }
         this.i += 2;
         break;
       }
-      const ch = s[this.i]!;
-      if (ch === '$' && s[this.i + 1] === '{') {
-        flush();
-        this.i += 2;
-        parts.push(this.tokenize(true));
-        continue;
+      if (ch === '$') {
+        if (n === '{') { flush(); this.i += 2; parts.push(this.tokenize(true)); continue; }
+        if (n === "'" || n === undefined) { esc('$'); this.i++; continue; }
+        lit += ch + n; this.i += 2; continue;
       }
-      if (ch === '$' && s[this.i + 1] === '$') { lit += '$$'; this.i += 2; continue; }
+      if (ch === "'") {
+        if (n === '$') { esc("'"); this.i++; continue; }
+        lit += ch + (n ?? ''); this.i += 2; continue;
+      }
       lit += ch; this.i++;
     }
     flush();
     return { t: 'STR', parts, ind: true, p };
   }
+
 }

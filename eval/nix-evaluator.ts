@@ -2,12 +2,12 @@
 // path, file import (cached per file), and entry points to evaluate strings and files.
 import { readFileSync, statSync } from 'node:fs';
 import { Env, Scope, type Expr } from './ast.js';
-import { builtinEntries, setBuiltinHost } from './builtins/index.js';
+import { builtinEntries, setBuiltinHost, COREPKGS_DIR } from './builtins/index.js';
 import { NixEvalError, type Pos } from './errors.js';
 import { callFunction, force, forceAttrs, hooks, type StoreAdapter } from './evaluator.js';
 import { parse } from './parser.js';
 import { lazyNative } from './evaluator.js';
-import { DERIVATION_NIX } from './derivation/corepkgs.js';
+import { COREPKGS, DERIVATION_NIX } from './derivation/corepkgs.js';
 import { canonPath, dirOf } from './paths.js';
 import { Lambda, NixAttrs, NixPath, mkAttrs, type Lazy, type Value } from './values.js';
 
@@ -86,6 +86,14 @@ export class NixEvaluator {
 
   importFile(path: string, scope: NixAttrs | null, pos: Pos | null): Value {
     let file = canonPath(path);
+    const core = file.startsWith(COREPKGS_DIR + '/') ? COREPKGS[file.slice(COREPKGS_DIR.length + 1)] : undefined;
+    if (core !== undefined) {
+      const cached = this.fileCache.get(file);
+      if (cached !== undefined) return cached;
+      const v = parse(core, file, COREPKGS_DIR, this.baseScope).eval(this.baseEnv);
+      this.fileCache.set(file, v);
+      return v;
+    }
     try {
       if (statSync(file).isDirectory()) file += '/default.nix';
     } catch {

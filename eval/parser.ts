@@ -78,6 +78,7 @@ class Parser {
       this.k += 2;
       const { formals, ellipsis } = this.formals();
       this.expect(':');
+      if (formals.some((f) => f.name === t.v)) throw new NixParseError(`duplicate formal function argument '${t.v}'`, this.pos(t));
       return new ExprLambda(t.v, formals, ellipsis, this.expr(), this.pos(t));
     }
     if (this.isOp('{') && this.looksLikeFormals()) {
@@ -88,6 +89,7 @@ class Parser {
         const a = this.cur;
         if (a.t !== 'ID') this.fail(a, 'identifier');
         arg = a.v; this.k++;
+        if (formals.some((f) => f.name === arg)) throw new NixParseError(`duplicate formal function argument '${arg}'`, this.pos(a));
       }
       this.expect(':');
       return new ExprLambda(arg, formals, ellipsis, this.expr(), this.pos(t));
@@ -147,7 +149,7 @@ class Parser {
       if (this.isOp('?')) { this.k++; def = this.expr(); }
       if (seen.has(id.v)) throw new NixParseError(`duplicate formal function argument '${id.v}'`, this.pos(id));
       seen.add(id.v);
-      formals.push({ name: id.v, def });
+      formals.push({ name: id.v, def, pos: this.pos(id) });
       if (this.isOp(',')) { this.k++; continue; }
       if (!this.isOp('}')) this.fail(this.cur, "'}'");
     }
@@ -357,13 +359,14 @@ class Parser {
     const p = this.pos(t);
     if (t.parts.length === 0) return withPos(new ExprConst(''), p);
     if (t.parts.length === 1 && typeof t.parts[0] === 'string') return withPos(new ExprConst(t.parts[0]), p);
-    return new ExprConcatStrings(true, t.parts.map((x) => (typeof x === 'string' ? new ExprConst(x) : this.sub(x))), p);
+    return new ExprConcatStrings(true, t.parts.map((x) => (typeof x === 'string' ? new ExprConst(x) : this.sub(x as Tok[]))), p);
   }
 
   private indStringExpr(t: Extract<Tok, { t: 'STR' }>): Expr {
     const p = this.pos(t);
     const parts = t.parts;
-    // Minimum indentation over lines with content (interpolations count as content).
+    // Nix's stripIndentation: minimum indentation over lines with content; interpolations and
+    // escapes count as content.
     let atStart = true, minIndent = 1000000, cur = 0;
     for (const part of parts) {
       if (typeof part !== 'string') {
@@ -383,14 +386,15 @@ class Parser {
     atStart = true;
     let dropped = 0;
     parts.forEach((part, idx) => {
-      if (typeof part !== 'string') {
+      if (Array.isArray(part)) {
         atStart = false; dropped = 0;
         out.push(this.sub(part));
         return;
       }
+      const text = typeof part === 'string' ? part : part.esc;
       let s2 = '';
-      for (let j = 0; j < part.length; j++) {
-        const c = part[j]!;
+      for (let j = 0; j < text.length; j++) {
+        const c = text[j]!;
         if (atStart) {
           if (c === ' ') { if (dropped++ >= minIndent) s2 += c; }
           else if (c === '\n') { dropped = 0; s2 += c; }

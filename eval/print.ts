@@ -184,14 +184,15 @@ export function posFile(pos: Pos): string {
 }
 
 /** XML attributes in name order (Nix keeps them in a std::map), with the position's column/line/path. */
-function posAttrs(pos: Pos | null | undefined, extra: Record<string, string> = {}): string {
+function xmlAttrs(pos: Pos | null | undefined, extra: Record<string, string> = {}): string {
   const a: Record<string, string> = { ...extra };
   if (pos) { a.column = String(pos.col); a.line = String(pos.line); a.path = posFile(pos); }
   return Object.keys(a).sort().map((k) => ` ${k}="${xmlEscape(a[k]!)}"`).join('');
 }
 
 /** printValueAsXML, the whole document. */
-export function printXML(v: Lazy, strict: boolean, ctx: Set<string>): string {
+export function printXML(v: Lazy, strict: boolean, ctx: Set<string>, location = true): string {
+  const posAttrs = (pos: Pos | null | undefined, extra: Record<string, string> = {}) => xmlAttrs(location ? pos : null, extra);
   const out: string[] = ["<?xml version='1.0' encoding='utf-8'?>\n<expr>\n"];
   const drvsSeen = new Set<string>();
   const el = (ind: string, s: string) => out.push(ind + s + '\n');

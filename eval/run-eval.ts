@@ -5,6 +5,7 @@ import { NixEvalError } from './errors.js';
 import { NixEvaluator, parseSearchPath } from './nix-evaluator.js';
 import { forceDeep, printJSON, printValue, printXML } from './print.js';
 import { setTraceSink } from './trace.js';
+import { HashingStoreAdapter } from './hashing-store.js';
 import { force } from './evaluator.js';
 import { canonPath } from './paths.js';
 import { Thunk, type Lazy, type Value } from './values.js';
@@ -14,7 +15,7 @@ export interface Output { out(s: string): void; err(s: string): void; }
 export function runEval(args: EvalArgs, cwd: string, stdinText: string | null, io: Output): number {
   setTraceSink(io.err);
   const searchPath = parseSearchPath([...args.includes, ...(process.env.NIX_PATH ?? '').split(':')]);
-  const ev = new NixEvaluator({ searchPath });
+  const ev = new NixEvaluator({ searchPath, store: new HashingStoreAdapter() });
   const autoArgs = new Map<string, Lazy>();
   for (const a of args.args) {
     autoArgs.set(a.name, a.isString ? a.value : new Thunk(null, null, () => ev.evalString(a.value, cwd)));
@@ -56,7 +57,7 @@ function print(v: Value, args: EvalArgs, io: Output): void {
     try { printJSON(v, args.strict, ctx, out); } catch (e) { io.out(out.join('')); throw e; }
     io.out(out.join(''));
   } else if (args.output === 'xml') {
-    io.out(printXML(v, args.strict, ctx));
+    io.out(printXML(v, args.strict, ctx, !args.noLocation));
   } else {
     if (args.strict) forceDeep(v);
     io.out(printValue(v) + '\n');

@@ -28,6 +28,10 @@ import { nixMatch, nixSplit, RegexError } from '../lib/regex.js';
 import { fromTOML, TomlError, type TomlValue } from '../lib/toml.js';
 import { fromJSON } from './json.js';
 import { traceWrite } from '../trace.js';
+import { COREPKGS } from '../derivation/corepkgs.js';
+
+/** Where `<nix/…>` (Nix's corepkgs) lives; files there are served from memory. */
+export const COREPKGS_DIR = '/__corepkgs__';
 
 interface Entry { value: Value; global: boolean; }
 const table = new Map<string, Entry>();
@@ -165,8 +169,11 @@ prim('functionArgs', 1, ([f], pos) => {
   const x = force(f!);
   if (x instanceof Lambda) {
     const m = new Map<string, Lazy>();
-    if (x.fn.formals) for (const fm of x.fn.formals) m.set(fm.name, fm.def !== null);
-    return new NixAttrs(m);
+    const ps = new Map<string, Pos>();
+    if (x.fn.formals) for (const fm of x.fn.formals) { m.set(fm.name, fm.def !== null); if (fm.pos) ps.set(fm.name, fm.pos); }
+    const r = new NixAttrs(m);
+    r.pos = ps;
+    return r;
   }
   if (x instanceof PrimOp || x instanceof PrimOpApp) return new NixAttrs(new Map());
   throw new NixEvalError(`'functionArgs' requires a function`, pos);
@@ -430,7 +437,7 @@ prim('toJSON', 1, ([v], pos) => {
   return mkString(out.join(''), ctx);
 });
 prim('fromJSON', 1, ([v], pos) => fromJSON(str(v!, pos), pos));
-prim('toXML', 1, ([v]) => { const ctx = new Set<string>(); return mkString(printXML(v!, true, ctx), ctx); });
+prim('toXML', 1, ([v]) => { const ctx = new Set<string>(); return mkString(printXML(v!, true, ctx, false), ctx); });
 const HASH_ALGOS: Record<string, string> = { md5: 'md5', sha1: 'sha1', sha256: 'sha256', sha512: 'sha512' };
 prim('hashString', 2, ([t, s], pos) => {
   const algo = forceStringNoCtx(t!, pos);
@@ -493,15 +500,17 @@ prim('findFile', 2, ([sp, n], pos) => {
     const prefixV = a.map.get('prefix'), pathV = a.map.get('path');
     const prefix = prefixV === undefined ? '' : forceStringNoCtx(prefixV, pos);
     if (pathV === undefined) throw new NixEvalError(`attribute 'path' missing`, pos);
-    const base = coerceToString(force(pathV), new Set(), false, false, pos);
+    let base = coerceToString(force(pathV), new Set(), false, false, pos);
+    if (!base.startsWith('/')) base = `${process.cwd()}/${base}`;
     let rest: string;
     if (prefix === '') rest = name;
     else if (name === prefix) rest = '';
     else if (name.startsWith(prefix + '/')) rest = name.slice(prefix.length + 1);
     else continue;
     const full = rest === '' ? base : `${base}/${rest}`;
-    if (existsSync(full)) return new NixPath(canonPath(full));
+    if (existsSync(full) || (full.startsWith(COREPKGS_DIR + '/') && COREPKGS[full.slice(COREPKGS_DIR.length + 1)] !== undefined)) return new NixPath(canonPath(full));
   }
+  if (name.startsWith('nix/') && COREPKGS[name.slice(4)] !== undefined) return new NixPath(`${COREPKGS_DIR}/${name.slice(4)}`);
   throw new NixThrownError(`file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
 });
 prim('toFile', 2, ([n, s], pos) => {
