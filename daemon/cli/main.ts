@@ -14,6 +14,7 @@ const COMMANDS: Record<string, () => Promise<{ run: CommandRun }>> = {
   'build': () => import('./build-command.js'),
   'log': () => import('./log-command.js'),
   'status': () => import('./status-command.js'),
+  'serve-cache': () => import('../http/serve-command.js'),
   'instantiate': () => import('./instantiate-command.js'),
   'show-derivation': () => import('./show-derivation-command.js'),
 };

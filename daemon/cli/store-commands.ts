@@ -21,8 +21,17 @@ const SUBCOMMANDS: Record<string, (argv: string[], ctx: CliContext) => Promise<n
   restore,
   ls,
   cat,
-  verify: (argv, ctx) => verifyStore(argv, ctx),
+  // Without paths: the whole store (nix-store --verify); with paths or keys: nix store verify.
+  verify: (argv, ctx) => (argv.some((a) => !a.startsWith('-')) ? signCommands(['verify', ...argv], ctx) : verifyStore(argv, ctx)),
+  'verify-sigs': (argv, ctx) => signCommands(['verify-sigs', ...argv], ctx),
+  sign: (argv, ctx) => signCommands(['sign', ...argv], ctx),
+  'generate-key': (argv, ctx) => signCommands(['generate-key', ...argv], ctx),
 };
+
+async function signCommands(argv: string[], ctx: CliContext): Promise<number> {
+  const { run: runSigning } = await import('./sign-commands.js');
+  return runSigning(argv, ctx);
+}
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const sub = argv[0];
