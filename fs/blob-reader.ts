@@ -42,7 +42,7 @@ const NEAR_BEHIND = 16 << 20;
 const NEAR_AHEAD = 1 << 20;
 
 export interface BlobReaderOptions {
-  /** Bytes of verified chunks kept in memory (default 256 MiB). */
+  /** Bytes of chunks kept in memory (default 64 MiB; the kernel keeps pages of files read). */
   cacheBytes?: number;
   /** Largest read-ahead window of a sequential reader (default 8 MiB). */
   maxReadAhead?: number;
@@ -61,7 +61,7 @@ export class BlobReader {
   private readonly pumps = new Map<string, Pump>();
 
   constructor(private readonly blobs: BlobService, opts: BlobReaderOptions = {}) {
-    this.chunks = new WeightedLru(opts.cacheBytes ?? 256 << 20, (b) => b.length + 64);
+    this.chunks = new WeightedLru(opts.cacheBytes ?? 64 << 20, (b) => b.length + 64);
     this.maxReadAhead = opts.maxReadAhead ?? 16 << 20;
     this.maxPrefetch = opts.maxPrefetch ?? 32;
   }
