@@ -29,6 +29,7 @@ export class BuildFailedError extends TsixError {
 
 export type BuildEvent =
   | { type: 'substituting'; path: string }
+  | { type: 'queued'; drvPath: string }
   | { type: 'started'; drvPath: string }
   | { type: 'log'; drvPath: string; line: string }
   | { type: 'built'; drvPath: string; outputs: string[] }
@@ -142,6 +143,7 @@ export class Coordinator {
     if (missing.length === 0) return;
     for (const o of missing) await this.trySubstitute(o);
     if ((await Promise.all(outputs.map((o) => this.isValid(o)))).every(Boolean)) return;
+    this.opts.onEvent?.({ type: 'queued', drvPath });
     await Promise.all([...drv.inputDrvs.keys()].map((d) => this.realiseShared(d)));
     for (const src of drv.inputSrcs) {
       if (!(await this.ensurePath(src))) throw new NotFoundError(`input '${src}' of '${drvPath}'`, { path: src });

@@ -9,14 +9,18 @@ export class Progress {
   private lastLine = '';
   private drawn = false;
 
-  constructor(private readonly out: NodeJS.WriteStream, private total = 0) {}
+  private total = 0;
 
-  setTotal(n: number): void { this.total = n; }
+  constructor(private readonly out: NodeJS.WriteStream) {}
 
   get isTty(): boolean { return !!this.out.isTTY; }
 
   event = (e: BuildEvent): void => {
     switch (e.type) {
+      case 'queued':
+        this.total++;
+        this.redraw();
+        break;
       case 'started':
         this.running.add(e.drvPath);
         this.line(`building '${e.drvPath}'...`);
@@ -56,6 +60,7 @@ export class Progress {
     if (!this.isTty) return;
     this.clear();
     const left = Math.max(0, this.total - this.done - this.failed - this.running.size);
+    if (this.total === 0) return;
     const name = [...this.running][0]?.replace(/^\/nix\/store\/[0-9a-z]{32}-/, '').replace(/\.drv$/, '');
     const status = `[${this.done}/${this.running.size}/${left} built${this.failed ? `, ${this.failed} failed` : ''}]${name ? ` building ${name}` : ''}${this.lastLine ? `: ${this.lastLine}` : ''}`;
     const width = this.out.columns || 80;
