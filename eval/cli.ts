@@ -40,7 +40,7 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
       case '-': a.readStdin = true; break;
       default:
         if (x.startsWith('-I') && x.length > 2) { a.includes.push(x.slice(2)); break; }
-        if (x.startsWith('-')) throw new UsageError(`unrecognised flag '${x}'`);
+        if (x.startsWith('-')) throw new NixEvalError(`unrecognised flag '${x}'`);
         a.files.push(x);
     }
   }

@@ -135,7 +135,7 @@ export class Lexer {
         }
         case 'FLOAT': return { t: 'FLOAT', v: parseFloat(text), p };
         case 'PATH': case 'HPATH':
-          if (text.endsWith('/') && text.length > 1) this.error(`path '${text}' has a trailing slash`, p);
+          if (text.endsWith('/') && text.length > 1) this.error(`path has a trailing slash`, p);
           return { t: kind, v: text, p };
         case 'SPATH': return { t: 'SPATH', v: text.slice(1, -1), p };
         case 'URI': return { t: 'URI', v: text, p };
@@ -179,7 +179,7 @@ export class Lexer {
     const parts: (string | Tok[])[] = [];
     let lit = '';
     for (;;) {
-      if (this.i >= s.length) this.error('syntax error, unexpected end of file', s.length);
+      if (this.i >= s.length) this.error('syntax error, unexpected end of file, expecting \'"\'', Math.max(0, s.length - 1));
       const ch = s[this.i]!;
       if (ch === '"') { this.i++; break; }
       if (ch === '\\') {

@@ -149,9 +149,9 @@ export function printJSON(v: Lazy, strict: boolean, ctx: Set<string>, out: strin
   if (x instanceof NixString) { for (const c of x.ctx) ctx.add(c); out.push(jsonString(x.s)); return; }
   if (x instanceof NixPath) { out.push(jsonString(copyPathToStore(x.path, ctx, null))); return; }
   if (Array.isArray(x)) {
+    // Nix's JSON writer closes open containers while an error unwinds: `[` … `]` even on failure.
     out.push('[');
-    x.forEach((e, i) => { if (i > 0) out.push(','); printJSON(e, strict, ctx, out); });
-    out.push(']');
+    try { x.forEach((e, i) => { if (i > 0) out.push(','); printJSON(e, strict, ctx, out); }); } finally { out.push(']'); }
     return;
   }
   if (x instanceof NixAttrs) {
@@ -163,12 +163,13 @@ export function printJSON(v: Lazy, strict: boolean, ctx: Set<string>, out: strin
     const op = x.map.get('outPath');
     if (op !== undefined) { printJSON(op, strict, ctx, out); return; }
     out.push('{');
-    x.sortedNames().forEach((k, i) => {
-      if (i > 0) out.push(',');
-      out.push(jsonString(k), ':');
-      printJSON(x.map.get(k)!, strict, ctx, out);
-    });
-    out.push('}');
+    try {
+      x.sortedNames().forEach((k, i) => {
+        if (i > 0) out.push(',');
+        out.push(jsonString(k), ':');
+        printJSON(x.map.get(k)!, strict, ctx, out);
+      });
+    } finally { out.push('}'); }
     return;
   }
   throw new NixEvalError('cannot convert a function to JSON');

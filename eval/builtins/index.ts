@@ -129,7 +129,7 @@ prim('getAttr', 2, ([n, a], pos) => {
   const name = forceStringNoCtx(n!, pos);
   const s = forceAttrs(a!, pos);
   const v = s.map.get(name);
-  if (v === undefined) throw new NixEvalError(`attribute '${name}' missing`, pos);
+  if (v === undefined) throw new NixEvalError(`attribute '${name}' missing for call to 'getAttr'`, pos);
   return force(v);
 });
 prim('hasAttr', 2, ([n, a], pos) => forceAttrs(a!, pos).map.has(forceStringNoCtx(n!, pos)));
@@ -144,11 +144,11 @@ prim('listToAttrs', 1, ([l], pos) => {
   for (const e of forceList(l!, pos)) {
     const s = forceAttrs(e, pos);
     const n = s.map.get('name');
-    if (n === undefined) throw new NixEvalError(`attribute 'name' missing`, pos);
+    if (n === undefined) throw new NixEvalError(`attribute 'name' missing for call to 'listToAttrs'`, pos);
     const name = forceStringNoCtx(n, pos);
     if (m.has(name)) continue;
     const v = s.map.get('value');
-    if (v === undefined) throw new NixEvalError(`attribute 'value' missing`, pos);
+    if (v === undefined) throw new NixEvalError(`attribute 'value' missing for call to 'listToAttrs'`, pos);
     m.set(name, v);
   }
   return new NixAttrs(m);
@@ -205,12 +205,12 @@ prim('unsafeGetAttrPos', 2, ([n, a], pos) => {
 prim('length', 1, ([l], pos) => BigInt(forceList(l!, pos).length));
 prim('head', 1, ([l], pos) => {
   const x = forceList(l!, pos);
-  if (x.length === 0) throw new NixEvalError(`'builtins.head' called on an empty list`, pos);
+  if (x.length === 0) throw new NixEvalError(`list index 0 is out of bounds`, pos);
   return force(x[0]!);
 });
 prim('tail', 1, ([l], pos) => {
   const x = forceList(l!, pos);
-  if (x.length === 0) throw new NixEvalError(`'builtins.tail' called on an empty list`, pos);
+  if (x.length === 0) throw new NixEvalError(`'tail' called on an empty list`, pos);
   return x.slice(1);
 });
 prim('elemAt', 2, ([l, n], pos) => {
@@ -220,9 +220,9 @@ prim('elemAt', 2, ([l, n], pos) => {
 });
 prim('elem', 2, ([e, l], pos) => { const x = force(e!); return forceList(l!, pos).some((y) => eqValues(x, force(y), pos)); });
 prim('map', 2, ([f, l], pos) => forceList(l!, pos).map((e) => lazyNative(() => callFunction(force(f!), e, pos))), true);
-prim('filter', 2, ([f, l], pos) => { const fn = force(f!); return forceList(l!, pos).filter((e) => forceBool(callFunction(fn, e, pos), pos)); });
+prim('filter', 2, ([f, l], pos) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).filter((e) => forceBool(callFunction(fn, e, pos), pos)); });
 prim('foldl\'', 3, ([f, z, l], pos) => {
-  const fn = force(f!);
+  const fn = forceFunction(f!, pos);
   let acc: Lazy = z!;
   for (const e of forceList(l!, pos)) acc = callFunction(callFunction(fn, acc, pos), e, pos);
   return force(acc);
@@ -235,23 +235,23 @@ prim('genList', 2, ([f, n], pos) => {
   return out;
 });
 prim('concatLists', 1, ([l], pos) => ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(x, pos))));
-prim('concatMap', 2, ([f, l], pos) => { const fn = force(f!); return ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(callFunction(fn, x, pos), pos))); });
-prim('all', 2, ([f, l], pos) => { const fn = force(f!); return forceList(l!, pos).every((x) => forceBool(callFunction(fn, x, pos), pos)); });
-prim('any', 2, ([f, l], pos) => { const fn = force(f!); return forceList(l!, pos).some((x) => forceBool(callFunction(fn, x, pos), pos)); });
+prim('concatMap', 2, ([f, l], pos) => { const fn = forceFunction(f!, pos); return ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(callFunction(fn, x, pos), pos))); });
+prim('all', 2, ([f, l], pos) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).every((x) => forceBool(callFunction(fn, x, pos), pos)); });
+prim('any', 2, ([f, l], pos) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).some((x) => forceBool(callFunction(fn, x, pos), pos)); });
 prim('sort', 2, ([f, l], pos) => {
-  const fn = force(f!);
+  const fn = forceFunction(f!, pos);
   const x = forceList(l!, pos).slice();
   // A stable merge sort calling the comparator as Nix's std::stable_sort does (less-than).
   return mergeSort(x, (a, b) => forceBool(callFunction(callFunction(fn, a, pos), b, pos), pos));
 });
 prim('partition', 2, ([f, l], pos) => {
-  const fn = force(f!);
+  const fn = forceFunction(f!, pos);
   const right: Lazy[] = [], wrong: Lazy[] = [];
   for (const e of forceList(l!, pos)) (forceBool(callFunction(fn, e, pos), pos) ? right : wrong).push(e);
   return mkAttrs({ right, wrong });
 });
 prim('groupBy', 2, ([f, l], pos) => {
-  const fn = force(f!);
+  const fn = forceFunction(f!, pos);
   const m = new Map<string, Lazy[]>();
   for (const e of forceList(l!, pos)) {
     const k = forceStringNoCtx(callFunction(fn, e, pos), pos);
@@ -304,7 +304,7 @@ prim('substring', 3, ([a, b, v], pos) => {
   const start = forceInt(a!, pos), len = forceInt(b!, pos);
   const ctx = new Set<string>();
   const s = coerceToString(force(v!), ctx, false, false, pos);
-  if (start < 0n) throw new NixEvalError('negative start position in substring', pos);
+  if (start < 0n) throw new NixEvalError("negative start position in 'substring'", pos);
   if (isAscii(s)) {
     const st = Number(start);
     return mkString(len < 0n ? s.slice(st) : s.slice(st, st + Number(len > BigInt(s.length) ? BigInt(s.length) : len)), ctx);
@@ -519,7 +519,21 @@ prim('toFile', 2, ([n, s], pos) => {
 });
 prim('filterSource', 2, ([, p], pos) => { void p; throw new NixEvalError(`'builtins.filterSource' needs a store, which this evaluation does not have`, pos); });
 prim('path', 1, (_a, pos) => { throw new NixEvalError(`'builtins.path' needs a store, which this evaluation does not have`, pos); });
-prim('storePath', 1, ([p], pos) => { const ctx = new Set<string>(); const s = coerceToPath(force(p!), ctx, pos); ctx.add(s); return mkString(s, ctx); });
+prim('storePath', 1, ([p], pos) => {
+  const ctx = new Set<string>();
+  const s = canonPath(coerceToPath(force(p!), ctx, pos));
+  // Nix resolves symlinks first, so a missing component is reported as such.
+  const comps = s.split('/').filter((c) => c !== '');
+  for (let i = 1; i <= comps.length; i++) {
+    const prefix = '/' + comps.slice(0, i).join('/');
+    try { lstatSync(prefix); } catch { throw new NixEvalError(`getting status of '${prefix}': No such file or directory`, pos); }
+  }
+  if (!s.startsWith('/nix/store/')) throw new NixEvalError(`path '${s}' is not in the Nix store`, pos);
+  const sp = s.split('/').slice(0, 4).join('/');
+  if (!existsSync(sp)) throw new NixEvalError(`path '${sp}' is not valid`, pos);
+  ctx.add(sp);
+  return mkString(s, ctx);
+});
 prim('placeholder', 1, ([n], pos) => {
   const name = forceStringNoCtx(n!, pos);
   const h = createHash('sha256').update(`nix-output:${name}`).digest();
