@@ -89,6 +89,8 @@ test.serial('20 concurrent readers of one missing path cause exactly one build',
 test.serial('a failing build answers EIO and is logged with its derivation', async (t) => {
   const err = await run('cat', [join(mnt, basename(failingOut))]).then(() => null, (e: { stderr: string }) => e);
   t.regex(err?.stderr ?? '', /Input\/output error/);
+  // The daemon's log reaches us through a pipe, possibly after the reply: wait for it (bounded).
+  for (let i = 0; i < 50 && !/fails\.drv.*failed with exit code 3/.test(daemon!.stderr()); i++) await new Promise((r) => setTimeout(r, 100));
   t.regex(daemon!.stderr(), /fails\.drv.*failed with exit code 3/);
 });
 
