@@ -49,10 +49,12 @@ const WRITE_OPS = new Set<number>([
   OP.SETXATTR, OP.REMOVEXATTR, OP.CREATE, OP.FALLOCATE, OP.RENAME2, OP.TMPFILE, OP.COPY_FILE_RANGE, OP.COPY_FILE_RANGE_64,
 ]);
 const WANTED = INIT.ASYNC_READ | INIT.BIG_WRITES | INIT.PARALLEL_DIROPS | INIT.MAX_PAGES | INIT.CACHE_SYMLINKS
-  | INIT.DO_READDIRPLUS | INIT.READDIRPLUS_AUTO | INIT.NO_OPEN_SUPPORT | INIT.ABORT_ERROR;
+  | INIT.DO_READDIRPLUS | INIT.READDIRPLUS_AUTO | INIT.NO_OPEN_SUPPORT | INIT.NO_OPENDIR_SUPPORT | INIT.ABORT_ERROR;
 const W_OK = 2;
 const UNKNOWN_INO = 0xffffffff;
 const PAGE = 4096;
+const POOLED_MIN = 64 << 10;
+const POOL_MAX = 32;
 
 interface DirItem { str: string; name: Buffer; ino: number; type: number; r?: Resolved }
 const DOT = Buffer.from('.');
@@ -69,6 +71,9 @@ export class KernelSession {
   /** Root listings taken at OPENDIR, by file handle (the root changes; offsets index the snapshot). */
   private readonly rootListings = new Map<number, string[]>();
   private nextFh = 1;
+  /** Big read buffers for reuse (fresh 1 MiB buffers cost page faults every time). */
+  private readonly buffers: Buffer[] = [];
+  private readonly afterReply = new WeakMap<Buffer[], () => void>();
   /** Readdir records of loaded directories (built once per directory). */
   private readonly dirItems = new WeakMap<LoadedDirectory, DirItem[]>();
   private initDone: (n: Negotiated) => void = () => undefined;
@@ -110,7 +115,7 @@ export class KernelSession {
       return this.fail(req, node, err);
     }
     if (Array.isArray(p)) this.channel!.reply(req.unique, p);
-    else p.then((parts) => this.channel!.reply(req.unique, parts), (err: unknown) => this.fail(req, node, err));
+    else p.then((parts) => { this.channel!.reply(req.unique, parts); this.afterReply.get(parts)?.(); }, (err: unknown) => this.fail(req, node, err));
   };
 
   private fail(req: Request, node: KNode | undefined, err: unknown): void {
@@ -263,12 +268,24 @@ export class KernelSession {
     const len = Math.min(size, r.node.size - offset);
     if (len <= 0) return [];
     if (offset === 0) void this.tree.prefetchAfter(node.path);
-    const data = Buffer.allocUnsafe(len);
-    const n = await this.tree.reader.readInto(r.node.digest, data, offset, len);
-    return [n === len ? data : data.subarray(0, n)];
+    const big = len > POOLED_MIN ? this.buffers.pop() ?? Buffer.allocUnsafeSlow(this.opts.maxRead) : null;
+    const data = big ? big.subarray(0, len) : Buffer.allocUnsafe(len);
+    try {
+      const n = await this.tree.reader.readInto(r.node.digest, data, offset, len);
+      // Replies are written synchronously: the buffer is free again once this one is sent.
+      const parts = [n === len ? data : data.subarray(0, n)];
+      if (big) this.afterReply.set(parts, () => { if (this.buffers.length < POOL_MAX) this.buffers.push(big); });
+      return parts;
+    } catch (err) {
+      if (big && this.buffers.length < POOL_MAX) this.buffers.push(big);
+      throw err;
+    }
   }
 
   private async opendir(node: KNode): Promise<Buffer[]> {
+    // Without a listable root every directory is immutable: ENOSYS makes the kernel skip
+    // OPENDIR/RELEASEDIR from now on and cache every listing (its default for no-opendir).
+    if (!this.tree.opts.listRoot && this.negotiated && this.negotiated.offered & INIT.NO_OPENDIR_SUPPORT) throw new Errno(ERRNO.ENOSYS);
     if (node.r.kind === 'mountRoot') {
       if (!this.tree.opts.listRoot) throw new Errno(ERRNO.EACCES);
       const names: string[] = [];

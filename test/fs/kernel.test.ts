@@ -83,8 +83,7 @@ test.serial('INIT: parallel lookups, async reads, 1 MiB requests, readdirplus, s
   const m = await mount('kernel', rootsWith()) as KernelMountedFs;
   const { flags, maxPages, minor } = m.negotiated;
   for (const [name, bit] of Object.entries(INIT)) {
-    // Offered when the kernel has it, not needed: OPENDIR is answered (the root's listing changes).
-    if (name === 'INIT_EXT' || name === 'ABORT_ERROR' || name === 'NO_OPENDIR_SUPPORT') continue;
+    if (name === 'INIT_EXT' || name === 'ABORT_ERROR') continue;
     t.true((flags & bit) !== 0, `${name} negotiated (kernel minor ${minor})`);
   }
   t.is(maxPages, 256);
