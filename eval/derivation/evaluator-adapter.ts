@@ -1,36 +1,65 @@
-// The evaluator behind `tsix instantiate`. STOPGAP: the project's evaluator (eval/) did not exist
-// when this was written, so a compact private evaluator (./stopgap/) is used. To switch to the
-// project's evaluator, only this file changes:
-//  1. implement DrvHost<V> (primops.ts: attrs, forceBool, isNull, forceList, forceStringNoCtx,
-//     forceString, coerceToString with coerceMore+copyToStore, toJSON as printValueAsJSON, mkString
-//     with a context set, mkAttrs, isAttrs, isFunction, call, coerceToPath, showType) over its values;
-//  2. register derivationPrimops(host, session) in its builtins (names with `__` are only under
-//     `builtins.`), `derivation` as DERIVATION_NIX, and `<nix/fetchurl.nix>` from COREPKGS;
-//  3. make path values coerced to strings call session.copyPathToStore (their context is the path);
-//  4. return kind/autoCall/findAlongAttrPath/identity and evalFile/evalString/autoArgs below.
+// The evaluator behind `tsix instantiate`: the project's evaluator (eval/nix-evaluator.ts) with
+// the derivation and source primops of this directory registered in its builtins, path values
+// copied through the instantiation session, and the views instantiate.ts needs.
 // String context elements are Nix 2.8's: `/nix/store/…` (plain), `=/nix/store/….drv` (drvPath),
 // `!<output>!/nix/store/….drv` (an output).
 import type { Store } from '../../store/store.js';
+import { registerBuiltin } from '../builtins/index.js';
+import {
+  callN, coerceToPath, coerceToString, force, forceAttrs, forceBool, forceList, forceStringCtx, forceStringNoCtx,
+} from '../evaluator.js';
+import { NixEvaluator, parseSearchPath } from '../nix-evaluator.js';
+import { printJSON } from '../print.js';
+import { isFunction, mkString, NixAttrs, PrimOp, showType, Thunk, type Lazy, type Value } from '../values.js';
 import type { GlueOptions, InstantiateSession } from './evaluator-glue.js';
+import { derivationPrimops, type DrvHost } from './primops.js';
 import type { InstantiationSession } from './session.js';
-import { StopgapEvaluator } from './stopgap/evaluator.js';
-import { Thunk, type Lazy } from './stopgap/values.js';
 
-function searchPath(includes: string[]): { prefix: string; path: string }[] {
-  const entries = [...includes, ...(process.env.NIX_PATH ?? '').split(':').filter((x) => x !== '')];
-  return entries.map((e) => {
-    const eq = e.indexOf('=');
-    return eq < 0 ? { prefix: '', path: e } : { prefix: e.slice(0, eq), path: e.slice(eq + 1) };
-  });
+/** DrvHost over the project's evaluator values. */
+export const evalHost: DrvHost<Lazy> = {
+  attrs: (v) => forceAttrs(v, null).map,
+  forceBool: (v) => forceBool(v, null),
+  isNull: (v) => force(v) === null,
+  forceList: (v) => forceList(v, null),
+  forceStringNoCtx: (v) => forceStringNoCtx(v, null),
+  forceString: (v, ctx) => forceStringCtx(v, ctx, null),
+  coerceToString: (v, ctx) => coerceToString(force(v), ctx, true, true, null),
+  toJSON: (v, ctx) => { const out: string[] = []; printJSON(v, true, ctx, out); return out.join(''); },
+  mkString: (s, ctx) => mkString(s, ctx),
+  mkAttrs: (m) => new NixAttrs(m),
+  isAttrs: (v) => force(v) instanceof NixAttrs,
+  isFunction: (v) => isFunction(force(v)),
+  call: (f, args) => callN(force(f), args, null),
+  coerceToPath: (v, ctx) => coerceToPath(force(v), ctx, null),
+  showType: (v) => showType(force(v)),
+};
+
+/** Global names Nix binds at top level besides `builtins.<name>`. */
+const GLOBAL = new Set(['derivationStrict', 'placeholder', 'fetchTarball']);
+
+/** Registers the primops bound to `session` (replacing the evaluator's store-less stand-ins). */
+export function registerDerivationPrimops(session: InstantiationSession): void {
+  for (const [key, fn] of Object.entries(derivationPrimops(evalHost, session))) {
+    const name = key.replace(/^__/, '');
+    registerBuiltin(name, new PrimOp(name, fn.length, (args: Lazy[]) => force(fn(...args))), { global: GLOBAL.has(name) });
+  }
 }
 
 export async function createInstantiateEvaluator(session: InstantiationSession, _store: Store, opts: GlueOptions): Promise<InstantiateSession<Lazy>> {
-  const ev = new StopgapEvaluator(session, searchPath(opts.includePaths));
-  const view = ev.instantiateView();
+  registerDerivationPrimops(session);
+  const searchPath = parseSearchPath([...opts.includePaths, ...(process.env.NIX_PATH ?? '').split(':')]);
+  const ev = new NixEvaluator({ searchPath, store: { storeDir: '/nix/store', copyPathToStore: (p) => session.copyPathToStore(p) } });
   return {
-    ...view,
+    host: evalHost,
+    kind: (v) => {
+      const x: Value = force(v);
+      return x instanceof NixAttrs ? 'attrs' : Array.isArray(x) ? 'list' : isFunction(x) ? 'function' : 'other';
+    },
+    autoCall: (v, autoArgs) => ev.autoCall(force(v), autoArgs),
+    findAlongAttrPath: (v, attrPath, autoArgs) => ev.findAlongAttrPath(force(v), attrPath, autoArgs),
+    identity: (v) => force(v) as NixAttrs,
     evalFile: (path) => ev.evalFile(path),
     evalString: (expr, dir) => ev.evalString(expr, dir),
-    autoArgs: (args) => new Map(args.map((a) => [a.name, a.isString ? a.value : new Thunk(() => ev.evalString(a.value, process.cwd()))])),
+    autoArgs: (args) => new Map(args.map((a) => [a.name, a.isString ? a.value : new Thunk(null, null, () => ev.evalString(a.value, process.cwd()))])),
   };
 }

@@ -1,6 +1,6 @@
-// Connects `tsix instantiate` to the evaluator: builds an InstantiateEvaluator whose derivation
-// and source primops come from this directory. The evaluator is loaded lazily, by module path,
-// so that this file compiles before the evaluator exists (it then fails with a clear message).
+// Connects `tsix instantiate` to the evaluator (evaluator-adapter.ts): builds an
+// InstantiateEvaluator whose derivation and source primops come from this directory. The adapter
+// is loaded lazily, so commands that never evaluate do not load the evaluator.
 import { TsixError } from '../../store/errors.js';
 import type { Store } from '../../store/store.js';
 import type { InstantiateEvaluator } from './instantiate.js';
