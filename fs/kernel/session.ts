@@ -267,7 +267,12 @@ export class KernelSession {
     const size = arg.readUInt32LE(16);
     const len = Math.min(size, r.node.size - offset);
     if (len <= 0) return [];
-    if (offset === 0) void this.tree.prefetchAfter(node.path);
+    // Readers of a file's start often read its next siblings too (tar, cp -r): StoreTree fetches
+    // them ahead once it knows the parent by path (entries from READDIRPLUS skipped resolve()).
+    if (offset === 0) {
+      const parentPath = node.path.slice(0, node.path.lastIndexOf('/'));
+      if (parentPath) void this.tree.resolve(parentPath).then(() => this.tree.prefetchAfter(node.path), () => undefined);
+    }
     const big = len > POOLED_MIN ? this.buffers.pop() ?? Buffer.allocUnsafeSlow(this.opts.maxRead) : null;
     const data = big ? big.subarray(0, len) : Buffer.allocUnsafe(len);
     try {
