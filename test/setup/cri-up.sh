@@ -54,6 +54,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
   address = "$SOCK.ttrpc"
 [debug]
   address = "$P/debug.sock"
+  level = "warn"
 [metrics]
   address = ""
 [plugins."io.containerd.grpc.v1.cri"]
