@@ -68,3 +68,29 @@ test.serial('a second copy of a tree with one file changed adds far less than th
   t.true(first >= treeBytes * 0.9, 'the first copy is stored');
   t.true(second < treeBytes * 0.05, `second copy grew the store by ${second} bytes`);
 });
+
+test.serial('a corrupted chunk pack or database gives one clear error line and verify fails', async (t) => {
+  const src = join(work.dir, 'corrupt-src');
+  await mkdir(src, { recursive: true });
+  await writeFile(join(src, 'big'), seededBytes(2 << 20, 77));
+  const dir = join(work.dir, 'corrupt-store');
+  const url = `level://${dir}`;
+  const path = (await tsixOk(['--store', url, 'store', 'add', src])).trim();
+  t.is((await tsix(['--store', url, 'store', 'verify', '--check-contents'])).code, 0);
+  const { readdir, open } = await import('node:fs/promises');
+  const pack = join(dir, 'packs', (await readdir(join(dir, 'packs')))[0]!);
+  const fh = await open(pack, 'r+');
+  await fh.write(Buffer.from('CORRUPTED'), 0, 9, 100_000);
+  await fh.close();
+  const cat = await tsix(['--store', url, 'store', 'cat', `${path}/big`]);
+  t.not(cat.code, 0);
+  t.regex(cat.stderr, /^error: chunk [0-9a-f]{64} of blob [0-9a-f]{64} does not match its digest\n$/);
+  const v = await tsix(['--store', url, 'store', 'verify', '--check-contents']);
+  t.is(v.code, 1);
+  t.regex(v.stderr, new RegExp(`error: path '${path}': chunk`));
+  await writeFile(join(dir, 'db', 'CURRENT'), 'MANIFEST-999999\n');
+  const broken = await tsix(['--store', url, 'store', 'ls', path]);
+  t.not(broken.code, 0);
+  t.regex(broken.stderr, /^error: .*(corrupt|cannot open the store)[^\n]*\n$/);
+  t.notRegex(broken.stderr, /    at /);
+});
