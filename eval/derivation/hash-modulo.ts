@@ -102,10 +102,10 @@ export function inputAddressedOutputPath(drvName: string, outputName: string, mo
 }
 
 /** The .drv store path Nix writes a derivation to: a text path with inputSrcs + inputDrvs as references. */
-export function derivationStorePath(drv: Derivation, aterm = unparseDerivation(drv), refs = derivationReferences(drv)): string {
+export function derivationStorePath(drv: Derivation, aterm = unparseDerivation(drv), refs = derivationReferences(drv), atermSha256 = sha256(aterm)): string {
   // The references come from a parsed or instantiated derivation (already valid store paths), so
   // the text path is made directly instead of re-validating each one (makeTextPath does).
-  return makeStorePath(['text', ...refs].join(':'), sha256(aterm).toString('hex'), drv.name + '.drv');
+  return makeStorePath(['text', ...refs].join(':'), atermSha256.toString('hex'), drv.name + '.drv');
 }
 
 /** References of a .drv file: its input sources and input derivations (never its outputs). */

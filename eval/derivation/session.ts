@@ -59,8 +59,11 @@ export interface Instantiated {
   outputs: Map<string, string>;
 }
 
-interface PendingText { contents: string | Buffer; references: string[]; ca?: string }
+interface PendingText { contents: string | Buffer; references: string[]; ca?: string; sha256?: Buffer }
 interface PendingSource { fsPath: string; excluded: Set<string>; narHash: Buffer; narSize: number; ca: string }
+
+/** Writes not done yet, as handed from one session to another (an evaluation in a worker thread to the main thread's). */
+export interface PendingWrites { texts: [string, PendingText][]; sources: [string, PendingSource][]; outputIndex: [string, string][]; tmpDirs: string[] }
 
 export interface SessionOptions {
   /** Reads a derivation that this session did not create (e.g. from the store), or null. */
@@ -144,10 +147,11 @@ export class InstantiationSession {
 
     const aterm = unparseDerivation(drv);
     const refs = derivationReferences(drv);
-    const drvPath = derivationStorePath(drv, aterm, refs);
+    const digest = sha256(aterm);
+    const drvPath = derivationStorePath(drv, aterm, refs, digest);
     this.drvs.set(drvPath, drv);
     this.refs.set(drvPath, refs);
-    this.texts.set(drvPath, { contents: aterm, references: refs });
+    this.texts.set(drvPath, { contents: aterm, references: refs, sha256: digest });
     this.hasher.remember(drvPath, this.hasher.hashModulo(drv, false));
     const outputs = new Map<string, string>();
     for (const [name, o] of drv.outputs) {
@@ -299,6 +303,24 @@ export class InstantiationSession {
 
   // ---- writing ---------------------------------------------------------------------------------
 
+  /** Moves out what flush would write (for import-from-derivation from a worker: see eval/ifd/bridge.ts). */
+  takePending(): PendingWrites {
+    const p: PendingWrites = { texts: [...this.texts], sources: [...this.sources], outputIndex: [...this.outputIndex], tmpDirs: this.tmpDirs.splice(0) };
+    this.texts.clear();
+    this.sources.clear();
+    this.outputIndex.clear();
+    return p;
+  }
+
+  /** Adds writes taken from another session (after a structured clone: byte arrays become Buffers again). */
+  addPending(p: PendingWrites): void {
+    const bufs = <T extends object>(o: T): T => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v])) as T;
+    for (const [path, t] of p.texts) this.texts.set(path, bufs(t));
+    for (const [path, s] of p.sources) this.sources.set(path, bufs(s));
+    for (const [out, drv] of p.outputIndex) this.outputIndex.set(out, drv);
+    this.tmpDirs.push(...p.tmpDirs);
+  }
+
   /**
    * Writes every new text file, source and .drv into the store (skipping paths already there),
    * then the output → derivation index. Safe to call again; only new things are written.
@@ -368,7 +390,7 @@ async function writeText(store: Store, path: string, t: PendingText): Promise<vo
     references: t.references,
     deriver: null,
     signatures: [],
-    ca: t.ca ?? `text:sha256:${encodeBase32(sha256(bytes))}`,
+    ca: t.ca ?? `text:sha256:${encodeBase32(t.sha256 ?? sha256(bytes))}`,
     registrationTime: now(),
   });
 }
