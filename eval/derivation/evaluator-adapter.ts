@@ -6,14 +6,14 @@
 import type { Store } from '../../store/store.js';
 import { registerBuiltin } from '../builtins/index.js';
 import {
-  callN, coerceToPath, coerceToString, force, forceAttrs, forceBool, forceList, forceStringCtx, forceStringNoCtx,
+  type StoreAdapter, callN, coerceToPath, coerceToString, force, forceAttrs, forceBool, forceList, forceStringCtx, forceStringNoCtx,
 } from '../evaluator.js';
 import { NixEvaluator, parseSearchPath } from '../nix-evaluator.js';
 import { printJSON } from '../print.js';
 import { isFunction, mkString, NixAttrs, PrimOp, showType, Thunk, type Lazy, type Value } from '../values.js';
 import type { GlueOptions, InstantiateSession } from './evaluator-glue.js';
 import { derivationPrimops, type DrvHost } from './primops.js';
-import type { InstantiationSession } from './session.js';
+import { InstantiationSession } from './session.js';
 
 /** DrvHost over the project's evaluator values. */
 export const evalHost: DrvHost<Lazy> = {
@@ -43,6 +43,17 @@ export function registerDerivationPrimops(session: InstantiationSession): void {
     const name = key.replace(/^__/, '');
     registerBuiltin(name, new PrimOp(name, fn.length, (args: Lazy[]) => force(fn(...args))), { global: GLOBAL.has(name) });
   }
+}
+
+/**
+ * For evaluation without writing (as `nix-instantiate --eval`, which runs read-only): registers the
+ * derivation/source primops over a fresh session and returns the StoreAdapter to give the
+ * NixEvaluator, so derivations, toFile, builtins.path and path coercions give Nix's store paths.
+ * Call before constructing the NixEvaluator; nothing is written unless `session.flush(store)`.
+ */
+export function enableDerivations(session: InstantiationSession = new InstantiationSession()): StoreAdapter & { session: InstantiationSession } {
+  registerDerivationPrimops(session);
+  return { storeDir: '/nix/store', copyPathToStore: (p) => session.copyPathToStore(p), session };
 }
 
 export async function createInstantiateEvaluator(session: InstantiationSession, _store: Store, opts: GlueOptions): Promise<InstantiateSession<Lazy>> {
