@@ -3,6 +3,7 @@
 // Compression defaulting to bzip2, hashes re-rendered as `sha256:<nixbase32>`.
 import { InvalidInputError } from '../errors.js';
 import { formatSha256, parseSha256 } from './hash-text.js';
+import { parseStorePath, parseStorePathBaseName } from '../nix/store-path.js';
 
 export const NIX_STORE_DIR = '/nix/store';
 
@@ -37,19 +38,24 @@ export interface CacheInfo {
   priority: number | null;
 }
 
-const STORE_NAME = /^[0-9abcdfghijklmnpqrsvwxyz]{32}-[A-Za-z0-9+\-._?=]+$/;
-
-/** Checks `<hash>-<name>` (a store path's basename) the way Nix's StorePath constructor does. */
+/** Checks `<hash>-<name>` (a store path's basename) the way Nix 2.8's StorePath constructor does. */
 export function isStorePathBaseName(s: string): boolean {
-  return s.length <= 211 && STORE_NAME.test(s) && s[33] !== '.';
+  try {
+    parseStorePathBaseName(s);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
-/** The basename of a full store path, or throws naming `what`. */
+/** The basename of a full store path, or throws naming `what` and the reason. */
 export function storePathBaseName(path: string, what = 'store path'): string {
-  const prefix = NIX_STORE_DIR + '/';
-  const base = path.startsWith(prefix) ? path.slice(prefix.length) : '';
-  if (!isStorePathBaseName(base)) throw new InvalidInputError(what, `'${path}' is not a valid store path in ${NIX_STORE_DIR}`);
-  return base;
+  try {
+    const p = parseStorePath(path, NIX_STORE_DIR);
+    return `${p.hashPart}-${p.name}`;
+  } catch (err) {
+    throw new InvalidInputError(what, `'${path}' is not a valid store path in ${NIX_STORE_DIR}: ${(err as Error).message}`);
+  }
 }
 
 /** The 32-char hash part of a full store path or basename. */
