@@ -58,7 +58,7 @@ export class ExprVar extends Expr {
     for (const wl of this.withLevels) {
       let e = env;
       for (let l = wl; l > 0; l--) e = e.up!;
-      const attrs = ev.forceAttrs(e.vars[0]!, this.pos);
+      const attrs = ev.forceAttrs(e.vars[0]!, null);
       const v = attrs.map.get(this.name);
       if (v !== undefined) return v;
     }
@@ -100,6 +100,16 @@ export class ExprSelect extends Expr {
   }
   eval(env: Env): Value {
     let v: Value = this.e.eval(env);
+    let found = false;
+    try {
+      return this.select(v, env, () => { found = true; });
+    } catch (e) {
+      // Nix adds "while evaluating the attribute …" once an attribute was found (hidden without --show-trace).
+      if (found && e instanceof NixEvalError) e.addTrace();
+      throw e;
+    }
+  }
+  private select(v: Value, env: Env, onFound: () => void): Value {
     for (const n of this.path) {
       const name = attrNameValue(n, env);
       if (this.def !== null) {
@@ -111,6 +121,7 @@ export class ExprSelect extends Expr {
         if (!(v instanceof NixAttrs)) throw ev.typeError('a set', v, this.pos);
         const a = name === null ? undefined : v.map.get(name);
         if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
+        onFound();
         v = ev.force(a);
       }
     }
@@ -250,7 +261,7 @@ export class ExprIf extends Expr {
   constructor(readonly c: Expr, readonly t: Expr, readonly e: Expr, pos: Pos) { super(); this.pos = pos; }
   bind(scope: Scope): void { this.c.bind(scope); this.t.bind(scope); this.e.bind(scope); }
   eval(env: Env): Value {
-    return ev.forceBoolValue(this.c.eval(env), this.c.pos ?? this.pos) ? this.t.eval(env) : this.e.eval(env);
+    return ev.forceBoolValue(this.c.eval(env), this.pos) ? this.t.eval(env) : this.e.eval(env);
   }
 }
 
@@ -302,14 +313,15 @@ export class ExprPrimCall extends Expr {
   bind(scope: Scope): void { for (const a of this.args) a.bind(scope); }
   eval(env: Env): Value {
     const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
-    return ev.arith(this.op, a, b, this.pos);
+    // Nix reports comparison errors without a position.
+    return ev.arith(this.op, a, b, this.op === '<' ? null : this.pos);
   }
 }
 
 export class ExprNot extends Expr {
   constructor(readonly e: Expr, pos: Pos) { super(); this.pos = pos; }
   bind(scope: Scope): void { this.e.bind(scope); }
-  eval(env: Env): Value { return !ev.forceBoolValue(this.e.eval(env), this.pos); }
+  eval(env: Env): Value { return !ev.forceBoolValue(this.e.eval(env), null); }
 }
 
 export class ExprBinBool extends Expr {
@@ -336,8 +348,8 @@ export class ExprUpdate extends Expr {
   constructor(readonly a: Expr, readonly b: Expr, pos: Pos) { super(); this.pos = pos; }
   bind(scope: Scope): void { this.a.bind(scope); this.b.bind(scope); }
   eval(env: Env): Value {
-    const a = ev.forceAttrsValue(this.a.eval(env), this.pos);
-    const b = ev.forceAttrsValue(this.b.eval(env), this.pos);
+    const a = ev.forceAttrsValue(this.a.eval(env), null);
+    const b = ev.forceAttrsValue(this.b.eval(env), null);
     if (a.size === 0) return b;
     if (b.size === 0) return a;
     const m = new Map(a.map);
@@ -388,6 +400,14 @@ export class ExprSearchPath extends Expr {
   }
   bind(scope: Scope): void { this.call.bind(scope); }
   eval(env: Env): Value { return this.call.eval(env); }
+}
+
+/** An interpolated part `${e}`: e, positioned at its `${` (where Nix reports coercion errors). */
+export class ExprPart extends Expr {
+  constructor(readonly e: Expr, pos: Pos) { super(); this.pos = pos; }
+  bind(scope: Scope): void { this.e.bind(scope); }
+  eval(env: Env): Value { return this.e.eval(env); }
+  override lazy(env: Env): Lazy { return this.e.lazy(env); }
 }
 
 export class ExprPos extends Expr {

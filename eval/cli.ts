@@ -4,6 +4,9 @@ import { Worker } from 'node:worker_threads';
 import type { CliContext } from '../daemon/cli/command.js';
 import { UsageError } from '../daemon/cli/command.js';
 import { NixEvalError } from './errors.js';
+import { createIfdChannel } from './ifd/bridge.js';
+import { IfdProvider, takeIfdOptions } from '../daemon/coordinator/ifd-provider.js';
+import { openStore } from '../store/open-store.js';
 
 export interface EvalArgs {
   strict: boolean;
@@ -51,19 +54,26 @@ export function parseEvalArgs(argv: string[]): EvalArgs {
 interface WorkerMsg { t: 'out' | 'err' | 'done'; s?: string; code?: number; error?: { message: string; code: string } }
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
-  const args = parseEvalArgs(argv);
+  const ifdOpts = takeIfdOptions(argv);
+  const args = parseEvalArgs(ifdOpts.argv);
   let stdinText: string | null = null;
   if (args.readStdin || (args.expr === null && args.files.length === 0 && !process.stdin.isTTY && false)) {
     const chunks: Buffer[] = [];
     for await (const c of process.stdin) chunks.push(c as Buffer);
     stdinText = Buffer.concat(chunks).toString('utf8');
   }
+  // Store reads (import-from-derivation) are answered here while the worker waits.
+  const ifd = new IfdProvider(() => openStore(ctx.storeUrl), { allowIfd: ifdOpts.allowIfd, log: (s) => ctx.stderr.write(s) });
+  const chan = createIfdChannel();
+  ifd.serve(chan.main);
   const worker = new Worker(new URL('./eval-worker.js', import.meta.url), {
-    workerData: { args, cwd: process.cwd(), stdinText },
+    workerData: { args, cwd: process.cwd(), stdinText, ifd: chan.worker },
+    transferList: [chan.worker.port],
     resourceLimits: { stackSizeMb: 256, maxOldGenerationSizeMb: 8192 },
     stdout: false, stderr: false,
   });
   return await new Promise<number>((resolve, reject) => {
+    worker.once('exit', () => { chan.main.port.close(); });
     let settled = false;
     worker.on('message', (m: WorkerMsg) => {
       if (m.t === 'out') ctx.stdout.write(m.s!);

@@ -50,7 +50,8 @@ export class NixEvalError extends TsixError {
   readonly bare: string;
   pos: Pos | null;
   hint: string;
-  trace: string[] = [];
+  /** Nix would have trace frames (shown with --show-trace); without it, Nix prints a hint line. */
+  traced = false;
   constructor(message: string, pos: Pos | null = null, code = 'E_EVAL', hint = '') {
     super(code, message);
     this.bare = message;
@@ -63,8 +64,13 @@ export class NixEvalError extends TsixError {
     if (this.pos === null && pos !== null) { this.pos = pos; this.refresh(); }
     return this;
   }
+  addTrace(): this {
+    if (!this.traced) { this.traced = true; this.refresh(); }
+    return this;
+  }
   refresh(): void {
-    this.message = this.bare + (this.pos ? positionBlock(this.pos) : '') + (this.hint ? `\n       ${this.hint}` : '');
+    this.message = this.bare + (this.pos ? positionBlock(this.pos) : '') + (this.hint ? `\n       ${this.hint}` : '') +
+      (this.traced ? `\n(use '--show-trace' to show detailed location information)` : '');
   }
 }
 

@@ -76,6 +76,13 @@ export class Lexer {
     }
   }
 
+  /** The tokens of a `${…}` whose `${` is at `start`; the list remembers that offset (Nix reports errors of the part there). */
+  private interp(start: number): Tok[] {
+    const toks = this.tokenize(true);
+    (toks as Tok[] & { start?: number }).start = start;
+    return toks;
+  }
+
   private skipSpace(): void {
     const s = this.src;
     for (;;) {
@@ -161,7 +168,7 @@ export class Lexer {
       if (s.startsWith('${', this.i)) {
         if (lit) { parts.push(lit); lit = ''; }
         this.i += 2;
-        parts.push(this.tokenize(true));
+        parts.push(this.interp(this.i - 2));
         continue;
       }
       const ch = s[this.i];
@@ -194,7 +201,7 @@ export class Lexer {
         if (n === '{') {
           if (lit) { parts.push(lit); lit = ''; }
           this.i += 2;
-          parts.push(this.tokenize(true));
+          parts.push(this.interp(this.i - 2));
           continue;
         }
         if (n === '$') { lit += '$$'; this.i += 2; continue; }
@@ -233,7 +240,7 @@ export class Lexer {
         break;
       }
       if (ch === '$') {
-        if (n === '{') { flush(); this.i += 2; parts.push(this.tokenize(true)); continue; }
+        if (n === '{') { flush(); this.i += 2; parts.push(this.interp(this.i - 2)); continue; }
         if (n === "'" || n === undefined) { esc('$'); this.i++; continue; }
         lit += ch + n; this.i += 2; continue;
       }

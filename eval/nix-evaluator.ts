@@ -9,6 +9,7 @@ import { parse } from './parser.js';
 import { lazyNative } from './evaluator.js';
 import { COREPKGS, DERIVATION_NIX } from './derivation/corepkgs.js';
 import { canonPath, dirOf } from './paths.js';
+import { hostPathOf } from './ifd/store-reads.js';
 import { Lambda, NixAttrs, NixPath, mkAttrs, type Lazy, type Value } from './values.js';
 
 export interface SearchPathEntry { prefix: string; path: string; }
@@ -84,7 +85,7 @@ export class NixEvaluator {
     return this.importFile(path, null, null);
   }
 
-  importFile(path: string, scope: NixAttrs | null, pos: Pos | null): Value {
+  importFile(path: string, scope: NixAttrs | null, _pos: Pos | null): Value {
     let file = canonPath(path);
     const core = file.startsWith(COREPKGS_DIR + '/') ? COREPKGS[file.slice(COREPKGS_DIR.length + 1)] : undefined;
     if (core !== undefined) {
@@ -95,17 +96,17 @@ export class NixEvaluator {
       return v;
     }
     try {
-      if (statSync(file).isDirectory()) file += '/default.nix';
+      if (statSync(hostPathOf(file)).isDirectory()) file += '/default.nix';
     } catch {
-      throw new NixEvalError(`getting status of '${file}': No such file or directory`, pos);
+      throw new NixEvalError(`getting status of '${file}': No such file or directory`);
     }
     if (scope === null) {
       const cached = this.fileCache.get(file);
       if (cached !== undefined) return cached;
     }
     let src: string;
-    try { src = readFileSync(file, 'utf8'); } catch (e) {
-      throw new NixEvalError(`opening file '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`, pos);
+    try { src = readFileSync(hostPathOf(file), 'utf8'); } catch (e) {
+      throw new NixEvalError(`opening file '${file}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`);
     }
     let v: Value;
     if (scope === null) {

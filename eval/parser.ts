@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import {
   ExprAssert, ExprAttrs, ExprBinBool, ExprCall, ExprConcatLists, ExprConcatStrings, ExprConst, ExprEq, ExprHasAttr,
-  ExprIf, ExprLambda, ExprLet, ExprList, ExprNot, ExprPos, ExprPrimCall, ExprSearchPath, ExprSelect, ExprUpdate, ExprVar, ExprWith,
+  ExprIf, ExprLambda, ExprPart, ExprLet, ExprList, ExprNot, ExprPos, ExprPrimCall, ExprSearchPath, ExprSelect, ExprUpdate, ExprVar, ExprWith,
   type AttrName, type Expr, type Formal, type Scope,
 } from './ast.js';
 import { NixParseError, registerSource, showPosParen, type Pos } from './errors.js';
@@ -162,6 +162,7 @@ class Parser {
   private exprOp(minPrec: number): Expr {
     let lhs: Expr;
     const t = this.cur;
+    const startPos = this.pos(t);
     if (this.isOp('!')) {
       this.k++;
       lhs = new ExprNot(this.exprOp(PREC_NOT + 1), this.pos(t));
@@ -178,7 +179,7 @@ class Parser {
       if (!info || info.prec < minPrec) break;
       // `!` binds looser than + - * / ++ ?: `!a + b` is `!(a + b)`; the loop above handles it through minPrec.
       this.k++;
-      const p = this.pos(op);
+      const p = startPos;
       if (op.v === '?') {
         lhs = new ExprHasAttr(lhs, this.attrPath());
       } else {
@@ -352,7 +353,9 @@ class Parser {
   /** Parses a nested token list (an interpolation). */
   private sub(toks: Tok[]): Expr {
     const p = new Parser(toks, this.lx, this.src, this.baseDir);
-    return p.parseTop();
+    const e = p.parseTop();
+    const start = (toks as Tok[] & { start?: number }).start;
+    return start === undefined ? e : new ExprPart(e, this.lx.pos(start));
   }
 
   private stringExpr(t: Extract<Tok, { t: 'STR' }>): Expr {

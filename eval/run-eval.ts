@@ -6,16 +6,16 @@ import { NixEvaluator, parseSearchPath } from './nix-evaluator.js';
 import { forceDeep, printJSON, printValue, printXML } from './print.js';
 import { setTraceSink } from './trace.js';
 import { HashingStoreAdapter } from './hashing-store.js';
-import { force } from './evaluator.js';
+import { force, type StoreAdapter } from './evaluator.js';
 import { canonPath } from './paths.js';
 import { Thunk, type Lazy, type Value } from './values.js';
 
 export interface Output { out(s: string): void; err(s: string): void; }
 
-export function runEval(args: EvalArgs, cwd: string, stdinText: string | null, io: Output): number {
+export function runEval(args: EvalArgs, cwd: string, stdinText: string | null, io: Output, store: StoreAdapter = new HashingStoreAdapter()): number {
   setTraceSink(io.err);
   const searchPath = parseSearchPath([...args.includes, ...(process.env.NIX_PATH ?? '').split(':')]);
-  const ev = new NixEvaluator({ searchPath, store: new HashingStoreAdapter() });
+  const ev = new NixEvaluator({ searchPath, store });
   const autoArgs = new Map<string, Lazy>();
   for (const a of args.args) {
     autoArgs.set(a.name, a.isString ? a.value : new Thunk(null, null, () => ev.evalString(a.value, cwd)));

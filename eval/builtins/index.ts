@@ -29,6 +29,7 @@ import { fromTOML, TomlError, type TomlValue } from '../lib/toml.js';
 import { fromJSON } from './json.js';
 import { traceWrite } from '../trace.js';
 import { COREPKGS } from '../derivation/corepkgs.js';
+import { hostPathOf } from '../ifd/store-reads.js';
 
 /** Where `<nix/…>` (Nix's corepkgs) lives; files there are served from memory. */
 export const COREPKGS_DIR = '/__corepkgs__';
@@ -224,7 +225,7 @@ prim('filter', 2, ([f, l], pos) => { const fn = forceFunction(f!, pos); return f
 prim('foldl\'', 3, ([f, z, l], pos) => {
   const fn = forceFunction(f!, pos);
   let acc: Lazy = z!;
-  for (const e of forceList(l!, pos)) acc = callFunction(callFunction(fn, acc, pos), e, pos);
+  for (const e of forceList(l!, pos)) acc = call2(fn, acc, e, pos);
   return force(acc);
 });
 prim('genList', 2, ([f, n], pos) => {
@@ -242,7 +243,7 @@ prim('sort', 2, ([f, l], pos) => {
   const fn = forceFunction(f!, pos);
   const x = forceList(l!, pos).slice();
   // A stable merge sort calling the comparator as Nix's std::stable_sort does (less-than).
-  return mergeSort(x, (a, b) => forceBool(callFunction(callFunction(fn, a, pos), b, pos), pos));
+  return mergeSort(x, (a, b) => forceBool(call2(fn, a, b, pos), pos));
 });
 prim('partition', 2, ([f, l], pos) => {
   const fn = forceFunction(f!, pos);
@@ -282,16 +283,27 @@ prim('genericClosure', 1, ([a], pos) => {
   return res;
 });
 
+/** Stable merge sort (bottom-up) calling only `less`, as std::stable_sort does. */
 function mergeSort(a: Lazy[], less: (x: Lazy, y: Lazy) => boolean): Lazy[] {
-  if (a.length < 2) return a;
-  const mid = a.length >> 1;
-  const l = mergeSort(a.slice(0, mid), less), r = mergeSort(a.slice(mid), less);
-  const out: Lazy[] = [];
-  let i = 0, j = 0;
-  while (i < l.length && j < r.length) out.push(less(r[j]!, l[i]!) ? r[j++]! : l[i++]!);
-  while (i < l.length) out.push(l[i++]!);
-  while (j < r.length) out.push(r[j++]!);
-  return out;
+  const n = a.length;
+  let src = a, dst: Lazy[] = new Array(n);
+  for (let width = 1; width < n; width *= 2) {
+    for (let lo = 0; lo < n; lo += 2 * width) {
+      const mid = Math.min(lo + width, n), hi = Math.min(lo + 2 * width, n);
+      let i = lo, j = mid, k = lo;
+      while (i < mid && j < hi) dst[k++] = less(src[j]!, src[i]!) ? src[j++]! : src[i++]!;
+      while (i < mid) dst[k++] = src[i++]!;
+      while (j < hi) dst[k++] = src[j++]!;
+    }
+    const t = src; src = dst; dst = t;
+  }
+  return src;
+}
+
+/** f a b, without the intermediate partial application when f is a two-argument primop. */
+function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
+  if (f instanceof PrimOp && f.arity === 2) return f.fn([a, b], pos);
+  return callFunction(callFunction(f, a, pos), b, pos);
 }
 
 // ---- strings
@@ -433,7 +445,7 @@ prim('appendContext', 2, ([s, c], pos) => {
 prim('toJSON', 1, ([v], pos) => {
   const ctx = new Set<string>();
   const out: string[] = [];
-  try { printJSON(v!, true, ctx, out); } catch (e) { if (e instanceof NixEvalError) e.at(pos); throw e; }
+  try { printJSON(v!, true, ctx, out); } catch (e) { if (e instanceof NixEvalError) e.at(pos).addTrace(); throw e; }
   return mkString(out.join(''), ctx);
 });
 prim('fromJSON', 1, ([v], pos) => fromJSON(str(v!, pos), pos));
@@ -453,7 +465,7 @@ prim('hashFile', 2, ([t, p], pos) => {
 
 // ---- files
 function readFileOr(path: string, pos: Pos | null): Buffer {
-  try { return readFileSync(path); } catch (e) {
+  try { return readFileSync(hostPathOf(path)); } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'EISDIR' ? 'Is a directory' : err.code === 'EACCES' ? 'Permission denied' : err.message;
     throw new NixEvalError(`opening file '${path}': ${why}`, pos);
@@ -466,12 +478,13 @@ prim('readFile', 1, ([p], pos) => {
 });
 prim('pathExists', 1, ([p], pos) => {
   const path = coerceToPath(force(p!), new Set(), pos);
-  try { lstatSync(path); return true; } catch { return existsSync(path); }
+  const hp = hostPathOf(path);
+  try { lstatSync(hp); return true; } catch { return existsSync(hp); }
 });
 prim('readDir', 1, ([p], pos) => {
   const path = coerceToPath(force(p!), new Set(), pos);
   let ents;
-  try { ents = readdirSync(path, { withFileTypes: true }); } catch (e) {
+  try { ents = readdirSync(hostPathOf(path), { withFileTypes: true }); } catch (e) {
     throw new NixEvalError(`opening directory '${path}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`, pos);
   }
   const m = new Map<string, Lazy>();
@@ -508,7 +521,7 @@ prim('findFile', 2, ([sp, n], pos) => {
     else if (name.startsWith(prefix + '/')) rest = name.slice(prefix.length + 1);
     else continue;
     const full = rest === '' ? base : `${base}/${rest}`;
-    if (existsSync(full) || (full.startsWith(COREPKGS_DIR + '/') && COREPKGS[full.slice(COREPKGS_DIR.length + 1)] !== undefined)) return new NixPath(canonPath(full));
+    if (existsSync(hostPathOf(full)) || (full.startsWith(COREPKGS_DIR + '/') && COREPKGS[full.slice(COREPKGS_DIR.length + 1)] !== undefined)) return new NixPath(canonPath(full));
   }
   if (name.startsWith('nix/') && COREPKGS[name.slice(4)] !== undefined) return new NixPath(`${COREPKGS_DIR}/${name.slice(4)}`);
   throw new NixThrownError(`file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
@@ -526,11 +539,11 @@ prim('storePath', 1, ([p], pos) => {
   const comps = s.split('/').filter((c) => c !== '');
   for (let i = 1; i <= comps.length; i++) {
     const prefix = '/' + comps.slice(0, i).join('/');
-    try { lstatSync(prefix); } catch { throw new NixEvalError(`getting status of '${prefix}': No such file or directory`, pos); }
+    try { lstatSync(hostPathOf(prefix)); } catch { throw new NixEvalError(`getting status of '${prefix}': No such file or directory`, pos); }
   }
   if (!s.startsWith('/nix/store/')) throw new NixEvalError(`path '${s}' is not in the Nix store`, pos);
   const sp = s.split('/').slice(0, 4).join('/');
-  if (!existsSync(sp)) throw new NixEvalError(`path '${sp}' is not valid`, pos);
+  if (!existsSync(hostPathOf(sp))) throw new NixEvalError(`path '${sp}' is not valid`, pos);
   ctx.add(sp);
   return mkString(s, ctx);
 });
