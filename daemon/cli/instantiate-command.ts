@@ -3,6 +3,7 @@
 // .drv paths as nix-instantiate does (`<drv>` or `<drv>!<output>`).
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { TsixError } from '../../store/errors.js';
 import { openStore } from '../../store/open-store.js';
 import { getDerivations, instantiateLine } from '../../eval/derivation/instantiate.js';
 import { InstantiationSession } from '../../eval/derivation/session.js';
@@ -44,8 +45,8 @@ function parse(argv: string[]): Options {
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const opts = parse(argv);
   const store = await openStore(ctx.storeUrl);
+  const session = new InstantiationSession();
   try {
-    const session = new InstantiationSession();
     const ev = await createInstantiateEvaluator(session, store, { includePaths: opts.includePaths });
     const autoArgs = ev.autoArgs(opts.args);
     const lines: string[] = [];
@@ -61,7 +62,11 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     if (!opts.dryRun) await session.flush(store);
     if (lines.length) ctx.stdout.write(lines.join('\n') + '\n');
     return 0;
+  } catch (e) {
+    if (e instanceof RangeError && /call stack/i.test(e.message)) throw new TsixError('E_EVAL', 'stack overflow (possible infinite recursion)');
+    throw e;
   } finally {
+    session.dispose();
     await store.close();
   }
 }

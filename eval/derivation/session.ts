@@ -301,6 +301,11 @@ export class InstantiationSession {
     return path;
   }
 
+  /** Removes temporary files (unpacked tarballs) without writing anything; call when giving up. */
+  dispose(): void {
+    for (const d of this.tmpDirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  }
+
   // ---- writing ---------------------------------------------------------------------------------
 
   /** Moves out what flush would write (for import-from-derivation from a worker: see eval/ifd/bridge.ts). */
