@@ -2,6 +2,7 @@
 // mount) against nix-build in Nix's sandbox: same output paths, narHash and references.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLocalSession } from '../../daemon/coordinator/local-session.js';
 import { openStore } from '../../store/open-store.js';
@@ -19,15 +20,19 @@ const NIX_BUILD = ['--option', 'sandbox', 'true', '--option', 'sandbox-paths', '
 
 let work: Awaited<ReturnType<typeof tempDir>>;
 let server: Awaited<ReturnType<typeof serveFiles>>;
-let store: Store;
+const CRI_SOCKET = join(process.env.TSIX_CRI_DIR ?? '/tmp/tsix-cri', 'containerd.sock');
+const BUILDERS: [string, string][] = [
+  ['oci', 'oci://'],
+  // test/setup/cri-up.sh (run by test/ci.sh) starts this containerd; without it the test fails, never skips.
+  ['cri', `cri+unix://${CRI_SOCKET}`],
+];
+
 test.before(async () => {
   requireNix();
   work = await tempDir('tsix-build-parity-');
   server = await serveFiles({ 'data.txt': 'fetched data\n' });
-  store = await openStore(`level://${join(work.dir, 'store')}`, { direct: true });
 });
 test.after.always(async () => {
-  await store?.close();
   await server?.close();
   await work?.cleanup();
 });
@@ -37,13 +42,17 @@ function nixInfo(path: string): { narHash: string; references: string[] } {
   return { narHash: i.narHash, references: i.references };
 }
 
-test.serial('the build corpus gives the same outputs, narHash and references as nix-build', async (t) => {
+for (const [name, builderUrl] of BUILDERS) {
+test.serial(`the build corpus built with ${name} gives the same outputs, narHash and references as nix-build`, async (t) => {
+  if (name === 'cri' && !existsSync(CRI_SOCKET)) t.fail(`containerd is not running at ${CRI_SOCKET}: run test/setup/cri-up.sh (test/ci.sh does)`);
+  const store: Store = await openStore(`level://${join(work.dir, `store-${name}`)}`, { direct: true });
+  t.teardown(() => store.close());
   const args = ['--arg', 'fetchBase', JSON.stringify(server.base)];
   const drvs = execFileSync('nix-instantiate', [CORPUS, ...args], { env: NIX_ENV, encoding: 'utf8' }).trim().split('\n').map((l) => l.replace(/!.*$/, ''));
   t.true(drvs.length >= 20, `${drvs.length} derivations`);
   execFileSync('nix-build', [CORPUS, ...args, ...NIX_BUILD], { env: NIX_ENV, stdio: 'ignore' });
   await importClosureFromNix(store, drvs);
-  const session = await startLocalSession(store, { maxJobs: 2 });
+  const session = await startLocalSession(store, { maxJobs: 2, builderUrl });
   let outputs: Map<string, string>[];
   try {
     outputs = await Promise.all(drvs.map((d) => session.coordinator.realise(d)));
@@ -64,3 +73,4 @@ test.serial('the build corpus gives the same outputs, narHash and references as 
   t.true(compared >= 25, `${compared} outputs compared`);
   t.true(server.requests.includes('/data.txt'), 'builtin:fetchurl downloaded from the local server');
 });
+}
