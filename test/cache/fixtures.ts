@@ -59,7 +59,7 @@ export async function buildNixClosure(dir: string, bigBytes = 0): Promise<{ top:
   const expr = join(dir, `closure-${r}.nix`);
   await writeFile(expr, `let r = "${r}"; a = builtins.toFile "a-\${r}" "hello \${r}";
 dep = derivation { name = "dep-\${r}"; system = builtins.currentSystem; builder = "/bin/sh";
-  args = ["-c" "mkdir $out; echo \${r} \${a} > $out/ref; head -c ${bigBytes} /dev/urandom > $out/big; ln -s ref $out/link"]; };
+  args = ["-c" "mkdir $out; echo \${r} \${a} $out > $out/ref; head -c ${bigBytes} /dev/urandom > $out/big; ln -s ref $out/link"]; };
 in derivation { name = "top-\${r}"; system = builtins.currentSystem; builder = "/bin/sh"; args = ["-c" "echo \${dep} > $out"]; }
 `);
   const drv = (await run('nix-instantiate', [expr])).trim();

@@ -56,6 +56,7 @@ test('substitutes a closure from a Nix-written xz file cache: PathInfos and NARs
   await withStore(async (store) => {
     const info = await substitute(store, [new FileBinaryCache(`file://${ctx.cache}`)], ctx.closure.top, [parsePublicKey(ctx.keys.public)]);
     t.is(info.path, ctx.closure.top);
+    t.true((await store.pathInfos.get(ctx.closure.dep.slice(11, 43)))!.references.includes(ctx.closure.dep), 'dep refers to itself');
     const nixInfos = await nixPathInfo(ctx.closure.all, `file://${ctx.cache}`);
     for (const n of nixInfos) {
       const mine = await store.pathInfos.get(n.path.slice(11, 43));
