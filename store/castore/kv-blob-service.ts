@@ -1,7 +1,6 @@
 // BlobService over a Kv and a ChunkStore. Each blob has an index under 'b'+digest listing its
 // chunks with their locations, so reading needs one index lookup; blobs up to INLINE_MAX bytes
 // keep their bytes in the index itself (one lookup, no chunk).
-import { Packr } from 'msgpackr';
 import { CorruptionError } from '../errors.js';
 import { Blake3, blake3 } from '../hash/blake3.js';
 import { KEY, key, type Kv, type KvOp } from '../kv/kv.js';
@@ -10,7 +9,6 @@ import type { ChunkRead, ChunkStore } from './chunk-store.js';
 import { findBoundary, MAX_CHUNK } from './chunker.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 
-const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true });
 const FLUSH_BYTES = 8 << 20;
 const READ_AHEAD = 16;
 export const INLINE_MAX = 4096;
@@ -140,30 +138,53 @@ function chunkAt(offsets: number[], pos: number): number {
   return lo;
 }
 
-/** Index encoding: ['i', bytes] for inline blobs, ['c', [[digest, size, location]...]] otherwise. */
+// Index encoding (internal, hand-rolled: it is written once per blob on the import hot path):
+//   0x69 'i' + contents                                   an inline blob
+//   0x63 'c' + per chunk: digest(32) size(u32le) loclen(u8) location
+const INLINE_TAG = 0x69;
+const CHUNKS_TAG = 0x63;
+
 function encodeIndex(chunks: ChunkRead[] | null, inline: Buffer | null): Buffer {
-  return packr.pack(inline ? ['i', inline] : ['c', chunks!.map((c) => [c.digest, c.size, c.location])]);
+  if (inline) {
+    const out = Buffer.allocUnsafe(1 + inline.length);
+    out[0] = INLINE_TAG;
+    inline.copy(out, 1);
+    return out;
+  }
+  const out = Buffer.allocUnsafe(1 + chunks!.reduce((a, c) => a + 37 + c.location.length, 0));
+  out[0] = CHUNKS_TAG;
+  let o = 1;
+  for (const c of chunks!) {
+    if (c.location.length > 255) throw new Error('chunk location longer than 255 bytes');
+    c.digest.copy(out, o);
+    out.writeUInt32LE(c.size, o + 32);
+    out[o + 36] = c.location.length;
+    c.location.copy(out, o + 37);
+    o += 37 + c.location.length;
+  }
+  return out;
 }
 
 function decodeIndex(raw: Buffer, digest: Digest): BlobIndex {
   const bad = () => new CorruptionError(`chunk index of blob ${digest.toString('hex')} is malformed`, { blob: digest.toString('hex') });
-  let v: unknown;
-  try { v = packr.unpack(raw); } catch { throw bad(); }
-  if (!Array.isArray(v)) throw bad();
-  if (v[0] === 'i' && v[1] instanceof Uint8Array) {
-    const inline = Buffer.from(v[1]);
+  if (raw[0] === INLINE_TAG) {
+    const inline = raw.subarray(1);
     if (!blake3(inline).equals(digest)) throw new CorruptionError(`inline blob ${digest.toString('hex')} does not match its digest`, { blob: digest.toString('hex') });
     return { size: inline.length, chunks: [{ digest, size: inline.length, location: Buffer.alloc(0) }], offsets: [0], inline };
   }
-  if (v[0] !== 'c' || !Array.isArray(v[1])) throw bad();
+  if (raw[0] !== CHUNKS_TAG) throw bad();
   const chunks: ChunkRead[] = [];
   const offsets: number[] = [];
   let size = 0;
-  for (const t of v[1] as unknown[]) {
-    if (!Array.isArray(t) || !(t[0] instanceof Uint8Array) || typeof t[1] !== 'number' || !(t[2] instanceof Uint8Array)) throw bad();
+  for (let o = 1; o < raw.length;) {
+    if (o + 37 > raw.length) throw bad();
+    const len = raw[o + 36]!;
+    if (o + 37 + len > raw.length) throw bad();
+    const c = { digest: raw.subarray(o, o + 32), size: raw.readUInt32LE(o + 32), location: raw.subarray(o + 37, o + 37 + len) };
     offsets.push(size);
-    chunks.push({ digest: Buffer.from(t[0]), size: t[1], location: Buffer.from(t[2]) });
-    size += t[1];
+    chunks.push(c);
+    size += c.size;
+    o += 37 + len;
   }
   return { size, chunks, offsets, inline: null };
 }
