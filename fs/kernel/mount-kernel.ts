@@ -25,6 +25,8 @@ export interface KernelMountedFs extends MountedFs {
   readonly negotiated: Negotiated;
   /** Nodes the kernel holds (lookup counts not yet forgotten), root included. */
   nodeCount(): number;
+  /** Resolves if the connection ends without unmount() (umount by someone else, aborted). */
+  readonly lost: Promise<void>;
 }
 
 export class KernelMountError extends TsixError {
@@ -59,10 +61,17 @@ export async function mountKernelFs(opts: MountOptions): Promise<KernelMountedFs
     log.info({ mountPoint, allowOther: !!opts.allowOther, listRoot: !!opts.listRoot, backend: 'kernel' }, 'mounted');
     let unmounted: Promise<void> | null = null;
     const ch = channel;
+    const lost = ch.ended.then(async (why) => {
+      if (unmounted) return new Promise<void>(() => undefined);
+      log.error({ mountPoint, why }, 'the mount is gone (unmounted or aborted from outside)');
+      closeSync(fd);
+      unmounted = Promise.resolve();
+    });
     return {
       mountPoint,
       tree,
       negotiated,
+      lost,
       nodeCount: () => session.nodeCount,
       unmount: () => (unmounted ??= stop(mountPoint, fd, ch)),
     };

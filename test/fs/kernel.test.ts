@@ -211,3 +211,12 @@ test.serial('kernel: with allowOther another uid reads the mount, and the root c
   const err = await sh('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', 'cat', join(pathIn(other, 'rich'), 'a/hello.txt')]).catch((e: { stderr: string }) => e.stderr);
   t.regex(err, /Permission denied/, 'without allowOther another uid is refused');
 });
+
+test.serial('kernel: a mount unmounted from outside is reported lost; unmount() afterwards is harmless', async (t) => {
+  const m = await mount('kernel', rootsWith()) as KernelMountedFs;
+  t.is(await readFile(pathIn(m, 'single-file'), 'utf8'), 'just one file\n');
+  await sh('umount', [m.mountPoint]);
+  await m.lost;
+  await t.notThrowsAsync(m.unmount());
+  t.false((await readFile('/proc/self/mountinfo', 'utf8')).includes(` ${m.mountPoint} `));
+});
