@@ -7,6 +7,7 @@ import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HashMismatchError, NotFoundError } from '../errors.js';
+import { logger } from '../log.js';
 import { dumpNar } from '../nix/nar-dump.js';
 import type { PathInfo } from '../pathinfo/path-info.js';
 import type { Store } from '../store.js';
@@ -19,6 +20,8 @@ import type { SecretKey } from './signing.js';
 import { SignatureError } from './signing.js';
 import type { BinaryCacheWriter, Substituter } from './substituter.js';
 import { encodeBase32 } from '../nix/base32.js';
+
+const log = logger('transfer');
 
 export type Trust = 'signed' | 'content-addressed' | 'unchecked';
 
@@ -82,9 +85,20 @@ export class CacheSource implements PathSource {
   }
 
   private async lookupFrom(hashPart: string, start: number, rejected: SignatureError | null): Promise<SourcePath | null> {
+    let answered = 0;
+    let failure: unknown = null;
     for (let i = start; i < this.caches.length; i++) {
       const cache = this.caches[i]!;
-      const ni = await cache.queryNarInfo(hashPart);
+      let ni;
+      try {
+        ni = await cache.queryNarInfo(hashPart);
+      } catch (err) {
+        // As Nix: a cache that cannot be asked is skipped (with a warning), the others still count.
+        log.warn({ cache: cache.url, err: (err as Error).message }, 'binary cache lookup failed');
+        failure ??= err;
+        continue;
+      }
+      answered++;
       if (!ni) continue;
       const meta = narInfoToMeta(ni);
       if (hashPartOf(meta.path) !== hashPart) {
@@ -105,6 +119,7 @@ export class CacheSource implements PathSource {
       };
     }
     if (rejected) throw rejected;
+    if (answered === 0 && failure !== null) throw failure; // nobody could be asked: not the same as "absent"
     return null;
   }
 }

@@ -102,10 +102,12 @@ class LayeredPathInfos implements PathInfoService {
   private async fetch(hashPart: string): Promise<PathInfo | null> {
     // Which substituter has it (and its full path) comes from the narinfos themselves.
     let path: string | null = null;
+    let failure: unknown = null;
     for (const s of this.subs) {
-      const ni = await s.queryNarInfo(hashPart);
+      const ni = await s.queryNarInfo(hashPart).catch((err: unknown) => { failure ??= err; return null; });
       if (ni) { path = ni.storePath; break; }
     }
+    if (!path && failure !== null && this.subs.length === 1) throw failure; // the only cache cannot be asked
     if (!path) return null;
     log.info({ path }, 'substituting');
     try {

@@ -86,3 +86,22 @@ test('narinfo lookups are remembered for their TTL, absent ones for the negative
   const negative = new FileBinaryCache(`file://${dir}`, { negativeTtl: 0 });
   t.is(await negative.queryNarInfo(hp), null);
 });
+
+test('an unreachable cache is skipped when another one answers; alone, it is an error, not "absent"', async (t) => {
+  const { HttpBinaryCache } = await import('../../store/cache/http-cache.js');
+  const http = await import('node:http');
+  const probe = http.createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const port = (probe.address() as import('node:net').AddressInfo).port;
+  await new Promise((r) => probe.close(r)); // nothing listens there now
+  const down = new HttpBinaryCache(`http://127.0.0.1:${port}`, { priority: 1 });
+  const store = await openStore('memory://');
+  try {
+    const info = await substitute(store, [down, new FileBinaryCache(`file://${join(s.dir, 'good')}`)], closure.top, [parsePublicKey(keys.public)]);
+    t.is(info.path, closure.top);
+  } finally { await store.close(); }
+  const alone = await openStore('memory://');
+  try {
+    await t.throwsAsync(substitute(alone, [new HttpBinaryCache(`http://127.0.0.1:${port}`)], closure.top, [parsePublicKey(keys.public)]), { code: 'E_TRANSFER' } as never);
+  } finally { await alone.close(); }
+});
