@@ -11,6 +11,7 @@ import { NIX_ENV, requireNix } from '../helpers/nix.js';
 import { importClosureFromNix } from '../helpers/nix-import.js';
 import { sourcePath } from '../helpers/paths.js';
 import { tempDir } from '../helpers/trees.js';
+import { tsix } from '../helpers/cli.js';
 
 const run = promisify(execFile);
 const CORPUS = sourcePath('test/coordinator/corpus/parity.nix');
@@ -99,4 +100,19 @@ test.serial('tsix status through the socket shows the recent failure', async (t)
   const status = JSON.parse(s) as { failures: { drvPath: string }[]; mountPoint: string };
   t.is(status.mountPoint, mnt);
   t.true(status.failures.some((f) => f.drvPath.endsWith('-fails.drv')));
+});
+
+test.serial('several tsix build clients at once build through the daemon, sharing what they share', async (t) => {
+  const url = `level://${join(work.dir, 'store')}`;
+  const attrs = ['uses-dev', 'cross-outputs', 'self-ref'];
+  const results = await Promise.all(attrs.map((a) => tsix(['--store', url, 'build', CORPUS, '-A', a, '--arg', 'fetchBase', '"http://127.0.0.1:1"', '--no-out-link'])));
+  const expected = execFileSync('nix-instantiate', ['--eval', '--strict', '--json', '-E', `map (a: (import ${CORPUS} { fetchBase = "http://127.0.0.1:1"; }).\${a}.outPath) [ ${attrs.map((a) => JSON.stringify(a)).join(' ')} ]`], { env: NIX_ENV, encoding: 'utf8' });
+  t.deepEqual(results.map((r) => r.stdout.toString().trim()), JSON.parse(expected));
+  for (const r of results) t.is(r.code, 0, r.stderr);
+  t.is(builds('multi'), 1, 'the shared dependency was built once');
+  for (const a of attrs) {
+    const p = results[attrs.indexOf(a)]!.stdout.toString().trim();
+    const { stdout } = await run('ls', [join(mnt, basename(p))]);
+    t.truthy(stdout, `${a} is visible in the mount`);
+  }
 });
