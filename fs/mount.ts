@@ -35,7 +35,12 @@ export interface MountedFs {
   readonly tree: StoreTree;
   /** Unmounts (lazily if busy) and releases fuse-native's handles. */
   unmount(): Promise<void>;
+  /** Resolves if the mount disappears without unmount() (umount by someone else, connection aborted). */
+  readonly lost?: Promise<void>;
 }
+
+/** How often the mount table is checked for our mount (it is read, the mount never touched). */
+const WATCH_MS = 2000;
 
 const log = logger('fs');
 const NO_STAT = new Uint32Array(18);
@@ -100,16 +105,34 @@ export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
   await tuneConnection(mountPoint, opts.readAheadKb ?? 4096);
   log.info({ mountPoint, allowOther: !!opts.allowOther, listRoot: !!opts.listRoot }, 'mounted');
   let unmounted = false;
+  const device = (await findMount(mountPoint))?.device ?? null;
+  let watch: NodeJS.Timeout | undefined;
+  const lost = new Promise<void>((res) => {
+    watch = setInterval(() => {
+      void findMount(mountPoint).then((m) => {
+        if (unmounted || (m && m.device === device)) return;
+        clearInterval(watch);
+        log.error({ mountPoint }, 'the mount is gone (unmounted or aborted from outside)');
+        res();
+      }, () => undefined);
+    }, WATCH_MS);
+    watch.unref();
+  });
   return {
     mountPoint,
     tree,
+    lost,
     async unmount() {
       if (unmounted) return;
       unmounted = true;
-      try {
-        await unmount(mountPoint);
-      } catch {
-        await unmount(mountPoint, { lazy: true });
+      clearInterval(watch);
+      const m = await findMount(mountPoint);
+      if (m && m.device === device) {
+        try {
+          await unmount(mountPoint);
+        } catch {
+          await unmount(mountPoint, { lazy: true });
+        }
       }
       if (fuse._thread) nativeUnmount(mountPoint, fuse._thread);
       log.info({ mountPoint }, 'unmounted');

@@ -73,7 +73,10 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const where = d.fs ? `mounted at ${d.fs.mountPoint}` : 'not mounted';
   ctx.stdout.write(`tsix daemon: store ${d.store.url} ${where}${d.socketPath ? `, socket ${d.socketPath}` : ''}\n`);
   log.info({ store: d.store.url, mountPoint: d.fs?.mountPoint ?? null, socket: d.socketPath }, 'daemon ready');
-  log.info({ signal: await signal }, 'stopping');
+  // Stop on a signal, or (exit 1) when the mount disappears under us: a supervisor can restart us.
+  const reason = await Promise.race([signal, ...(d.fs?.lost ? [d.fs.lost.then(() => 'mount lost' as const)] : [])]);
+  if (reason === 'mount lost') ctx.stderr.write(`tsix daemon: the mount at ${d.fs!.mountPoint} disappeared; stopping\n`);
+  log.info({ reason }, 'stopping');
   // A second signal while stopping gives up on a clean stop.
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => process.exit(1));
   await cache?.close();
@@ -81,6 +84,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   await coordinator.close();
   ctx.stdout.write('tsix daemon: stopped\n');
   // fuse-native's threads do not let the event loop end on their own.
-  setImmediate(() => process.exit(0));
-  return 0;
+  const code = reason === 'mount lost' ? 1 : 0;
+  setImmediate(() => process.exit(code));
+  return code;
 }

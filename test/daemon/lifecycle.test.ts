@@ -2,11 +2,15 @@
 // refusals of unusable mount points, and client commands through its socket while it runs.
 import test from 'ava';
 import { chmod, lstat, mkdir, stat, statfs, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
 import { tsix, tsixOk } from '../helpers/cli.js';
 import { makeRichTree, tempDir } from '../helpers/trees.js';
 import { contentView, describeTree } from '../fs/tree-compare.js';
 import { isMounted, launchDaemon, requireFuse, startDaemon } from './daemon-harness.js';
+
+const execFileP = promisify(execFile);
 
 test.before(async () => {
   await requireFuse();
@@ -48,6 +52,16 @@ test('a stale mount left by a killed daemon is cleaned up at the next start; ino
   t.deepEqual(contentView(await describeTree(join(mnt, base))), contentView(await describeTree(src)));
   t.is((await stat(join(mnt, base, 'a/hello.txt'))).ino, ino);
   t.is(await d2.stop(), 0);
+  t.false(await isMounted(mnt));
+});
+
+test('a daemon whose mount is unmounted from outside stops with exit code 1', async (t) => {
+  const dir = await temp(t);
+  const mnt = join(dir, 'mnt');
+  const d = await startDaemon(t, ['--store', 'memory://'], mnt);
+  await execFileP('umount', ['-l', mnt]);
+  t.is(await d.exited, 1);
+  t.regex(d.stderr(), /the mount at .*mnt disappeared/);
   t.false(await isMounted(mnt));
 });
 
