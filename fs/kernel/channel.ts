@@ -52,12 +52,15 @@ export class FuseChannel {
     this.worker.on('exit', () => { this.done = true; end('exit'); });
   }
 
-  /** Sends a reply: header plus payload parts in one write. Errors (gone request, unmounted) are dropped. */
-  reply(unique: bigint, parts: Buffer[]): void {
+  /**
+   * Sends a reply: header plus payload parts in one write. False if the kernel did not take it
+   * (the request was interrupted and is gone, or the mount is); such errors are not thrown.
+   */
+  reply(unique: bigint, parts: Buffer[]): boolean {
     let len = OUT_HEADER;
     for (const p of parts) len += p.length;
     const h = outHeader(len, 0, unique);
-    this.write(parts.length === 0 ? [h] : [h, ...parts]);
+    return this.write(parts.length === 0 ? [h] : [h, ...parts]);
   }
 
   /** An error reply (`errno` negative, e.g. -2 for ENOENT). */
@@ -65,14 +68,16 @@ export class FuseChannel {
     this.write([outHeader(OUT_HEADER, errno, unique)]);
   }
 
-  private write(bufs: Buffer[]): void {
+  private write(bufs: Buffer[]): boolean {
     try {
       if (bufs.length === 1) writeSync(this.fd, bufs[0]!);
       else writevSync(this.fd, bufs);
+      return true;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       // ENOENT: the request was interrupted and is gone; ENODEV: the mount is gone.
       if (code !== 'ENOENT' && code !== 'ENODEV' && !this.done) log.error({ err: (err as Error).message }, 'cannot write a FUSE reply');
+      return false;
     }
   }
 }

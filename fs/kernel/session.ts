@@ -74,6 +74,8 @@ export class KernelSession {
   /** Big read buffers for reuse (fresh 1 MiB buffers cost page faults every time). */
   private readonly buffers: Buffer[] = [];
   private readonly afterReply = new WeakMap<Buffer[], () => void>();
+  /** Nodes whose lookup count a reply raised (LOOKUP, READDIRPLUS). */
+  private readonly counted = new WeakMap<Buffer[], number[]>();
   /** Readdir records of loaded directories (built once per directory). */
   private readonly dirItems = new WeakMap<LoadedDirectory, DirItem[]>();
   private initDone: (n: Negotiated) => void = () => undefined;
@@ -98,7 +100,14 @@ export class KernelSession {
   }
 
   handle = (buf: Buffer): void => {
-    const req = parseRequest(buf);
+    try {
+      this.handleRequest(parseRequest(buf));
+    } catch (err) {
+      log.error({ err: err instanceof Error ? err.stack : String(err) }, 'cannot handle a FUSE request');
+    }
+  };
+
+  private handleRequest(req: Request): void {
     if (req.opcode === OP.FORGET) return this.forget(req.nodeid, Number(req.arg.readBigUInt64LE(0)));
     if (req.opcode === OP.BATCH_FORGET) {
       const n = req.arg.readUInt32LE(0);
@@ -114,9 +123,16 @@ export class KernelSession {
     } catch (err) {
       return this.fail(req, node, err);
     }
-    if (Array.isArray(p)) this.channel!.reply(req.unique, p);
-    else p.then((parts) => { this.channel!.reply(req.unique, parts); this.afterReply.get(parts)?.(); }, (err: unknown) => this.fail(req, node, err));
-  };
+    if (Array.isArray(p)) this.send(req, p);
+    else p.then((parts) => this.send(req, parts), (err: unknown) => this.fail(req, node, err));
+  }
+
+  private send(req: Request, parts: Buffer[]): void {
+    const sent = this.channel!.reply(req.unique, parts);
+    // Lookups counted for a reply the kernel never took (an interrupted request) are undone.
+    if (!sent) for (const id of this.counted.get(parts) ?? []) this.forget(id, 1);
+    this.afterReply.get(parts)?.();
+  }
 
   private fail(req: Request, node: KNode | undefined, err: unknown): void {
     const errno = err instanceof Errno ? err.errno : errnoOf(err, opName(req.opcode), node?.path ?? `nodeid ${req.nodeid}`);
@@ -232,7 +248,9 @@ export class KernelSession {
     const node = this.remember(path, r);
     node.attr ??= attr;
     writeEntry(out, 0, node.id, this.opts.timeout, this.opts.timeout, node.attr);
-    return [out];
+    const parts = [out];
+    this.counted.set(parts, [node.id]);
+    return parts;
   }
 
   private attrOf(node: KNode): Promise<Buffer> {
@@ -351,12 +369,14 @@ export class KernelSession {
     const childPath = (it: DirItem) => `${node.path}/${it.str}`;
     const attrs = plus ? await Promise.all(slice.map((it) => (it.r ? this.attrFor(childPath(it), it.r) : null))) : [];
     const out = Buffer.allocUnsafe(total);
+    const ids: number[] = [];
     let pos = 0;
     slice.forEach((it, i) => {
       if (plus) {
         const attr = attrs[i];
         if (attr && it.r) {
           const child = this.remember(childPath(it), it.r);
+          ids.push(child.id);
           child.attr ??= attr;
           writeEntry(out, pos, child.id, this.opts.timeout, this.opts.timeout, child.attr);
         } else {
@@ -366,7 +386,9 @@ export class KernelSession {
       }
       pos += writeDirent(out, pos, it.ino, offset + i + 1, it.type, it.name);
     });
-    return [out];
+    const parts = [out];
+    if (ids.length) this.counted.set(parts, ids);
+    return parts;
   }
 
   private async xattr(node: KNode, size: number, name: string | null): Promise<Buffer[]> {
