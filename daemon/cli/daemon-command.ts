@@ -46,6 +46,15 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const signal = new Promise<NodeJS.Signals>((res) => {
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(s, () => res(s));
   });
+  // A crash anywhere in the daemon still unmounts (else the mount point is left dead, ENOTCONN).
+  const crashed = new Promise<'crashed'>((res) => {
+    const onFatal = (err: unknown) => {
+      ctx.stderr.write(`tsix daemon: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+      res('crashed');
+    };
+    process.on('uncaughtException', onFatal);
+    process.on('unhandledRejection', onFatal);
+  });
   const coordinator = new DaemonCoordinator({
     builderUrl: flags.get('--builder') as string | undefined,
     maxJobs: Number(flags.get('--max-jobs') ?? 1),
@@ -74,17 +83,24 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   ctx.stdout.write(`tsix daemon: store ${d.store.url} ${where}${d.socketPath ? `, socket ${d.socketPath}` : ''}\n`);
   log.info({ store: d.store.url, mountPoint: d.fs?.mountPoint ?? null, socket: d.socketPath }, 'daemon ready');
   // Stop on a signal, or (exit 1) when the mount disappears under us: a supervisor can restart us.
-  const reason = await Promise.race([signal, ...(d.fs?.lost ? [d.fs.lost.then(() => 'mount lost' as const)] : [])]);
+  const reason = await Promise.race([signal, crashed, ...(d.fs?.lost ? [d.fs.lost.then(() => 'mount lost' as const)] : [])]);
   if (reason === 'mount lost') ctx.stderr.write(`tsix daemon: the mount at ${d.fs!.mountPoint} disappeared; stopping\n`);
   log.info({ reason }, 'stopping');
   // A second signal while stopping gives up on a clean stop.
   for (const s of ['SIGINT', 'SIGTERM'] as const) process.once(s, () => process.exit(1));
-  await cache?.close();
-  await d.stop();
-  await coordinator.close();
+  try {
+    await cache?.close();
+  } finally {
+    // Unmount whatever else fails.
+    try {
+      await d.stop();
+    } finally {
+      await coordinator.close();
+    }
+  }
   ctx.stdout.write('tsix daemon: stopped\n');
   // fuse-native's threads do not let the event loop end on their own.
-  const code = reason === 'mount lost' ? 1 : 0;
+  const code = reason === 'mount lost' || reason === 'crashed' ? 1 : 0;
   setImmediate(() => process.exit(code));
   return code;
 }
