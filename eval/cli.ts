@@ -72,8 +72,16 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     resourceLimits: { stackSizeMb: 256, maxOldGenerationSizeMb: 8192 },
     stdout: false, stderr: false,
   });
-  return await new Promise<number>((resolve, reject) => {
-    worker.once('exit', () => { chan.main.port.close(); });
+  try {
+    return await waitForWorker(worker, ctx);
+  } finally {
+    chan.main.port.close();
+    await ifd.close();
+  }
+}
+
+function waitForWorker(worker: Worker, ctx: CliContext): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
     let settled = false;
     worker.on('message', (m: WorkerMsg) => {
       if (m.t === 'out') ctx.stdout.write(m.s!);

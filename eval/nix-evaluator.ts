@@ -95,8 +95,9 @@ export class NixEvaluator {
       this.fileCache.set(file, v);
       return v;
     }
+    const host = hostPathOf(file); // realises a store path first (import from derivation)
     try {
-      if (statSync(hostPathOf(file)).isDirectory()) file += '/default.nix';
+      if (statSync(host).isDirectory()) file += '/default.nix';
     } catch {
       throw new NixEvalError(`getting status of '${file}': No such file or directory`);
     }

@@ -3,9 +3,9 @@
 // realises the missing closure, prints the output paths and makes `result` symlinks.
 import { lstat, symlink, unlink } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { getDerivations, type FoundDerivation } from '../../eval/derivation/instantiate.js';
-import { createInstantiateEvaluator } from '../../eval/derivation/evaluator-glue.js';
-import { InstantiationSession } from '../../eval/derivation/session.js';
+import type { FoundDerivation } from '../../eval/derivation/instantiate.js';
+import { instantiateInWorker } from '../coordinator/ifd-eval.js';
+import { takeIfdOptions } from '../coordinator/ifd-provider.js';
 import { openStore } from '../../store/open-store.js';
 import { RemoteStore } from '../../store/remote/remote-store.js';
 import type { Store } from '../../store/store.js';
@@ -60,24 +60,17 @@ function parse(argv: string[]): Options {
   return o;
 }
 
-async function instantiate(store: Store, o: Options): Promise<FoundDerivation[]> {
-  const session = new InstantiationSession();
-  const ev = await createInstantiateEvaluator(session, store, { includePaths: o.includePaths });
-  const autoArgs = ev.autoArgs(o.args);
-  const found: FoundDerivation[] = [];
-  for (const input of o.files) {
-    const root = o.fromArgs ? ev.evalString(input, process.cwd()) : ev.evalFile(resolve(input));
-    for (const attrPath of o.attrPaths) found.push(...getDerivations(ev, ev.findAlongAttrPath(root, attrPath, autoArgs), autoArgs));
-  }
-  await session.flush(store);
-  return found;
+/** Evaluates in a worker, so that reads of store paths can build them (import from derivation). */
+async function instantiate(store: Store, o: Options, allowIfd: boolean, ctx: CliContext): Promise<FoundDerivation[]> {
+  return instantiateInWorker(store, { ...o, allowIfd, builderUrl: o.builder, maxJobs: o.maxJobs, log: (s) => ctx.stderr.write(s) });
 }
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
-  const o = parse(argv);
+  const ifd = takeIfdOptions(argv);
+  const o = parse(ifd.argv);
   const store = await openStore(ctx.storeUrl);
   try {
-    const drvs = await instantiate(store, o);
+    const drvs = await instantiate(store, o, ifd.allowIfd, ctx);
     const unique = [...new Set(drvs.map((d) => d.drvPath))];
     let outputs: Map<string, Map<string, string>>;
     let mountPoint: string;

@@ -1,13 +1,10 @@
 // `tsix instantiate (FILE... | - | -E EXPR...) [-A ATTR]... [--arg NAME EXPR] [--argstr NAME STR]
 // [--dry-run]`: evaluates, writes the .drv files (and sources) into the store, and prints the
 // .drv paths as nix-instantiate does (`<drv>` or `<drv>!<output>`).
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { TsixError } from '../../store/errors.js';
 import { openStore } from '../../store/open-store.js';
-import { getDerivations, instantiateLine } from '../../eval/derivation/instantiate.js';
-import { InstantiationSession } from '../../eval/derivation/session.js';
-import { createInstantiateEvaluator } from '../../eval/derivation/evaluator-glue.js';
+import { instantiateLine } from '../../eval/derivation/instantiate.js';
+import { instantiateInWorker } from '../coordinator/ifd-eval.js';
+import { takeIfdOptions } from '../coordinator/ifd-provider.js';
 import { UsageError, type CliContext } from './command.js';
 
 interface Options {
@@ -43,30 +40,16 @@ function parse(argv: string[]): Options {
 }
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
-  const opts = parse(argv);
+  const ifd = takeIfdOptions(argv);
+  const opts = parse(ifd.argv);
   const store = await openStore(ctx.storeUrl);
-  const session = new InstantiationSession();
   try {
-    const ev = await createInstantiateEvaluator(session, store, { includePaths: opts.includePaths });
-    const autoArgs = ev.autoArgs(opts.args);
-    const lines: string[] = [];
-    for (const input of opts.files) {
-      const root = opts.fromArgs ? ev.evalString(input, process.cwd())
-        : input === '-' ? ev.evalString(readFileSync(0, 'utf8'), process.cwd())
-          : ev.evalFile(resolve(input));
-      for (const attrPath of opts.attrPaths) {
-        const v = ev.findAlongAttrPath(root, attrPath, autoArgs);
-        for (const d of getDerivations(ev, v, autoArgs)) lines.push(instantiateLine(d));
-      }
-    }
-    if (!opts.dryRun) await session.flush(store);
+    // In a worker, so that reads of store paths can build them (import from derivation).
+    const found = await instantiateInWorker(store, { ...opts, allowIfd: ifd.allowIfd, write: !opts.dryRun, log: (s) => ctx.stderr.write(s) });
+    const lines = found.map(instantiateLine);
     if (lines.length) ctx.stdout.write(lines.join('\n') + '\n');
     return 0;
-  } catch (e) {
-    if (e instanceof RangeError && /call stack/i.test(e.message)) throw new TsixError('E_EVAL', 'stack overflow (possible infinite recursion)');
-    throw e;
   } finally {
-    session.dispose();
     await store.close();
   }
 }

@@ -465,7 +465,8 @@ prim('hashFile', 2, ([t, p], pos) => {
 
 // ---- files
 function readFileOr(path: string, pos: Pos | null): Buffer {
-  try { return readFileSync(hostPathOf(path)); } catch (e) {
+  const host = hostPathOf(path); // realises a store path first (import from derivation)
+  try { return readFileSync(host); } catch (e) {
     const err = e as NodeJS.ErrnoException;
     const why = err.code === 'ENOENT' ? 'No such file or directory' : err.code === 'EISDIR' ? 'Is a directory' : err.code === 'EACCES' ? 'Permission denied' : err.message;
     throw new NixEvalError(`opening file '${path}': ${why}`, pos);
@@ -484,7 +485,8 @@ prim('pathExists', 1, ([p], pos) => {
 prim('readDir', 1, ([p], pos) => {
   const path = coerceToPath(force(p!), new Set(), pos);
   let ents;
-  try { ents = readdirSync(hostPathOf(path), { withFileTypes: true }); } catch (e) {
+  const host = hostPathOf(path);
+  try { ents = readdirSync(host, { withFileTypes: true }); } catch (e) {
     throw new NixEvalError(`opening directory '${path}': ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : (e as Error).message}`, pos);
   }
   const m = new Map<string, Lazy>();

@@ -1,0 +1,56 @@
+// Reads of store paths during evaluation (import-from-derivation). Every builtin that touches the
+// filesystem passes its path through hostPathOf first: a path inside the store dir is realised
+// (built or substituted by whoever installed the resolver) and read through a mount of the tsix
+// store, never from this machine's own /nix/store, which belongs to another Nix.
+import { NixEvalError } from '../errors.js';
+
+export const STORE_DIR = '/nix/store';
+
+/**
+ * Makes a store path (`/nix/store/<hash>-<name>`, no subpath) readable and returns the host
+ * directory entry that holds it. Throws an evaluation error when producing it fails (a build
+ * error, or IFD refused); returns a path that does not exist when nobody can produce it.
+ */
+export type StorePathResolver = (storePath: string) => string;
+
+let resolver: StorePathResolver | null = null;
+const resolved = new Map<string, string>();
+
+/** Where store paths are read when no store is connected: nowhere (they read as missing). */
+const NOWHERE = '/nonexistent/tsix-evaluation-without-a-store';
+
+/** Installs (or with null removes) the resolver of this thread's evaluations. */
+export function setStorePathResolver(r: StorePathResolver | null): void {
+  resolver = r;
+  resolved.clear();
+}
+
+/** The store path (`/nix/store/<hash>-<name>`) a path lies in, or null if outside the store. */
+export function storePathOf(path: string): string | null {
+  if (!path.startsWith(STORE_DIR + '/')) return null;
+  const slash = path.indexOf('/', STORE_DIR.length + 1);
+  const sp = slash < 0 ? path : path.slice(0, slash);
+  return sp.length > STORE_DIR.length + 1 ? sp : null;
+}
+
+/**
+ * The host path to read for `path` (an absolute, canonical path as the evaluator has it). Paths
+ * outside the store come back unchanged; a store path is realised once per evaluation.
+ */
+export function hostPathOf(path: string): string {
+  const sp = storePathOf(path);
+  if (sp === null) return path;
+  let root = resolved.get(sp);
+  if (root === undefined) {
+    root = resolver === null ? NOWHERE + sp.slice(STORE_DIR.length) : resolver(sp);
+    resolved.set(sp, root);
+  }
+  return root + path.slice(sp.length);
+}
+
+/** An error from realising a store path, carried into the evaluation with its own code. */
+export class StoreReadError extends NixEvalError {
+  constructor(message: string, code: string) {
+    super(message, null, code);
+  }
+}
