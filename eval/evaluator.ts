@@ -1,7 +1,7 @@
 // Core evaluation operations: forcing, calling, coercions, equality, arithmetic. The AST nodes
 // (ast.ts) and the builtins call these. One EvalState per process/thread (set by Evaluator).
 import { ExprLambda, Env, type Expr } from './ast.js';
-import { NixEvalError, type Pos } from './errors.js';
+import { NixEvalError, sourceText, type Pos } from './errors.js';
 import { canonPath } from './paths.js';
 import { formatFloatFixed } from './print.js';
 import {
@@ -404,7 +404,9 @@ export function concatStrings(first: Value | undefined, parts: Expr[], env: Env,
 
 export function posToAttrs(pos: Pos | null): Value {
   if (pos === null) return null;
-  return mkAttrs({ file: pos.origin, line: BigInt(pos.line), column: BigInt(pos.col) });
+  // For «string» origins Nix 2.8 gives the source text as the file.
+  const file = pos.origin.startsWith('«') ? sourceText(pos.origin) ?? pos.origin : pos.origin;
+  return mkAttrs({ file, line: BigInt(pos.line), column: BigInt(pos.col) });
 }
 
 export { mkAttrs, Env };

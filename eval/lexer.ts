@@ -61,6 +61,7 @@ export class Lexer {
     for (;;) {
       const tok = this.next();
       if (tok.t === 'EOF') {
+        tok.p = Math.max(this.lastLexeme, out.length ? out[out.length - 1]!.p : 0);
         if (nested) this.error('syntax error, unexpected end of file', tok.p);
         out.push(tok);
         return out;
@@ -83,18 +84,27 @@ export class Lexer {
     return toks;
   }
 
+  /** Start of the last lexeme, whitespace runs and comments included (where bison reports an unexpected end of file). */
+  private lastLexeme = 0;
+
   private skipSpace(): void {
     const s = this.src;
     for (;;) {
       const c = s.charCodeAt(this.i);
-      if (c === 32 || c === 9 || c === 10 || c === 13) { this.i++; continue; }
+      if (c === 32 || c === 9 || c === 10 || c === 13) {
+        this.lastLexeme = this.i;
+        while (this.i < s.length && ' \t\n\r'.includes(s[this.i]!)) this.i++;
+        continue;
+      }
       if (c === 35) { // #
+        this.lastLexeme = this.i;
         while (this.i < s.length && s.charCodeAt(this.i) !== 10 && s.charCodeAt(this.i) !== 13) this.i++;
         continue;
       }
       if (c === 47 && s.charCodeAt(this.i + 1) === 42) { // /*
         const end = s.indexOf('*/', this.i + 2);
-        if (end < 0) this.error('syntax error, unexpected end of file, expecting end of file', s.length);
+        if (end < 0) return; // not a comment: `/` is lexed as an operator, as flex does
+        this.lastLexeme = this.i;
         this.i = end + 2;
         continue;
       }
@@ -186,7 +196,7 @@ export class Lexer {
     const parts: (string | Tok[])[] = [];
     let lit = '';
     for (;;) {
-      if (this.i >= s.length) this.error('syntax error, unexpected end of file, expecting \'"\'', Math.max(0, s.length - 1));
+      if (this.i >= s.length) this.error('syntax error, unexpected end of file, expecting \'"\'', lit || parts.length ? p + 1 : p);
       const ch = s[this.i]!;
       if (ch === '"') { this.i++; break; }
       if (ch === '\\') {
@@ -223,7 +233,7 @@ export class Lexer {
     const flush = () => { if (lit) { parts.push(lit); lit = ''; } };
     const esc = (e: string) => { flush(); parts.push({ esc: e }); };
     for (;;) {
-      if (this.i >= s.length) this.error('syntax error, unexpected end of file', s.length - 1);
+      if (this.i >= s.length) this.error('syntax error, unexpected end of file, expecting IND_STR or DOLLAR_CURLY or IND_STRING_CLOSE', lit || parts.length ? p + 2 : p);
       const ch = s[this.i]!, n = s[this.i + 1];
       if (ch === "'" && n === "'") {
         const n2 = s[this.i + 2];

@@ -21,25 +21,27 @@ const BINOPS: Record<string, { prec: number; assoc: 'l' | 'r' | 'n' }> = {
   '+': { prec: 8, assoc: 'l' }, '-': { prec: 8, assoc: 'l' },
   '*': { prec: 9, assoc: 'l' }, '/': { prec: 9, assoc: 'l' },
   '++': { prec: 10, assoc: 'r' },
-  '?': { prec: 11, assoc: 'n' },
+  '?': { prec: 11, assoc: 'l' },
 };
 const PREC_NOT = 7;
 const PREC_NEGATE = 12;
 
+/** A token as Nix 2.8's bison parser names it in "unexpected …" messages. */
 function describe(t: Tok): string {
   switch (t.t) {
     case 'EOF': return 'end of file';
-    case 'ID': return `'${t.v}'`;
-    case 'INT': return `'${t.v}'`;
-    case 'FLOAT': return 'floating-point number' ;
-    case 'PATH': case 'HPATH': case 'IPATH': return 'path';
-    case 'SPATH': return `'<${t.v}>'`;
-    case 'URI': return `'${t.v}'`;
-    case 'STR': return t.ind ? "''" : '\'"\'';
+    case 'ID': return 'ID';
+    case 'INT': return 'INT';
+    case 'FLOAT': return 'FLOAT';
+    case 'PATH': case 'IPATH': return 'PATH';
+    case 'HPATH': return 'HPATH';
+    case 'SPATH': return 'SPATH';
+    case 'URI': return 'URI';
+    case 'STR': return t.ind ? 'IND_STRING_OPEN' : "'\"'";
     case 'OP': {
       const named: Record<string, string> = {
-        '...': "'...'", '${': "'${'", '==': "'=='", '!=': "'!='", '<=': "'<='", '>=': "'>='", '&&': "'&&'", '||': "'||'", '->': "'->'", '//': "'//'", '++': "'++'",
-        if: "'if'", then: "'then'", else: "'else'", assert: "'assert'", with: "'with'", let: "'let'", in: "'in'", rec: "'rec'", inherit: "'inherit'", or: "'or'",
+        '...': 'ELLIPSIS', '${': 'DOLLAR_CURLY', '==': 'EQ', '!=': 'NEQ', '<=': 'LEQ', '>=': 'GEQ', '&&': 'AND', '||': 'OR', '->': 'IMPL', '//': 'UPDATE', '++': 'CONCAT',
+        if: 'IF', then: 'THEN', else: 'ELSE', assert: 'ASSERT', with: 'WITH', let: 'LET', in: 'IN', rec: 'REC', inherit: 'INHERIT', or: 'OR_KW',
       };
       return named[t.v] ?? `'${t.v}'`;
     }
@@ -74,7 +76,8 @@ class Parser {
       this.k += 2;
       return new ExprLambda(t.v, null, false, this.expr(), this.pos(t));
     }
-    if (t.t === 'ID' && this.isOp('@', this.peek()) && this.isOp('{', this.peek(2))) {
+    if (t.t === 'ID' && this.isOp('@', this.peek())) {
+      if (!this.isOp('{', this.peek(2))) this.fail(this.peek(2), "'{'");
       this.k += 2;
       const { formals, ellipsis } = this.formals();
       this.expect(':');
@@ -91,7 +94,7 @@ class Parser {
         arg = a.v; this.k++;
         if (formals.some((f) => f.name === arg)) throw new NixParseError(`duplicate formal function argument '${arg}'`, this.pos(a));
       }
-      this.expect(':');
+      this.expect(':', arg === null ? "':' or '@'" : "':'");
       return new ExprLambda(arg, formals, ellipsis, this.expr(), this.pos(t));
     }
     if (this.isOp('assert')) {
@@ -113,15 +116,15 @@ class Parser {
       this.k++;
       const attrs = new ExprAttrs(true, this.pos(t));
       this.binds(attrs, 'in', true);
-      this.expect('in');
+      this.expect('in', 'IN');
       return new ExprLet(attrs, this.expr());
     }
     if (this.isOp('if')) {
       this.k++;
       const c = this.expr();
-      this.expect('then');
+      this.expect('then', 'THEN');
       const a = this.expr();
-      this.expect('else');
+      this.expect('else', 'ELSE');
       return new ExprIf(c, a, this.expr(), this.pos(t));
     }
     return this.exprOp(0);
@@ -186,7 +189,7 @@ class Parser {
         const rhs = this.exprOp(info.assoc === 'r' ? info.prec : info.prec + 1);
         lhs = this.binop(op.v, lhs, rhs, p);
       }
-      if (info.assoc === 'n') {
+      if (info.assoc === 'n' && op.v !== '?') {
         const nx = this.cur;
         if (nx.t === 'OP' && BINOPS[nx.v]?.prec === info.prec) this.fail(nx);
       }
@@ -268,7 +271,7 @@ class Parser {
       this.expect('}');
       return e instanceof ExprConst && typeof e.v === 'string' ? e.v : e;
     }
-    this.fail(t);
+    this.fail(t, `ID or OR_KW or DOLLAR_CURLY or '"'`);
   }
 
   private exprSimple(): Expr {
@@ -444,8 +447,9 @@ class Parser {
         this.k++;
         continue;
       }
+      if (!(t.t === 'ID' || this.isOp('or') || this.isOp('${') || (t.t === 'STR' && !t.ind))) this.fail(t);
       const path = this.attrPath();
-      this.expect('=');
+      this.expect('=', "'.' or '='");
       const e = this.expr();
       this.expect(';');
       if (isLet && path.some((n) => typeof n !== 'string')) throw new NixParseError('dynamic attributes not allowed in let', this.pos(t));
@@ -464,7 +468,7 @@ class Parser {
         const prev = a.attrs.get(n);
         if (prev) {
           if (!prev.inherited && prev.e instanceof ExprAttrs) { a = prev.e; continue; }
-          dup(prev.pos, i + 1);
+          dup(prev.pos, path.length);
         }
         const nested = new ExprAttrs(false, pos);
         a.attrs.set(n, { e: nested, inherited: false, pos });
