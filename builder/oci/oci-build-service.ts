@@ -116,7 +116,8 @@ export async function createOciBuildService(o: OciBuilderOptions = {}): Promise<
     await mkdir(d, { recursive: true, mode: 0o711 });
     await chmod(d, 0o711);
   }
-  await cleanupStale(o);
+  // Leftovers are removed opportunistically: failing to list them must not stop builds.
+  await cleanupStale(o).catch((err: Error) => log.warn({ err: err.message }, 'could not remove stale build containers'));
   return new OciBuildService(opts.stateDir, opts.runc, opts.hostIdBase);
 }
 

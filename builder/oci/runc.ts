@@ -36,8 +36,17 @@ export async function checkRunc(r: Runc): Promise<string> {
 }
 
 export async function listContainers(r: Runc): Promise<RuncContainer[]> {
-  const out = JSON.parse(await runc(r, ['list', '--format', 'json'])) as RuncContainer[] | null;
-  return out ?? [];
+  // `runc list` fails when a container's state directory vanishes while it reads them (another
+  // process's build ending at that moment): try again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const out = JSON.parse(await runc(r, ['list', '--format', 'json'])) as RuncContainer[] | null;
+      return out ?? [];
+    } catch (err) {
+      if (attempt >= 5 || !/no such file or directory/i.test((err as Error).message)) throw err;
+      await new Promise((res) => setTimeout(res, 20 * attempt));
+    }
+  }
 }
 
 /** Whether runc still holds state for `id` (cheaper than `runc state`: no process is started). */

@@ -88,12 +88,13 @@ export class KvBlobService implements BlobService {
     }
   }
 
+  // An inline blob is its own single chunk (stat lists it so): answer for it from the index.
   async hasChunk(digest: Digest): Promise<boolean> {
-    return (await this.chunks.locate(digest)) !== null;
+    return (await this.chunks.locate(digest)) !== null || (await this.index(digest))?.inline != null;
   }
 
   async readChunk(digest: Digest): Promise<Buffer | null> {
-    return this.chunks.get(digest);
+    return (await this.chunks.get(digest)) ?? (await this.index(digest))?.inline ?? null;
   }
 
   writer(): BlobWriter {
