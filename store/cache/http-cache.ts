@@ -30,6 +30,7 @@ export interface HttpRequest {
 /** Seconds without any data on a connection before a request fails (a stalled cache must not hang a build). */
 const IDLE_TIMEOUT_MS = Number(process.env.TSIX_HTTP_TIMEOUT ?? 60) * 1000;
 const MAX_REDIRECTS = 5;
+const DISABLE_MS = 60_000;
 
 /**
  * One request; resolves with the response (its body not yet read). GET and HEAD follow up to 5
@@ -93,6 +94,7 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
   private readonly base: URL;
   private readonly narInfos: NarInfoCache;
   private info: Promise<CacheInfo> | null = null;
+  private disabled: { until: number; error: CacheTransferError } | null = null;
 
   constructor(readonly url: string, private readonly opts: SubstituterOptions = {}) {
     this.base = new URL(url.endsWith('/') ? url : url + '/');
@@ -120,7 +122,16 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
   /** The body of a small file, or null on 404/403 (as Nix treats both as "no such file"). */
   private async getOptional(rel: string): Promise<Buffer | null> {
     const url = this.resolve(rel);
-    const res = await httpRequest(url);
+    if (this.disabled && Date.now() < this.disabled.until) throw this.disabled.error;
+    let res: IncomingMessage;
+    try {
+      res = await httpRequest(url);
+    } catch (err) {
+      // As Nix: a cache that cannot be reached is not asked again for a minute (no connection storm per path).
+      this.disabled = { until: Date.now() + DISABLE_MS, error: new CacheTransferError(`${(err as Error).message} (binary cache '${redact(this.base)}' disabled for ${DISABLE_MS / 1000} s)`, { url: redact(url) }) };
+      throw err;
+    }
+    this.disabled = null;
     if (res.statusCode === 404 || res.statusCode === 403) { res.resume(); return null; }
     if (res.statusCode !== 200) { res.resume(); throw new CacheTransferError(`GET ${redact(url)}: HTTP ${res.statusCode}`, { status: res.statusCode }); }
     return readBody(res);
