@@ -24,8 +24,8 @@ export interface MountOptions {
   /** Kernel read-ahead for the mount in KiB (root only; default 4096). */
   readAheadKb?: number;
   /**
-   * 'kernel': tsix's own FUSE server on /dev/fuse (fs/kernel/; parallel lookups, root only);
-   * 'libfuse': fuse-native. Default: $TSIX_FUSE, else 'libfuse'.
+   * 'kernel': tsix's own FUSE server on /dev/fuse (fs/kernel/; parallel root lookups; mounts as
+   * root only); 'libfuse': fuse-native. Default: $TSIX_FUSE, else 'kernel' as root, 'libfuse' otherwise.
    */
   backend?: 'kernel' | 'libfuse';
 }
@@ -140,10 +140,10 @@ export async function mountStoreFs(opts: MountOptions): Promise<MountedFs> {
   };
 }
 
-/** The FUSE backend named by $TSIX_FUSE ('kernel' or 'libfuse'; default 'libfuse'). */
+/** The FUSE backend named by $TSIX_FUSE ('kernel' or 'libfuse'); unset: 'kernel' as root (it mounts with mount(8)), else 'libfuse'. */
 export function fuseBackendFromEnv(env: NodeJS.ProcessEnv = process.env): 'kernel' | 'libfuse' {
   const v = env.TSIX_FUSE;
-  if (!v) return 'libfuse';
+  if (!v) return process.getuid?.() === 0 ? 'kernel' : 'libfuse';
   if (v === 'kernel' || v === 'libfuse') return v;
   throw new TsixError('E_CONFIG', `TSIX_FUSE must be 'kernel' or 'libfuse', not '${v}'`, { TSIX_FUSE: v });
 }
