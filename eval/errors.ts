@@ -31,17 +31,36 @@ export function showPosParen(pos: Pos): string {
 
 /** The "at FILE:L:C:" block with code lines, as Nix prints after an error's message. */
 export function positionBlock(pos: Pos): string {
-  let out = `\n\n       at ${showPos(pos)}:\n`;
+  let out = `\n\n       at ${showPos(pos)}:`;
   const text = sources.get(pos.origin);
   if (text === undefined) return out;
+  // Files are read line by line and an unterminated last line is never shown (Nix's readLine);
+  // strings are read with getline, which also yields the empty piece after a final newline.
   const lines = text.split('\n');
+  if (!pos.origin.startsWith('«')) lines.pop();
   const idx = pos.line - 1;
   if (idx < 0 || idx >= lines.length) return out;
   out += '\n';
-  if (idx > 0) out += `${String(idx).padStart(13)}| ${lines[idx - 1]}\n`;
-  out += `${String(pos.line).padStart(13)}| ${lines[idx]}\n`;
-  out += `${' '.repeat(13)}| ${' '.repeat(Math.max(0, pos.col - 1))}^`;
-  if (idx + 1 < lines.length && !(idx + 1 === lines.length - 1 && lines[idx + 1] === '')) out += `\n${String(pos.line + 1).padStart(13)}| ${lines[idx + 1]}`;
+  if (idx > 0) out += `\n${String(idx).padStart(13)}| ${lines[idx - 1]}`;
+  out += `\n${String(pos.line).padStart(13)}| ${lines[idx]}`;
+  out += `\n${' '.repeat(13)}| ${' '.repeat(Math.max(0, pos.col - 1))}^`;
+  if (idx + 1 < lines.length) out += `\n${String(pos.line + 1).padStart(13)}| ${lines[idx + 1]}`;
+  return out;
+}
+
+/**
+ * What Nix's logger makes of an error text: every line chomped, CRs dropped, tabs expanded to the
+ * next multiple of 8 counted from the start of the whole message (filterANSIEscapes never resets
+ * its column at newlines). `text` follows the 7-character "error: " prefix.
+ */
+export function nixLoggerText(text: string): string {
+  const lines = text.split('\n').map((l) => l.replace(/[ \t\r\n]+$/, ''));
+  let w = 7, out = '';
+  for (const ch of lines.join('\n')) {
+    if (ch === '\t') { out += ' '; w++; while (w % 8) { out += ' '; w++; } }
+    else if (ch === '\r' || ch === '\x07') continue;
+    else { out += ch; w++; }
+  }
   return out;
 }
 
@@ -69,8 +88,8 @@ export class NixEvalError extends TsixError {
     return this;
   }
   refresh(): void {
-    this.message = this.bare + (this.pos ? positionBlock(this.pos) : '') + (this.hint ? `\n       ${this.hint}` : '') +
-      (this.traced ? `\n(use '--show-trace' to show detailed location information)` : '');
+    this.message = nixLoggerText(this.bare + (this.pos ? positionBlock(this.pos) : '') + (this.hint ? `\n       ${this.hint}` : '') +
+      (this.traced ? `\n(use '--show-trace' to show detailed location information)` : ''));
   }
 }
 

@@ -136,7 +136,7 @@ export function printJSON(v: Lazy, strict: boolean, ctx: Set<string>, out: strin
   let x: Value;
   if (strict) x = force(v);
   else if (v instanceof Thunk) {
-    if (v.state !== ThunkState.Done) throw new NixEvalError('cannot convert a thunk to JSON');
+    if (v.state !== ThunkState.Done) throw new NixEvalError('cannot convert a thunk to JSON').addTrace();
     x = v.value;
   } else x = v;
   switch (typeof x) {
