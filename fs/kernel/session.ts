@@ -5,6 +5,7 @@
 import { errnoOf, ERRNO } from '../errno.js';
 import { xattrsOf } from '../fuse-ops.js';
 import { inodeOf, type LoadedDirectory, type Resolved, type StoreTree } from '../tree.js';
+import type { Node } from '../../store/castore/nodes.js';
 import { logger } from '../../store/log.js';
 import type { FuseChannel } from './channel.js';
 import {
@@ -235,7 +236,8 @@ export class KernelSession {
   private async lookup(parent: KNode, name: string): Promise<Buffer[]> {
     if (parent.r.kind === 'node' && parent.r.node.type !== 'directory') throw new Errno(ERRNO.ENOTDIR);
     const path = parent.path === '/' ? `/${name}` : `${parent.path}/${name}`;
-    const r = await this.tree.resolve(path);
+    // Inside a store path the parent's directory answers (no walk from the root by path).
+    const r = parent.r.kind === 'node' ? await this.child(parent.r.node, name) : await this.tree.resolve(path);
     const out = Buffer.allocUnsafe(ENTRY_OUT);
     if (!r) {
       // A store path may appear at any moment: no negative caching in the root. Inside a
@@ -251,6 +253,12 @@ export class KernelSession {
     const parts = [out];
     this.counted.set(parts, [node.id]);
     return parts;
+  }
+
+  private async child(dir: Node, name: string): Promise<Resolved | null> {
+    if (dir.type !== 'directory') throw new Errno(ERRNO.ENOTDIR);
+    const node = (await this.tree.directory(dir.digest)).byName.get(name);
+    return node ? { kind: 'node', node, ino: inodeOf(node), top: false, narHash: null } : null;
   }
 
   private attrOf(node: KNode): Promise<Buffer> {
