@@ -19,7 +19,8 @@ import {
   derivationReferences, derivationStorePath, DerivationHasher, derivationType, inputAddressedOutputPath,
 } from './hash-modulo.js';
 import { hashPlaceholder } from './placeholder.js';
-import { hashFlatFile, hashSourceTree, type SourceFilter } from './source-hash.js';
+import { hashFlatFile, hashSourceTree, type SourceFileType, type SourceFilter } from './source-hash.js';
+import { hostPathOf } from '../ifd/store-reads.js';
 import { downloadSync, unpackTarball } from './fetch.js';
 
 /** An evaluation error raised by derivation primops (code E_EVAL), with Nix's wording. */
@@ -227,19 +228,23 @@ export class InstantiationSession {
     const cached = a.filter === null ? this.srcToStore.get(key) : undefined;
     if (cached) return cached;
     checkedName(a.name, a.fsPath);
+    // A path inside the store is read where the tsix store is mounted (import from derivation);
+    // the filter still sees the paths as the evaluation names them.
+    const fsPath = hostPathOf(a.fsPath);
+    const filter = a.filter && fsPath !== a.fsPath ? (p: string, t: SourceFileType) => a.filter!(a.fsPath + p.slice(fsPath.length), t) : a.filter;
     let path: string;
     let pending: PendingSource;
     if (a.recursive) {
-      const h = hashSourceTree(a.fsPath, a.filter);
+      const h = hashSourceTree(fsPath, filter);
       const ca: NixHash = { algo: 'sha256', digest: h.narHash };
       path = makeFixedOutputPath('recursive', ca, a.name);
-      pending = { fsPath: a.fsPath, excluded: new Set(h.excluded), narHash: h.narHash, narSize: h.narSize, ca: formatContentAddress({ type: 'fixed', method: 'recursive', hash: ca }) };
+      pending = { fsPath, excluded: new Set(h.excluded), narHash: h.narHash, narSize: h.narSize, ca: formatContentAddress({ type: 'fixed', method: 'recursive', hash: ca }) };
     } else {
-      const digest = hashFlatFile(a.fsPath, 'sha256');
+      const digest = hashFlatFile(fsPath, 'sha256');
       const ca: NixHash = { algo: 'sha256', digest };
       path = makeFixedOutputPath('flat', ca, a.name);
-      const t = hashSourceTree(a.fsPath, null);
-      pending = { fsPath: a.fsPath, excluded: new Set(), narHash: t.narHash, narSize: t.narSize, ca: formatContentAddress({ type: 'fixed', method: 'flat', hash: ca }) };
+      const t = hashSourceTree(fsPath, null);
+      pending = { fsPath, excluded: new Set(), narHash: t.narHash, narSize: t.narSize, ca: formatContentAddress({ type: 'fixed', method: 'flat', hash: ca }) };
     }
     if (a.expectedSha256) {
       const want = makeFixedOutputPath(a.recursive ? 'recursive' : 'flat', a.expectedSha256, a.name);

@@ -41,7 +41,7 @@ async function setup(t: import('ava').ExecutionContext): Promise<Ctx> {
 }
 
 const drv = (name: string, script: string, nonce: string) =>
-  `derivation { name = "${name}"; system = "x86_64-linux"; builder = "/bin/sh"; nonce = "${nonce}"; args = [ "-c" ${JSON.stringify(script)} ]; }`;
+  `derivation { name = "${name}"; system = "x86_64-linux"; builder = "/bin/sh"; nonce = "${nonce}"; args = [ "-c" ${JSON.stringify(script).replace(/\$\{/g, '\\${')} ]; }`;
 
 function valuesExpr(nonce: string): string {
   return `let
@@ -73,6 +73,32 @@ test('tsix eval: import, readFile+fromJSON, readDir, pathExists of built outputs
   t.deepEqual(JSON.parse(mine.stdout.toString()), JSON.parse(nix.stdout));
   // tsix built the outputs itself (Nix had not built them when tsix read them).
   t.regex(mine.stderr, /building '\/nix\/store\/[a-z0-9]{32}-gen-json\.drv'/);
+  t.deepEqual(await ourMounts(c), []);
+});
+
+function sourcesFromIfd(nonce: string): string {
+  return `let
+    gen = ${drv('gen-src', `mkdir -p $out/d && echo data > $out/d/f && echo skip > $out/d/g && echo '{ src = ./d; s = "\${./d/f}"; }' > $out/default.nix`, nonce)};
+    g = import gen;
+  in {
+    values = { a = "\${g.src}"; b = g.s; c = builtins.path { path = "\${gen}/d"; name = "filtered"; filter = p: t: baseNameOf p != "g"; }; };
+    useSrc = derivation { name = "use-src"; system = "x86_64-linux"; builder = "/bin/sh"; src = g.src; args = [ "-c" "cat $src/f $src/g > $out" ]; };
+  }`;
+}
+
+test('paths inside IFD outputs copied to the store (path values, builtins.path with a filter) equal Nix, and build', async (t) => {
+  const c = await setup(t);
+  const file = join(c.dir, 'sources.nix');
+  await writeFile(file, sourcesFromIfd(c.nonce));
+  const mine = await tsix(['--store', c.store, 'eval', '--strict', '--json', '-A', 'values', file], { env: c.env });
+  t.is(mine.code, 0, mine.stderr);
+  const built = await tsix(['--store', c.store, 'build', '--no-out-link', '-A', 'useSrc', file], { env: c.env });
+  t.is(built.code, 0, built.stderr);
+  const nix = await nixRun('nix-instantiate', ['--eval', '--read-write-mode', '--strict', '--json', '-A', 'values', file]);
+  t.is(nix.code, 0, nix.stderr);
+  t.deepEqual(JSON.parse(mine.stdout.toString()), JSON.parse(nix.stdout));
+  const nixBuilt = await nixRun('nix-build', ['--no-out-link', '-A', 'useSrc', file]);
+  t.is(built.stdout.toString(), nixBuilt.stdout);
   t.deepEqual(await ourMounts(c), []);
 });
 
