@@ -64,6 +64,10 @@ export function nixLoggerText(text: string): string {
   return out;
 }
 
+/** --show-trace: Nix then prints the trace frames instead of the hint (tsix prints neither yet). */
+let showTrace = false;
+export function setShowTrace(on: boolean): void { showTrace = on; }
+
 export class NixEvalError extends TsixError {
   /** The message without position block. */
   readonly bare: string;
@@ -89,7 +93,7 @@ export class NixEvalError extends TsixError {
   }
   refresh(): void {
     this.message = nixLoggerText(this.bare + (this.pos ? positionBlock(this.pos) : '') + (this.hint ? `\n       ${this.hint}` : '') +
-      (this.traced ? `\n(use '--show-trace' to show detailed location information)` : ''));
+      (this.traced && !showTrace ? `\n(use '--show-trace' to show detailed location information)` : ''));
   }
 }
 

@@ -1,7 +1,7 @@
 // nix-instantiate --eval's processing: evaluate the expression or files, select -A paths, auto-call
 // with --arg/--argstr, print as Nix, JSON or XML.
 import type { EvalArgs } from './cli.js';
-import { NixEvalError } from './errors.js';
+import { NixEvalError, setShowTrace } from './errors.js';
 import { NixEvaluator, parseSearchPath } from './nix-evaluator.js';
 import { forceDeep, printJSON, printValue, printXML } from './print.js';
 import { setTraceSink } from './trace.js';
@@ -14,6 +14,7 @@ export interface Output { out(s: string): void; err(s: string): void; }
 
 export function runEval(args: EvalArgs, cwd: string, stdinText: string | null, io: Output, store: StoreAdapter = new HashingStoreAdapter()): number {
   setTraceSink(io.err);
+  setShowTrace(args.showTrace);
   const searchPath = parseSearchPath([...args.includes, ...(process.env.NIX_PATH ?? '').split(':')]);
   const ev = new NixEvaluator({ searchPath, store });
   const autoArgs = new Map<string, Lazy>();
