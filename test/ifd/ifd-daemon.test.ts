@@ -28,6 +28,10 @@ test('tsix eval, instantiate and build with IFD through a running daemon equal N
         args = [ "-c" "echo '{ v = 42; name = \\"via-daemon\\"; }' > $out" ]; };
       a = import gen;
     in { v = a.v; d = derivation { inherit (a) name; system = "x86_64-linux"; builder = "/bin/sh"; args = [ "-c" "echo ok > $out" ]; nonce = "${nonce}"; }; }`);
+    // Refused first (nothing built yet), with Nix's message.
+    const refused = await tsix(['--store', store, 'instantiate', '--option', 'allow-import-from-derivation', 'false', '-A', 'd', file]);
+    t.is(refused.code, 1);
+    t.regex(refused.stderr, /^error: cannot build '\/nix\/store\/[a-z0-9]{32}-gen-d\.drv' during evaluation because the option 'allow-import-from-derivation' is disabled$/m);
     const ev = await tsix(['--store', store, 'eval', '-A', 'v', file]);
     t.is(ev.code, 0, ev.stderr);
     t.is(ev.stdout.toString(), '42\n');
