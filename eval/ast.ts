@@ -174,7 +174,7 @@ export class ExprAttrs extends Expr {
   }
   eval(env: Env): Value {
     const map = new Map<string, Lazy>();
-    const pos = new Map<string, Pos>();
+    let dynPos: Map<string, Pos> | null = null;
     let inner = env;
     if (this.rec) {
       const vars: Lazy[] = new Array(this.attrs.size);
@@ -184,7 +184,6 @@ export class ExprAttrs extends Expr {
         const v = d.e.lazy(d.inherited ? env : inner);
         vars[i++] = v;
         map.set(k, v);
-        pos.set(k, d.pos);
       }
       const ov = map.get('__overrides');
       if (ov !== undefined) {
@@ -197,21 +196,23 @@ export class ExprAttrs extends Expr {
         }
       }
     } else {
-      for (const [k, d] of this.attrs) { map.set(k, d.e.lazy(env)); pos.set(k, d.pos); }
+      for (const [k, d] of this.attrs) map.set(k, d.e.lazy(env));
     }
     for (const d of this.dynamic) {
       const nv = d.name.eval(inner);
       if (nv === null) continue;
       const name = ev.forceStringNoCtxValue(nv, d.name.pos);
       if (map.has(name)) {
-        const prev = pos.get(name);
+        const prev = this.attrs.get(name)?.pos ?? dynPos?.get(name);
         throw new NixEvalError(`dynamic attribute '${name}' already defined at ${prev ? showPosParen(prev) : '?'}`, d.pos);
       }
       map.set(name, d.e.lazy(inner));
-      pos.set(name, d.pos);
+      (dynPos ??= new Map()).set(name, d.pos);
     }
     const a = new NixAttrs(map);
-    a.pos = pos;
+    // Static positions come straight from the definitions; only dynamic ones need a map.
+    if (dynPos === null) a.pos = this.attrs;
+    else { const st = this.attrs, dp = dynPos; a.pos = { get: (n: string) => st.get(n)?.pos ?? dp.get(n) }; }
     return a;
   }
 }
@@ -355,7 +356,7 @@ export class ExprUpdate extends Expr {
     const m = new Map(a.map);
     for (const [k, v] of b.map) m.set(k, v);
     const r = new NixAttrs(m);
-    if (a.pos || b.pos) { r.pos = new Map(a.pos ?? []); if (b.pos) for (const [k, p] of b.pos) r.pos.set(k, p); }
+    r.posFrom = [b, a];
     return r;
   }
 }

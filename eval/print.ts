@@ -222,7 +222,7 @@ export function printXML(v: Lazy, strict: boolean, ctx: Set<string>, location = 
     if (x instanceof NixAttrs) {
       const attrsBody = (a: NixAttrs, i2: string) => {
         for (const k of a.sortedNames()) {
-          el(i2, `<attr${posAttrs(a.pos?.get(k), { name: k })}>`);
+          el(i2, `<attr${posAttrs(a.posOf(k), { name: k })}>`);
           go(a.map.get(k)!, i2 + '  ');
           el(i2, '</attr>');
         }

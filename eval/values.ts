@@ -19,10 +19,24 @@ export class NixPath {
   constructor(readonly path: string) {}
 }
 
+/** Where an attribute set's definition positions come from (cheap to attach: nothing is copied). */
+export interface PosSource { get(name: string): Pos | { pos: Pos } | undefined }
+
 export class NixAttrs {
-  /** Position of each attribute's definition (for unsafeGetAttrPos and XML), when known. */
-  pos: Map<string, Pos> | null = null;
+  /**
+   * Positions of attribute definitions (for unsafeGetAttrPos and XML), when known: own sources
+   * first, then the sets this one was made from (`//`: right operand before left).
+   */
+  pos: PosSource | null = null;
+  posFrom: NixAttrs[] | null = null;
   constructor(readonly map: Map<string, Lazy>) {}
+  /** Where attribute `name` was defined, if known. */
+  posOf(name: string): Pos | undefined {
+    const p = this.pos?.get(name);
+    if (p !== undefined) return 'pos' in p && typeof p.pos === 'object' && p.pos !== null && 'line' in p.pos ? p.pos : p as Pos;
+    if (this.posFrom) for (const a of this.posFrom) { if (a.map.has(name)) return a.posOf(name); }
+    return undefined;
+  }
   get(name: string): Lazy | undefined { return this.map.get(name); }
   has(name: string): boolean { return this.map.has(name); }
   get size(): number { return this.map.size; }

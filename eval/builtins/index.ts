@@ -138,7 +138,7 @@ prim('removeAttrs', 2, ([a, l], pos) => {
   const s = forceAttrs(a!, pos);
   const m = new Map(s.map);
   for (const x of forceList(l!, pos)) m.delete(forceStringNoCtx(x, pos));
-  const r = new NixAttrs(m); r.pos = s.pos; return r;
+  const r = new NixAttrs(m); r.posFrom = [s]; return r;
 }, true);
 prim('listToAttrs', 1, ([l], pos) => {
   const m = new Map<string, Lazy>();
@@ -183,7 +183,7 @@ prim('mapAttrs', 2, ([f, a], pos) => {
   const s = forceAttrs(a!, pos);
   const m = new Map<string, Lazy>();
   for (const [k, v] of s.map) m.set(k, lazyNative(() => callFunction(callFunction(force(f!), k, pos), v, pos)));
-  const r = new NixAttrs(m); r.pos = s.pos; return r;
+  return new NixAttrs(m); // Nix's mapAttrs keeps no positions
 });
 prim('zipAttrsWith', 2, ([f, l], pos) => {
   const acc = new Map<string, Lazy[]>();
@@ -197,7 +197,7 @@ prim('zipAttrsWith', 2, ([f, l], pos) => {
 prim('unsafeGetAttrPos', 2, ([n, a], pos) => {
   const name = forceStringNoCtx(n!, pos);
   const s = forceAttrs(a!, pos);
-  const p = s.pos?.get(name);
+  const p = s.posOf(name);
   if (!s.map.has(name) || !p) return null;
   return mkAttrs({ file: posFile(p), line: BigInt(p.line), column: BigInt(p.col) });
 });
