@@ -155,3 +155,20 @@ export function printAttrName(name: string): string {
   if (!/^[A-Za-z_][A-Za-z0-9_'-]*$/.test(name)) return showString(name);
   return name;
 }
+
+/** A string as Nix 2.8 writes it in JSON (--json, toJSON): `"` `\\` \n \r \t escaped, other
+ *  control characters as \u00xx with lowercase hex (so \b is \u0008), everything else raw. */
+export function jsonString(s: string): string {
+  let out = '"';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22) out += '\\"';
+    else if (c === 0x5c) out += '\\\\';
+    else if (c === 0x0a) out += '\\n';
+    else if (c === 0x0d) out += '\\r';
+    else if (c === 0x09) out += '\\t';
+    else if (c < 0x20) out += '\\u' + c.toString(16).padStart(4, '0');
+    else out += s[i];
+  }
+  return out + '"';
+}

@@ -169,6 +169,7 @@ class Parser {
 
   private parseKeyValue(table: TomlTable): void {
     const start = this.peek();
+    if (start === '=') this.fail('toml::parse_key_value_pair: empty key is not allowed.');
     if (!(BARE_KEY.test(start) || start === '"' || start === "'")) this.fail('toml::parse_key: an invalid key appeared.');
     const keys = this.parseKey();
     this.skipWs();

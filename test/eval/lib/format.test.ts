@@ -1,7 +1,7 @@
 // eval/lib/format.ts against the printing of real Nix 2.8 (--eval, --json, toString, toJSON).
 
 import test from 'ava';
-import { formatF, formatG, printFloat, floatToString, printString, printAttrName } from '../../../eval/lib/format.js';
+import { formatF, formatG, printFloat, floatToString, printString, printAttrName, jsonString } from '../../../eval/lib/format.js';
 import { nixInstantiate, nixJson, nixStr } from './nix-oracle.js';
 
 // Float literals as Nix reads them (strtod), so JS parses the same doubles.
@@ -50,4 +50,15 @@ test('strings and attribute names print as Nix prints them', async (t) => {
   t.is(plain.stdout, `[ ${STRINGS.map(printString).join(' ')} ]\n`);
   const sorted = [...new Set(names)].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
   t.is(attrs.stdout, `{ ${sorted.map((n) => `${printAttrName(n)} = 1; `).join('')}}\n`);
+});
+
+test('strings in JSON are escaped as Nix 2.8 escapes them', async (t) => {
+  const all = Array.from({ length: 128 }, (_, i) => String.fromCharCode(i)).join('').slice(1) + 'é😀\u2028';
+  const strs = [...STRINGS, all, '\b\f\u0001\u001f\u007f'];
+  const [plain, viaToJSON] = await Promise.all([
+    nixInstantiate(`[ ${strs.map(nixStr).join(' ')} ]`, ['--strict', '--json']),
+    nixJson(`map builtins.toJSON [ ${strs.map(nixStr).join(' ')} ]`),
+  ]);
+  t.is(plain.stdout, `[${strs.map(jsonString).join(',')}]`);
+  t.deepEqual(viaToJSON, strs.map(jsonString));
 });

@@ -22,7 +22,7 @@ const BAD: [string, boolean][] = [
   ['a = {b=1,}', true], ['a = {b=1,\nc=2}', true], ['[a]\n[a]', true], ['a = 01', true], ['a = +0x1', true], ['a = 1.', true],
   ['a = .5', true], ['a = 1__0', true], ['a = 1979-05-27', true], ['a = 07:32:00', true], ['a = 1979-05-27T07:32:00Z', true],
   ['a = 1 b = 2', true], ['a = ', true], ['a = 1\na = 2', true], ['a = 0x_1', true], ['a = "x', false], ['a = "\\q"', false],
-  ['= 1', false], ['a', false], ['[a', false], ['a = [1 2]', false], ['a.b = 1\na.b.c = 2', false], ['a = 1\n[a]', false],
+  ['= 1', true], ['a = 1\n= 2', true], ['a', false], ['[a', false], ['a = [1 2]', false], ['a.b = 1\na.b.c = 2', false], ['a = 1\n[a]', false],
   ['a = [1]\n[[a]]', false], ['a = {x=1}\n[a]', false], ['a = tru', false], ['a = 1_', false], ['a = 0b2', false],
   ['d = 1979-05-27\nx = ', true],
 ];
