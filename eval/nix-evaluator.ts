@@ -130,14 +130,17 @@ export class NixEvaluator {
     }
     if (!(v instanceof Lambda) || v.fn.formals === null) return v;
     const m = new Map<string, Lazy>();
+    const missing = (f: { name: string; pos?: Pos }) => new NixEvalError(
+      `cannot evaluate a function that has an argument without a value ('${f.name}')\n\n` +
+      '       Nix attempted to evaluate a function as a top level expression; in\n' +
+      '       this case it must have its arguments supplied either by default\n' +
+      "       values, or passed explicitly with '--arg' or '--argstr'. See\n" +
+      '       https://nixos.org/manual/nix/stable/#ss-functions.', f.pos ?? v.fn.pos);
     if (v.fn.ellipsis) for (const [k, x] of args) m.set(k, x);
     else for (const f of v.fn.formals) {
       const a = args.get(f.name);
       if (a !== undefined) m.set(f.name, a);
-      else if (f.def === null) throw new NixEvalError(`cannot evaluate a function that has an argument without a value ('${f.name}')`, v.fn.pos);
-    }
-    if (v.fn.ellipsis) for (const f of v.fn.formals) {
-      if (!args.has(f.name) && f.def === null) throw new NixEvalError(`cannot evaluate a function that has an argument without a value ('${f.name}')`, v.fn.pos);
+      else if (f.def === null) throw missing(f);
     }
     return callFunction(v, new NixAttrs(m), null);
   }

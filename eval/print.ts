@@ -172,7 +172,7 @@ export function printJSON(v: Lazy, strict: boolean, ctx: Set<string>, out: strin
     } finally { out.push('}'); }
     return;
   }
-  throw new NixEvalError('cannot convert a function to JSON', x instanceof Lambda ? x.fn.pos : null);
+  throw new NixEvalError('cannot convert a function to JSON', x instanceof Lambda ? x.fn.pos : null).addTrace();
 }
 
 function xmlEscape(s: string): string {

@@ -109,6 +109,8 @@ const CASES: [string, string[]][] = [
   ['eerr-with', ['-E', 'with 1; a']],
   ['eerr-lazy-json', ['--json', '-E', '[ (1 + 1) ]']],
   ['eerr-tryeval-abort', ['-E', 'builtins.tryEval (abort "x")']],
+  ['eerr-autocall-missing', ['--arg', 'z', '1', '-E', '{ x ? 1,\n  y, ... }: x']],
+  ['eerr-json-function', ['--json', '--strict', '-E', '{ a = 1; f = x: x; }']],
 ];
 
 for (const [name, flags] of CASES) {
