@@ -3,9 +3,11 @@
 //
 // Nix strings are bytes and libstdc++ matches char by char, so a pattern or subject holding
 // non-ASCII characters is matched over its UTF-8 bytes (each byte a UTF-16 unit 0..255) and
-// the captured parts are decoded back. Known differences from libstdc++ (not emulated):
-// POSIX leftmost-longest choice between alternatives of equal start in split, and captures of
-// groups inside repeated groups (libstdc++ keeps an earlier iteration's capture, JS resets it).
+// the captured parts are decoded back. Known differences from libstdc++ (not emulated; a real
+// libstdc++-style matcher would be needed): split takes POSIX's longest match among alternatives
+// starting at the same place (JS takes the first alternative that matches), captures of groups
+// inside repeated groups (libstdc++ keeps an earlier iteration's capture, JS resets it), and
+// a final empty iteration of `*`/`+` over a group that can match empty (libstdc++ captures "").
 
 import { TsixError } from '../../store/errors.js';
 
@@ -91,7 +93,13 @@ export function translateERE(pattern: string, original = pattern): string {
       }
       // POSIX repeats never become lazy or possessive: a repeat of a repeat is nested.
       if (quantified) out = out.slice(0, atomStart) + '(?:' + out.slice(atomStart) + ')';
-      out += q;
+      if (q === '?' || q === '{0,1}') {
+        // libstdc++ lets an optional operand match empty (capturing ""), where JS refuses an
+        // empty iteration; an alternation with the empty string has libstdc++'s behaviour.
+        out = out.slice(0, atomStart) + '(?:' + out.slice(atomStart) + '|)';
+      } else {
+        out += q;
+      }
       quantified = true;
       continue;
     }
