@@ -20,7 +20,7 @@ import {
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
 import {
-  EMPTY_CTX, Lambda, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf,
+  EMPTY_CTX, Lambda, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
   type Lazy, type Value,
 } from '../values.js';
 import { compareVersions, splitVersion, parseDrvName } from '../lib/versions.js';
@@ -267,16 +267,30 @@ prim('genericClosure', 1, ([a], pos) => {
   if (op === undefined) throw new NixEvalError(`attribute 'operator' required`, pos);
   const work = forceList(start, pos).slice();
   const res: Lazy[] = [];
-  const done: Value[] = [];
+  // Keys seen: numbers, strings and paths by a canonical string (1 and 1.0 are one key, as in
+  // Nix's ordered set); other kinds by comparison.
+  const seen = new Set<string>();
+  const others: Value[] = [];
+  let firstKey: Value | undefined, firstKind: string | undefined;
   const opf = force(op);
-  while (work.length) {
-    const e = work.shift()!;
+  for (let i = 0; i < work.length; i++) {
+    const e = work[i]!;
     const s = forceAttrs(e, pos);
     const k = s.map.get('key');
     if (k === undefined) throw new NixEvalError(`attribute 'key' required`, pos);
     const key = force(k);
-    if (done.some((d) => eqValues(d, key, pos))) continue;
-    done.push(key);
+    const canon = typeof key === 'bigint' || typeof key === 'number' ? `n${Number(key)}` : isString(key) ? `s${strOf(key)}` : key instanceof NixPath ? `p${key.path}` : null;
+    // Keys live in an ordered set: keys of kinds that cannot be compared are an error.
+    if (firstKey === undefined) firstKey = key;
+    else if ((canon?.[0] ?? 'o') !== firstKind) throw new NixEvalError(`cannot compare ${showType(key)} with ${showType(firstKey)}`);
+    firstKind ??= canon?.[0] ?? 'o';
+    if (canon !== null) {
+      if (seen.has(canon)) continue;
+      seen.add(canon);
+    } else {
+      if (others.some((d) => eqValues(d, key, pos))) continue;
+      others.push(key);
+    }
     res.push(e);
     for (const n of forceList(callFunction(opf, e, pos), pos)) work.push(n);
   }

@@ -110,6 +110,8 @@ const CASES: [string, string[]][] = [
   ['eerr-lazy-json', ['--json', '-E', '[ (1 + 1) ]']],
   ['eerr-tryeval-abort', ['-E', 'builtins.tryEval (abort "x")']],
   ['eerr-autocall-missing', ['--arg', 'z', '1', '-E', '{ x ? 1,\n  y, ... }: x']],
+  ['generic-closure', ['-E', 'with builtins; [ (length (genericClosure { startSet = [ { key = 0; } ]; operator = x: if x.key < 3000 then [ { key = x.key + 1; } { key = x.key; } ] else [ ]; })) (genericClosure { startSet = [ { key = 1; } { key = 2.5; } { key = 1.0; } ]; operator = x: [ ]; }) ]', '--strict']],
+  ['eerr-generic-closure-kinds', ['--strict', '-E', 'builtins.genericClosure { startSet = [ { key = 1; } { key = "a"; } ]; operator = x: [ ]; }']],
   ['eerr-json-function', ['--json', '--strict', '-E', '{ a = 1; f = x: x; }']],
 ];
 
