@@ -2,6 +2,7 @@
 // filesystem passes its path through hostPathOf first: a path inside the store dir is realised
 // (built or substituted by whoever installed the resolver) and read through a mount of the tsix
 // store, never from this machine's own /nix/store, which belongs to another Nix.
+import { existsSync } from 'node:fs';
 import { NixEvalError } from '../errors.js';
 
 export const STORE_DIR = '/nix/store';
@@ -43,7 +44,8 @@ export function hostPathOf(path: string): string {
   let root = resolved.get(sp);
   if (root === undefined) {
     root = resolver === null ? NOWHERE + sp.slice(STORE_DIR.length) : resolver(sp);
-    resolved.set(sp, root);
+    // Only a readable path is final: one nobody could produce may be instantiated later on.
+    if (existsSync(root)) resolved.set(sp, root);
   }
   return root + path.slice(sp.length);
 }

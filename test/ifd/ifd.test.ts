@@ -102,6 +102,25 @@ test('paths inside IFD outputs copied to the store (path values, builtins.path w
   t.deepEqual(await ourMounts(c), []);
 });
 
+test('a -I/NIX_PATH entry in the store is realised from a derivation recorded by an earlier instantiation', async (t) => {
+  const c = await setup(t);
+  const file = join(c.dir, 'gen.nix');
+  await writeFile(file, drv('gen-np', `mkdir $out && echo '{ v = "from-nix-path"; }' > $out/default.nix`, c.nonce));
+  const inst = await tsix(['--store', c.store, 'instantiate', file], { env: c.env });
+  t.is(inst.code, 0, inst.stderr);
+  const out = JSON.parse((await nixRun('nix-instantiate', ['--eval', '--json', '-E', `(import ${file}).outPath`])).stdout) as string;
+  const mine = await tsix(['--store', c.store, 'eval', '-I', `gen=${out}`, '-E', 'import <gen>'], { env: { ...c.env, NIX_PATH: `gen2=${out}` } });
+  t.is(mine.code, 0, mine.stderr);
+  const viaEnv = await tsix(['--store', c.store, 'eval', '-E', '(import <gen2>).v'], { env: { ...c.env, NIX_PATH: `gen2=${out}` } });
+  t.is(viaEnv.code, 0, viaEnv.stderr);
+  // Nix reads such a path only once it is built (it realises string context, not search paths).
+  t.is((await nixRun('nix-build', ['--no-out-link', file])).code, 0);
+  const nix = await nixRun('nix-instantiate', ['--eval', '-I', `gen=${out}`, '-E', 'import <gen>']);
+  t.is(mine.stdout.toString(), nix.stdout);
+  t.is(viaEnv.stdout.toString(), '"from-nix-path"\n');
+  t.deepEqual(await ourMounts(c), []);
+});
+
 test('tsix eval: a store path that nobody can produce reads as missing, as in Nix', async (t) => {
   const c = await setup(t);
   const p = `/nix/store/${'a'.repeat(32)}-tsix-ifd-${c.nonce.replace(/[^a-z0-9-]/g, '')}`;
