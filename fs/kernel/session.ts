@@ -75,6 +75,8 @@ export class KernelSession {
   /** Big read buffers for reuse (fresh 1 MiB buffers cost page faults every time). */
   private readonly buffers: Buffer[] = [];
   private readonly afterReply = new WeakMap<Buffer[], () => void>();
+  /** LOOKUPs being answered asynchronously (INTERRUPT may answer them first). */
+  private readonly waitingLookups = new Set<bigint>();
   /** Nodes whose lookup count a reply raised (LOOKUP, READDIRPLUS). */
   private readonly counted = new WeakMap<Buffer[], number[]>();
   /** Readdir records of loaded directories (built once per directory). */
@@ -115,7 +117,7 @@ export class KernelSession {
       for (let i = 0; i < n; i++) this.forget(Number(req.arg.readBigUInt64LE(8 + i * 16)), Number(req.arg.readBigUInt64LE(16 + i * 16)));
       return;
     }
-    if (req.opcode === OP.INTERRUPT) return; // every request is answered anyway, soon or when its build ends
+    if (req.opcode === OP.INTERRUPT) return this.interrupt(req.arg.readBigUInt64LE(0));
     if (WRITE_OPS.has(req.opcode)) return this.channel!.error(req.unique, ERRNO.EROFS);
     const node = this.nodes.get(req.nodeid);
     let p: Promise<Buffer[]> | Buffer[];
@@ -124,18 +126,36 @@ export class KernelSession {
     } catch (err) {
       return this.fail(req, node, err);
     }
-    if (Array.isArray(p)) this.send(req, p);
-    else p.then((parts) => this.send(req, parts), (err: unknown) => this.fail(req, node, err));
+    if (Array.isArray(p)) return this.send(req, p);
+    if (req.opcode === OP.LOOKUP) this.waitingLookups.add(req.unique);
+    p.then((parts) => this.send(req, parts), (err: unknown) => this.fail(req, node, err, true));
+  }
+
+  /**
+   * A signal for the process waiting on request `unique`: a root lookup waiting for a build is
+   * answered EINTR at once (the build goes on; a later lookup finds its result). Anything else
+   * is answered soon anyway.
+   */
+  private interrupt(unique: bigint): void {
+    if (!this.waitingLookups.delete(unique)) return;
+    this.channel!.error(unique, -4 /* EINTR */);
   }
 
   private send(req: Request, parts: Buffer[]): void {
+    if (req.opcode === OP.LOOKUP && !this.waitingLookups.delete(req.unique)) {
+      // Answered EINTR already: the counts this reply raised are not the kernel's.
+      for (const id of this.counted.get(parts) ?? []) this.forget(id, 1);
+      return;
+    }
     const sent = this.channel!.reply(req.unique, parts);
     // Lookups counted for a reply the kernel never took (an interrupted request) are undone.
     if (!sent) for (const id of this.counted.get(parts) ?? []) this.forget(id, 1);
     this.afterReply.get(parts)?.();
   }
 
-  private fail(req: Request, node: KNode | undefined, err: unknown): void {
+  private fail(req: Request, node: KNode | undefined, err: unknown, async = false): void {
+    // An interrupted lookup was answered already.
+    if (async && req.opcode === OP.LOOKUP && !this.waitingLookups.delete(req.unique)) return;
     const errno = err instanceof Errno ? err.errno : errnoOf(err, opName(req.opcode), node?.path ?? `nodeid ${req.nodeid}`);
     this.channel!.error(req.unique, errno);
   }

@@ -3,7 +3,7 @@
 // that waits (for a build) does not hold up lookups of other names; the same content checks also
 // run against the libfuse backend so that both stay interchangeable.
 import test from 'ava';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { chmod, lstat, mkdir, open, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -219,4 +219,20 @@ test.serial('kernel: a mount unmounted from outside is reported lost; unmount() 
   await m.lost;
   await t.notThrowsAsync(m.unmount());
   t.false((await readFile('/proc/self/mountinfo', 'utf8')).includes(` ${m.mountPoint} `));
+});
+
+test.serial('kernel: a signal to a process waiting on a root lookup ends its wait (EINTR); the lookup itself goes on and is found later', async (t) => {
+  const slowName = nameOf('wide', keys().indexOf('wide'));
+  const gate = deferred<void>();
+  const entered = deferred<void>();
+  const calls: string[] = [];
+  const m = await mount('kernel', rootsWith({ [slowName]: () => { entered.resolve(); return gate.promise; } }, calls));
+  const child = spawn('stat', [join(m.mountPoint, slowName)], { stdio: 'ignore' });
+  const exited = new Promise<number | null>((res) => child.on('exit', (code, sig) => res(code ?? (sig ? -1 : null))));
+  await entered.promise;
+  child.kill('SIGINT');
+  t.not(await exited, 0, 'the waiting process was interrupted before the lookup ended');
+  gate.resolve();
+  t.is(await readFile(join(m.mountPoint, slowName, 'f3'), 'utf8'), 'file 3\n');
+  t.is(calls.filter((c) => c === slowName).length, 1, 'the interrupted lookup was not repeated');
 });
