@@ -5,8 +5,8 @@ import type { CliContext } from '../daemon/cli/command.js';
 import { UsageError } from '../daemon/cli/command.js';
 import { NixEvalError } from './errors.js';
 import { createIfdChannel } from './ifd/bridge.js';
-import { IfdProvider, takeIfdOptions } from '../daemon/coordinator/ifd-provider.js';
-import { openStore } from '../store/open-store.js';
+import { takeIfdOptions } from './ifd/options.js';
+import { serveIfdLazily } from '../daemon/coordinator/ifd-lazy.js';
 
 export interface EvalArgs {
   strict: boolean;
@@ -63,9 +63,8 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     stdinText = Buffer.concat(chunks).toString('utf8');
   }
   // Store reads (import-from-derivation) are answered here while the worker waits.
-  const ifd = new IfdProvider(() => openStore(ctx.storeUrl), { allowIfd: ifdOpts.allowIfd, log: (s) => ctx.stderr.write(s) });
   const chan = createIfdChannel();
-  ifd.serve(chan.main);
+  const ifd = serveIfdLazily(chan.main, ctx.storeUrl, { allowIfd: ifdOpts.allowIfd, log: (s) => ctx.stderr.write(s) });
   const worker = new Worker(new URL('./eval-worker.js', import.meta.url), {
     workerData: { args, cwd: process.cwd(), stdinText, ifd: chan.worker },
     transferList: [chan.worker.port],
@@ -75,7 +74,6 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   try {
     return await waitForWorker(worker, ctx);
   } finally {
-    chan.main.port.close();
     await ifd.close();
   }
 }
