@@ -14,7 +14,7 @@ import { parseStorePath, storePathHashPart } from '../../store/nix/store-path.js
 import { RemoteStore } from '../../store/remote/remote-store.js';
 import type { Store } from '../../store/store.js';
 import type { BuildEvent } from './coordinator.js';
-import { startLocalSession, type LocalSession } from './local-session.js';
+import type { LocalSession } from './local-session.js';
 
 /** Nix's error when IFD is refused (`--option allow-import-from-derivation false`). */
 export class IfdDisabledError extends TsixError {
@@ -98,7 +98,8 @@ export class IfdProvider {
   private localSession(store: Store): Promise<LocalSession> {
     if (!this.local) {
       const onEvent = (e: BuildEvent) => { if (e.type === 'started') this.opts.log?.(`building '${e.drvPath}'...\n`); };
-      this.local = startLocalSession(store, { builderUrl: this.opts.builderUrl, maxJobs: this.opts.maxJobs, onEvent });
+      // Loaded on first use: evaluations without IFD never need the builder or FUSE code.
+      this.local = import('./local-session.js').then((m) => m.startLocalSession(store, { builderUrl: this.opts.builderUrl, maxJobs: this.opts.maxJobs, onEvent }));
     }
     return this.local;
   }
