@@ -1,3 +1,5 @@
+import { jsonString } from './lib/format.js';
+import { escapeXmlAttr } from './lib/xml.js';
 // Value printing as nix-instantiate --eval prints it: Nix syntax (printValue), JSON, XML.
 import { sourceText } from './errors.js';
 import { printAttrName } from './lib/format.js';
@@ -110,23 +112,7 @@ export function forceDeep(v: Lazy): void {
   go(v);
 }
 
-/** JSON string escaping as Nix 2.8's toJSON. */
-export function jsonString(s: string): string {
-  let out = '"';
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 34) out += '\\"';
-    else if (c === 92) out += '\\\\';
-    else if (c === 10) out += '\\n';
-    else if (c === 13) out += '\\r';
-    else if (c === 9) out += '\\t';
-    else if (c === 8) out += '\\b';
-    else if (c === 12) out += '\\f';
-    else if (c < 32) out += '\\u' + c.toString(16).padStart(4, '0');
-    else out += s[i];
-  }
-  return out + '"';
-}
+export { jsonString } from './lib/format.js';
 
 /**
  * printValueAsJSON. Output goes to `out` piece by piece so that a failure leaves what Nix would
@@ -176,7 +162,7 @@ export function printJSON(v: Lazy, strict: boolean, ctx: Set<string>, out: strin
 }
 
 function xmlEscape(s: string): string {
-  return s.replace(/[&<>"'\n\r\t]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;', '\n': '&#xA;', '\r': '&#xD;', '\t': '&#x9;' })[c]!);
+  return escapeXmlAttr(s);
 }
 
 /** The `path` Nix shows for a position: the file, or the source text for «string» origins. */
