@@ -23,13 +23,13 @@ export class LevelKv implements Kv {
     return new LevelKv(db, location);
   }
 
-  // Gets issued in the same tick go to LevelDB as one getMany: a native call costs ~15 µs,
+  // Gets issued in the same event-loop turn go to LevelDB as one getMany: a native call costs ~15 µs,
   // and readers (NAR dumps, FUSE) ask for many keys at once.
   private gets: { key: Buffer; resolve: (v: Buffer | null) => void; reject: (e: unknown) => void }[] = [];
 
   get(key: Buffer): Promise<Buffer | null> {
     return new Promise((resolve, reject) => {
-      if (this.gets.push({ key, resolve, reject }) === 1) queueMicrotask(() => this.flushGets());
+      if (this.gets.push({ key, resolve, reject }) === 1) setImmediate(() => this.flushGets());
     });
   }
 

@@ -12,7 +12,7 @@ const OUT_SIZE = 256 * 1024;
 /** Files up to this size are read whole (and ahead); larger ones are streamed. */
 const SMALL_FILE = 64 * 1024;
 /** How many entries of a directory are fetched ahead of the one being written. */
-const LOOKAHEAD = 32;
+const LOOKAHEAD = 128;
 
 const ZERO8 = Buffer.alloc(8);
 
