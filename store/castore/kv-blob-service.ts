@@ -11,7 +11,7 @@ import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 
 const FLUSH_BYTES = 8 << 20;
 const READ_AHEAD = 16;
-export const INLINE_MAX = 4096;
+export const INLINE_MAX = 8192;
 
 interface BlobIndex {
   size: number;
@@ -98,7 +98,7 @@ export class KvBlobService implements BlobService {
   }
 
   writer(): BlobWriter {
-    return new KvBlobWriter(this.chunks);
+    return new KvBlobWriter(this.chunks, this.kv);
   }
 
   private async index(digest: Digest): Promise<BlobIndex | null> {
@@ -203,7 +203,7 @@ class KvBlobWriter implements BlobWriter {
   private closed = false;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly store: ChunkStore) {}
+  constructor(private readonly store: ChunkStore, private readonly kv: Kv) {}
 
   async write(data: Uint8Array): Promise<void> {
     if (this.closed) throw new Error('blob writer is closed');
@@ -233,7 +233,9 @@ class KvBlobWriter implements BlobWriter {
     const digest = this.whole.digest();
     const indexOp = (): KvOp => ({ type: 'put', key: key(KEY.blob, digest), value: this.indexValue() });
     if (this.refs.length === 0 && this.pending.length <= INLINE_MAX) {
-      await this.store.put([], () => [{ type: 'put', key: key(KEY.blob, digest), value: encodeIndex(null, this.pending) }]);
+      // A blob stored before is not written again (LevelDB would log the bytes once more).
+      const k = key(KEY.blob, digest);
+      if (!(await this.kv.has(k))) await this.store.put([], () => [{ type: 'put', key: k, value: encodeIndex(null, this.pending) }]);
       return { digest, size: this.size };
     }
     let start = 0;
