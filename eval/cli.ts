@@ -63,7 +63,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     stdinText = Buffer.concat(chunks).toString('utf8');
   }
   // Store reads (import-from-derivation) are answered here while the worker waits.
-  const chan = createIfdChannel();
+  const chan = createIfdChannel(ifdOpts.allowIfd);
   const ifd = serveIfdLazily(chan.main, ctx.storeUrl, { allowIfd: ifdOpts.allowIfd, log: (s) => ctx.stderr.write(s) });
   const worker = new Worker(new URL('./eval-worker.js', import.meta.url), {
     workerData: { args, cwd: process.cwd(), stdinText, ifd: chan.worker },

@@ -22,7 +22,7 @@ export async function instantiateInWorker(store: Store, o: InstantiateInWorkerOp
     cwd: process.cwd(), stdinText: o.files.includes('-') && !o.fromArgs ? readFileSync(0, 'utf8') : null,
   };
   const provider = new IfdProvider(store, o);
-  const chan = createIfdChannel();
+  const chan = createIfdChannel(o.allowIfd);
   provider.serve(chan.main);
   const worker = new Worker(new URL('../../eval/ifd/instantiate-worker.js', import.meta.url), {
     workerData: { job, ifd: chan.worker },

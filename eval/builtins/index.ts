@@ -29,7 +29,7 @@ import { fromTOML, TomlError, type TomlValue } from '../lib/toml.js';
 import { fromJSON } from './json.js';
 import { traceWrite } from '../trace.js';
 import { COREPKGS } from '../derivation/corepkgs.js';
-import { hostPathOf } from '../ifd/store-reads.js';
+import { checkReadContext, hostPathOf } from '../ifd/store-reads.js';
 
 /** Where `<nix/…>` (Nix's corepkgs) lives; files there are served from memory. */
 export const COREPKGS_DIR = '/__corepkgs__';
@@ -473,7 +473,9 @@ prim('hashString', 2, ([t, s], pos) => {
 prim('hashFile', 2, ([t, p], pos) => {
   const algo = forceStringNoCtx(t!, pos);
   if (!HASH_ALGOS[algo]) throw new NixEvalError(`unknown hash algorithm '${algo}'`, pos);
-  const path = coerceToPath(force(p!), new Set(), pos);
+  const ctx = new Set<string>();
+  const path = coerceToPath(force(p!), ctx, pos);
+  checkReadContext(ctx);
   return createHash(HASH_ALGOS[algo]!).update(readFileOr(path, pos)).digest('hex');
 });
 
@@ -489,15 +491,20 @@ function readFileOr(path: string, pos: Pos | null): Buffer {
 prim('readFile', 1, ([p], pos) => {
   const ctx = new Set<string>();
   const path = coerceToPath(force(p!), ctx, pos);
+  checkReadContext(ctx);
   return mkString(readFileOr(path, pos).toString('utf8'), ctx);
 });
 prim('pathExists', 1, ([p], pos) => {
-  const path = coerceToPath(force(p!), new Set(), pos);
+  const ctx = new Set<string>();
+  const path = coerceToPath(force(p!), ctx, pos);
+  checkReadContext(ctx);
   const hp = hostPathOf(path);
   try { lstatSync(hp); return true; } catch { return existsSync(hp); }
 });
 prim('readDir', 1, ([p], pos) => {
-  const path = coerceToPath(force(p!), new Set(), pos);
+  const ctx = new Set<string>();
+  const path = coerceToPath(force(p!), ctx, pos);
+  checkReadContext(ctx);
   let ents;
   const host = hostPathOf(path);
   try { ents = readdirSync(host, { withFileTypes: true }); } catch (e) {
@@ -512,14 +519,23 @@ prim('import', 1, ([p], pos) => {
   const x = force(p!);
   if (x instanceof NixAttrs && isDerivation(x)) {
     const op = x.map.get('outPath');
-    if (op !== undefined) return host!.importFile(coerceToString(force(op), new Set(), false, false, pos), null, pos);
+    if (op !== undefined) {
+      const ctx = new Set<string>();
+      const path = coerceToString(force(op), ctx, false, false, pos);
+      checkReadContext(ctx);
+      return host!.importFile(path, null, pos);
+    }
   }
-  const path = coerceToPath(x, new Set(), pos);
+  const ctx = new Set<string>();
+  const path = coerceToPath(x, ctx, pos);
+  checkReadContext(ctx);
   return host!.importFile(path, null, pos);
 }, true);
 prim('scopedImport', 2, ([s, p], pos) => {
   const scope = forceAttrs(s!, pos);
-  const path = coerceToPath(force(p!), new Set(), pos);
+  const ctx = new Set<string>();
+  const path = coerceToPath(force(p!), ctx, pos);
+  checkReadContext(ctx);
   return host!.importFile(path, scope, pos);
 }, true);
 prim('findFile', 2, ([sp, n], pos) => {

@@ -5,10 +5,10 @@
 // event loop stays free the whole time (it serves the FUSE mount the worker then reads).
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { PendingWrites } from '../derivation/session.js';
-import { setStorePathResolver, StoreReadError } from './store-reads.js';
+import { setIfdAllowed, setStorePathResolver, StoreReadError } from './store-reads.js';
 
-/** What the worker holds: its end of the channel and the wake-up word. */
-export interface IfdWorkerEnd { port: MessagePort; signal: SharedArrayBuffer }
+/** What the worker holds: its end of the channel, the wake-up word, and whether IFD may build. */
+export interface IfdWorkerEnd { port: MessagePort; signal: SharedArrayBuffer; allowIfd?: boolean }
 
 /** A request: make `path` readable, after writing `pending` (this evaluation's new .drv files and sources). */
 export interface IfdRequest { path: string; pending: PendingWrites | null }
@@ -16,10 +16,10 @@ export interface IfdRequest { path: string; pending: PendingWrites | null }
 export type IfdReply = { ok: true; hostPath: string } | { ok: false; message: string; code: string };
 
 /** A fresh channel: `worker` goes into workerData (and its port into transferList). */
-export function createIfdChannel(): { worker: IfdWorkerEnd; main: IfdWorkerEnd } {
+export function createIfdChannel(allowIfd = true): { worker: IfdWorkerEnd; main: IfdWorkerEnd } {
   const { port1, port2 } = new MessageChannel();
   const signal = new SharedArrayBuffer(4);
-  return { worker: { port: port1, signal }, main: { port: port2, signal } };
+  return { worker: { port: port1, signal, allowIfd }, main: { port: port2, signal, allowIfd } };
 }
 
 /** Sends one request and blocks this (worker) thread until the main thread answers. */
@@ -53,6 +53,7 @@ export function serveIfd(end: IfdWorkerEnd, handle: (req: IfdRequest) => Promise
  * evaluation has created but not written yet (the coordinator finds derivations in the store).
  */
 export function installWorkerBridge(end: IfdWorkerEnd, takePending: () => PendingWrites | null): void {
+  setIfdAllowed(end.allowIfd ?? true);
   setStorePathResolver((path) => {
     const reply = callMain(end, { path, pending: takePending() });
     if (!reply.ok) throw new StoreReadError(reply.message, reply.code);

@@ -50,6 +50,27 @@ export function hostPathOf(path: string): string {
   return root + path.slice(sp.length);
 }
 
+let ifdAllowed = true;
+
+/** Whether this thread's evaluations may build during evaluation (allow-import-from-derivation). */
+export function setIfdAllowed(allowed: boolean): void {
+  ifdAllowed = allowed;
+}
+
+/**
+ * Nix's realiseContext check before a read: with IFD disabled, a path whose string context names
+ * a derivation output is refused, built or not (Nix names the first such derivation in its
+ * sorted context set).
+ */
+export function checkReadContext(context: Iterable<string>): void {
+  if (ifdAllowed) return;
+  const outputs = [...context].filter((c) => c.startsWith('!')).sort();
+  if (outputs.length === 0) return;
+  const first = outputs[0]!;
+  const drv = first.slice(first.indexOf('!', 1) + 1);
+  throw new StoreReadError(`cannot build '${drv}' during evaluation because the option 'allow-import-from-derivation' is disabled`, 'E_EVAL');
+}
+
 /** An error from realising a store path, carried into the evaluation with its own code. */
 export class StoreReadError extends NixEvalError {
   constructor(message: string, code: string) {

@@ -187,6 +187,10 @@ test('--option allow-import-from-derivation false refuses as Nix does (eval, ins
   // Allowed explicitly: works.
   const ok = await tsix(['--store', c.store, 'instantiate', '--option', 'allow-import-from-derivation', 'true', file], { env: c.env });
   t.is(ok.code, 0, ok.stderr);
+  // Built now, and still refused (Nix refuses any read through a derivation output's context).
+  const again = await tsix(['--store', c.store, 'instantiate', ...off, file], { env: c.env });
+  t.is(again.code, 1);
+  t.is(again.stderr.split('\n').find((l) => l.startsWith('error: ')), want);
   t.deepEqual(await ourMounts(c), []);
 });
 
