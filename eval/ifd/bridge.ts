@@ -6,6 +6,7 @@
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { PendingWrites } from '../derivation/session.js';
 import { setIfdAllowed, setStorePathResolver, StoreReadError } from './store-reads.js';
+import { detachSourcesFromMounts } from './detach-sources.js';
 
 /** What the worker holds: its end of the channel, the wake-up word, and whether IFD may build. */
 export interface IfdWorkerEnd { port: MessagePort; signal: SharedArrayBuffer; allowIfd?: boolean }
@@ -55,7 +56,8 @@ export function serveIfd(end: IfdWorkerEnd, handle: (req: IfdRequest) => Promise
 export function installWorkerBridge(end: IfdWorkerEnd, takePending: () => PendingWrites | null): void {
   setIfdAllowed(end.allowIfd ?? true);
   setStorePathResolver((path) => {
-    const reply = callMain(end, { path, pending: takePending() });
+    const pending = takePending();
+    const reply = callMain(end, { path, pending: pending && detachSourcesFromMounts(pending) });
     if (!reply.ok) throw new StoreReadError(reply.message, reply.code);
     return reply.hostPath;
   });

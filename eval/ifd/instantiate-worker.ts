@@ -11,6 +11,7 @@ import { InstantiationSession } from '../derivation/session.js';
 import type { Store } from '../../store/store.js';
 import { TsixError } from '../../store/errors.js';
 import { installWorkerBridge, type IfdWorkerEnd } from './bridge.js';
+import { detachSourcesFromMounts } from './detach-sources.js';
 
 /** What the main thread asks the worker to evaluate (as nix-instantiate's arguments). */
 export interface InstantiateJob {
@@ -51,7 +52,7 @@ async function evaluate(job: InstantiateJob, end: IfdWorkerEnd, session: Instant
         : ev.evalFile(resolve(job.cwd, input));
     for (const attrPath of job.attrPaths) found.push(...getDerivations(ev, ev.findAlongAttrPath(root, attrPath, autoArgs), autoArgs));
   }
-  return { t: 'done', found, pending: session.takePending() };
+  return { t: 'done', found, pending: detachSourcesFromMounts(session.takePending()) };
 }
 
 const { job, ifd } = workerData as { job: InstantiateJob; ifd: IfdWorkerEnd };

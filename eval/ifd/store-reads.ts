@@ -77,3 +77,9 @@ export class StoreReadError extends NixEvalError {
     super(message, null, code);
   }
 }
+
+/** Whether a host path lies in a store path this thread has read through a mount. */
+export function isInMountedStorePath(hostPath: string): boolean {
+  for (const root of resolved.values()) if (hostPath === root || hostPath.startsWith(root + '/')) return true;
+  return false;
+}
