@@ -52,6 +52,8 @@ export interface CoordinatorOptions {
   /** Signs a PathInfo before it is written (returns signatures to add). */
   sign?: (info: PathInfo) => string[];
   onEvent?: (e: BuildEvent) => void;
+  /** Level at which failed builds are logged: 'error' in the daemon, 'info' where the caller reports them itself. */
+  failureLogLevel?: 'error' | 'info';
 }
 
 /** A counting semaphore for build slots. */
@@ -187,7 +189,7 @@ export class Coordinator {
       this.failures.push({ drvPath, error: msg, at: Date.now() });
       if (this.failures.length > 50) this.failures.shift();
       this.opts.onEvent?.({ type: 'failed', drvPath, error: msg });
-      log.error({ drvPath, err: msg }, 'build failed');
+      log[this.opts.failureLogLevel ?? 'error']({ drvPath, err: msg, log: `tsix log ${drvPath}` }, 'build failed');
       throw err;
     } finally {
       this.running.delete(drvPath);

@@ -29,7 +29,8 @@ export async function startLocalSession(store: Store, opts: Omit<CoordinatorOpti
     throw err;
   }
   const mounted = fs;
-  const coordinator = new Coordinator({ ...opts, store, builder, inputSource: mounted.mountPoint });
+  // The command using a local session reports failures itself.
+  const coordinator = new Coordinator({ failureLogLevel: 'info', ...opts, store, builder, inputSource: mounted.mountPoint });
   return {
     coordinator,
     mountPoint: mounted.mountPoint,
