@@ -1,7 +1,8 @@
 // The build corpus realised by tsix's coordinator (runc sandbox, inputs through a real FUSE
 // mount) against nix-build in Nix's sandbox: same output paths, narHash and references.
 import test from 'ava';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLocalSession } from '../../daemon/coordinator/local-session.js';
@@ -50,7 +51,8 @@ test.serial(`the build corpus built with ${name} gives the same outputs, narHash
   const args = ['--arg', 'fetchBase', JSON.stringify(server.base)];
   const drvs = execFileSync('nix-instantiate', [CORPUS, ...args], { env: NIX_ENV, encoding: 'utf8' }).trim().split('\n').map((l) => l.replace(/!.*$/, ''));
   t.true(drvs.length >= 20, `${drvs.length} derivations`);
-  execFileSync('nix-build', [CORPUS, ...args, ...NIX_BUILD], { env: NIX_ENV, stdio: 'ignore' });
+  // Asynchronously: nix-build's builtin:fetchurl downloads from the server this process runs.
+  await promisify(execFile)('nix-build', [CORPUS, ...args, ...NIX_BUILD], { env: NIX_ENV });
   await importClosureFromNix(store, drvs);
   const session = await startLocalSession(store, { maxJobs: 2, builderUrl });
   let outputs: Map<string, string>[];
