@@ -13,7 +13,7 @@ import { chmod, chown, lstat, mkdir, readdir, rename, rm, writeFile } from 'node
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, InvalidInputError } from '../../store/errors.js';
+import { ConfigError } from '../../store/errors.js';
 import { logger } from '../../store/log.js';
 import {
   BuildAbortedError, BuildSetupError,
@@ -21,13 +21,14 @@ import {
 } from '../build-service.js';
 import { LogSink } from '../oci/log-sink.js';
 import { scanOutputs } from '../scan-outputs.js';
-import { storeBasename, validateBuildRequest } from '../validate-request.js';
+import { storeBasename } from '../validate-request.js';
 import { ContainerState, CriCallError, CriClient, type ContainerStatus, type PodSandboxConfig } from './cri-client.js';
 import { CriLogReader } from './cri-log.js';
 import { parseCriUrl, type CriOptions } from './cri-url.js';
 import { CGROUP_PARENT, LABEL_BUILD, LABEL_OWNER, LOG_FILE, SANDBOX_GID, SANDBOX_UID, containerConfig, etcFiles, podConfig, type CriLayout } from './pod-config.js';
 import { writeSeccompProfile } from './seccomp.js';
 import { createPidsParent, listParents, removeParent } from './cgroup.js';
+import { RunningBuilds } from '../running-builds.js';
 
 const log = logger('builder-cri');
 
@@ -136,38 +137,20 @@ function newId(): string {
 }
 
 class CriBuildService implements BuildService {
-  private readonly running = new Set<{ abort: AbortController; done: Promise<unknown> }>();
+  private readonly builds = new RunningBuilds('CRI', RESERVED);
   /** Pod removals under way. */
   private readonly pending = new Set<Promise<void>>();
   private readonly networkEtc = NETWORK_ETC.filter((p) => existsSync(p));
   private spare: Spare | null = null;
-  private closed = false;
 
   constructor(private readonly client: CriClient, private readonly opts: CriOptions, private readonly seccompProfile: string | null) {}
 
-  async build(req: BuildRequest, opts: BuildOptions): Promise<BuildResult> {
-    if (this.closed) throw new BuildSetupError('the CRI build service is closed');
-    validateBuildRequest(req);
-    checkReserved(req);
-    if (opts.signal?.aborted) throw new BuildAbortedError();
-    const abort = new AbortController();
-    const forward = (): void => abort.abort();
-    opts.signal?.addEventListener('abort', forward, { once: true });
-    const done = this.run(req, opts, abort.signal);
-    const entry = { abort, done };
-    this.running.add(entry);
-    try {
-      return await done;
-    } finally {
-      this.running.delete(entry);
-      opts.signal?.removeEventListener('abort', forward);
-    }
+  build(req: BuildRequest, opts: BuildOptions): Promise<BuildResult> {
+    return this.builds.run(req, opts, (signal) => this.run(req, opts, signal));
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    for (const e of this.running) e.abort.abort();
-    await Promise.allSettled([...this.running].map((e) => e.done));
+    await this.builds.close();
     const spare = this.spare;
     this.spare = null;
     if (spare) {
@@ -181,7 +164,7 @@ class CriBuildService implements BuildService {
 
   /** With prewarm=1: starts the pod of a later build without network or pids limit, unless one waits. */
   private prewarm(): void {
-    if (!this.opts.prewarm || this.closed || this.spare) return;
+    if (!this.opts.prewarm || this.builds.closed || this.spare) return;
     const id = newId();
     const logHost = join(this.opts.stateDir, 'builds', id, 'log');
     const pod = podConfig({ network: false }, { id, logHost, cgroupParent: CGROUP_PARENT });
@@ -395,15 +378,6 @@ class CriBuildService implements BuildService {
       // Left for cleanupStalePods; the build's own result stands.
       log.warn({ id, podId, err: (e as Error).message }, 'cannot remove the build pod');
     }
-  }
-}
-
-/** Refuses request paths that would replace or hide the sandbox's own /proc, /dev, /etc, /tmp, /bin or /sys. */
-function checkReserved(req: BuildRequest): void {
-  const paths: [string, string][] = [['storeDir', req.storeDir], ['workingDir', req.workingDir], ...req.scratchPaths.map((p): [string, string] => ['scratchPaths', p])];
-  for (const [field, p] of paths) {
-    const r = RESERVED.find((d) => p === d || p.startsWith(d + '/'));
-    if (r) throw new InvalidInputError('build request', `${field} ${p} lies in ${r}, which the sandbox provides itself`, { field, path: p });
   }
 }
 

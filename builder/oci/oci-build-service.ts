@@ -8,18 +8,18 @@ import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, writeFile } 
 import { existsSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { InvalidInputError } from '../../store/errors.js';
 import { logger } from '../../store/log.js';
 import {
   BuildAbortedError, BuildSetupError,
   type BuildOptions, type BuildRequest, type BuildResult, type BuildService, type BuiltOutput,
 } from '../build-service.js';
 import { scanOutputs } from '../scan-outputs.js';
-import { storeBasename, validateBuildRequest } from '../validate-request.js';
+import { storeBasename } from '../validate-request.js';
 import { LogSink } from './log-sink.js';
 import { RootfsCache, rootfsShape } from './rootfs.js';
 import { DEFAULT_RUNC_ROOT, checkRunc, forceDelete, hasState, killContainer, listContainers, type Runc } from './runc.js';
 import { SANDBOX_GID, SANDBOX_UID, runtimeSpec, type SandboxLayout } from './runtime-spec.js';
+import { RunningBuilds } from '../running-builds.js';
 
 const log = logger('builder-oci');
 
@@ -125,10 +125,9 @@ let sequence = 0;
 
 class OciBuildService implements BuildService {
   private readonly rootfs: RootfsCache;
-  private readonly running = new Set<{ abort: AbortController; done: Promise<unknown> }>();
+  private readonly builds = new RunningBuilds('OCI', RESERVED);
   private readonly networkEtc: { path: string; host: string }[];
   private readonly limitSwap: boolean;
-  private closed = false;
 
   constructor(private readonly stateDir: string, private readonly runc: Runc, private readonly hostIdBase: number) {
     this.rootfs = new RootfsCache(join(stateDir, 'rootfs'));
@@ -136,29 +135,12 @@ class OciBuildService implements BuildService {
     this.limitSwap = !existsSync(CGROUP_V1_MEMORY) || existsSync(join(CGROUP_V1_MEMORY, 'memory.memsw.limit_in_bytes'));
   }
 
-  async build(req: BuildRequest, opts: BuildOptions): Promise<BuildResult> {
-    if (this.closed) throw new BuildSetupError('the OCI build service is closed');
-    validateBuildRequest(req);
-    checkReserved(req);
-    const abort = new AbortController();
-    const forward = (): void => abort.abort();
-    if (opts.signal?.aborted) throw new BuildAbortedError();
-    opts.signal?.addEventListener('abort', forward, { once: true });
-    const done = this.run(req, opts, abort.signal);
-    const entry = { abort, done };
-    this.running.add(entry);
-    try {
-      return await done;
-    } finally {
-      this.running.delete(entry);
-      opts.signal?.removeEventListener('abort', forward);
-    }
+  build(req: BuildRequest, opts: BuildOptions): Promise<BuildResult> {
+    return this.builds.run(req, opts, (signal) => this.run(req, opts, signal));
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    for (const e of this.running) e.abort.abort();
-    await Promise.allSettled([...this.running].map((e) => e.done));
+    await this.builds.close();
   }
 
   private async run(req: BuildRequest, opts: BuildOptions, signal: AbortSignal): Promise<BuildResult> {
@@ -315,15 +297,6 @@ class OciBuildService implements BuildService {
       log.warn({ id, err: (e as Error).message }, 'cannot remove build bundle');
       throw e;
     }
-  }
-}
-
-/** Refuses request paths that would replace or hide the sandbox's own /proc, /dev, /etc, /tmp or /bin. */
-function checkReserved(req: BuildRequest): void {
-  const paths: [string, string][] = [['storeDir', req.storeDir], ['workingDir', req.workingDir], ...req.scratchPaths.map((p): [string, string] => ['scratchPaths', p])];
-  for (const [field, p] of paths) {
-    const r = RESERVED.find((d) => p === d || p.startsWith(d + '/'));
-    if (r) throw new InvalidInputError('build request', `${field} ${p} lies in ${r}, which the sandbox provides itself`, { field, path: p });
   }
 }
 

@@ -3,6 +3,7 @@
 // outputs, /build as working directory, uid 1000 / gid 100 inside a user namespace, hostname
 // localhost, and a network namespace holding only loopback unless the build may use the network.
 import type { BuildRequest } from '../build-service.js';
+import { nixSeccompProfile } from '../seccomp.js';
 
 /** Inside the sandbox, like Nix's sandbox (`nixbld`). */
 export const SANDBOX_UID = 1000;
@@ -76,33 +77,6 @@ function resources(req: BuildRequest, limitSwap: boolean): Record<string, unknow
   return r;
 }
 
-const S_ISUID = 0o4000;
-const S_ISGID = 0o2000;
-const EPERM = 1;
-const ENOTSUP = 95;
-
-/** Secondary architectures a builder may run code for, as Nix allows them. */
-function architectures(): string[] | undefined {
-  if (process.arch === 'x64') return ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
-  if (process.arch === 'arm64') return ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'];
-  return undefined;
-}
-
-/** Nix's seccomp filter: no setuid/setgid files (EPERM) and no extended attributes (ENOTSUP),
- *  neither of which a NAR can represent. */
-function seccomp(): Record<string, unknown> {
-  const noSetId = [S_ISUID, S_ISGID].flatMap((bit) => [
-    { names: ['chmod', 'fchmod'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 1, value: bit, valueTwo: bit, op: 'SCMP_CMP_MASKED_EQ' }] },
-    { names: ['fchmodat'], action: 'SCMP_ACT_ERRNO', errnoRet: EPERM, args: [{ index: 2, value: bit, valueTwo: bit, op: 'SCMP_CMP_MASKED_EQ' }] },
-  ]);
-  const arch = architectures();
-  return {
-    defaultAction: 'SCMP_ACT_ALLOW',
-    ...(arch ? { architectures: arch } : {}),
-    syscalls: [...noSetId, { names: ['setxattr', 'lsetxattr', 'fsetxattr'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOTSUP }],
-  };
-}
-
 /** The config.json object for runc. */
 export function runtimeSpec(req: BuildRequest, layout: SandboxLayout): Record<string, unknown> {
   const namespaces = [{ type: 'user' }, { type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
@@ -129,7 +103,7 @@ export function runtimeSpec(req: BuildRequest, layout: SandboxLayout): Record<st
       namespaces,
       cgroupsPath: layout.cgroupsPath,
       ...(req.limits ? { resources: resources(req, layout.limitSwap) } : {}),
-      seccomp: seccomp(),
+      seccomp: nixSeccompProfile(),
       maskedPaths: MASKED_PATHS,
       readonlyPaths: READONLY_PATHS,
     },

@@ -314,7 +314,7 @@ export function buildServiceConformance(backend: ConformanceBackend): void {
     const script = [
       '(nc -l -p 8080 > /build/got &)',
       'for i in $(seq 100); do echo hi-lo | nc -w 2 127.0.0.1 8080 2>/dev/null && break; sleep 0.05; done',
-      'for i in $(seq 100); do [ -s /build/got ] && break; sleep 0.05; done',
+      'for i in $(seq 600); do [ -s /build/got ] && break; sleep 0.05; done',
       'cat /build/got; touch $out',
     ].join('\n');
     await build(t, shReq(script), (r) => {

@@ -1,0 +1,56 @@
+// What every sandbox backend does around one build: refuse work once closed, check the request,
+// tie the caller's abort signal to the build's own, and on close abort and await what still runs.
+import { BuildAbortedError, BuildSetupError, type BuildOptions, type BuildRequest, type BuildResult } from './build-service.js';
+import { InvalidInputError } from '../store/errors.js';
+import { validateBuildRequest } from './validate-request.js';
+
+interface Running {
+  abort: AbortController;
+  done: Promise<unknown>;
+}
+
+export class RunningBuilds {
+  private readonly running = new Set<Running>();
+  private isClosed = false;
+
+  /** `what` names the backend in errors; `reserved` are the directories its sandbox provides itself. */
+  constructor(private readonly what: string, private readonly reserved: readonly string[]) {}
+
+  get closed(): boolean { return this.isClosed; }
+
+  /** Validates `req` and runs it with a signal that fires on the caller's abort or on close(). */
+  async run(req: BuildRequest, opts: BuildOptions, body: (signal: AbortSignal) => Promise<BuildResult>): Promise<BuildResult> {
+    if (this.isClosed) throw new BuildSetupError(`the ${this.what} build service is closed`);
+    validateBuildRequest(req);
+    this.checkReserved(req);
+    if (opts.signal?.aborted) throw new BuildAbortedError();
+    const abort = new AbortController();
+    const forward = (): void => abort.abort();
+    opts.signal?.addEventListener('abort', forward, { once: true });
+    const done = body(abort.signal);
+    const entry = { abort, done };
+    this.running.add(entry);
+    try {
+      return await done;
+    } finally {
+      this.running.delete(entry);
+      opts.signal?.removeEventListener('abort', forward);
+    }
+  }
+
+  /** Refuses new builds, aborts the running ones and waits until each has ended. */
+  async close(): Promise<void> {
+    this.isClosed = true;
+    for (const e of this.running) e.abort.abort();
+    await Promise.allSettled([...this.running].map((e) => e.done));
+  }
+
+  /** Refuses request paths that would replace or hide a directory the sandbox provides itself. */
+  private checkReserved(req: BuildRequest): void {
+    const paths: [string, string][] = [['storeDir', req.storeDir], ['workingDir', req.workingDir], ...req.scratchPaths.map((p): [string, string] => ['scratchPaths', p])];
+    for (const [field, p] of paths) {
+      const r = this.reserved.find((d) => p === d || p.startsWith(d + '/'));
+      if (r) throw new InvalidInputError('build request', `${field} ${p} lies in ${r}, which the sandbox provides itself`, { field, path: p });
+    }
+  }
+}
