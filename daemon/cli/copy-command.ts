@@ -5,7 +5,6 @@
 // --no-check-sigs; content-addressed paths need none.
 import { openStore } from '../../store/open-store.js';
 import { defaultStoreUrl } from '../../store/store-url.js';
-import { splitStorePath } from '../../store/nix/store-path.js';
 import { openDestination, openSource, loadSecretKeyFile } from '../../store/cache/endpoints.js';
 import { parseTrustedKeys } from '../../store/cache/path-meta.js';
 import { keyMap } from '../../store/cache/signing.js';
@@ -13,6 +12,7 @@ import { isBinaryCacheUrl } from '../../store/cache/substituter.js';
 import { copyClosure, type TransferEvent } from '../../store/cache/transfer.js';
 import { parseArgs } from './args.js';
 import { UsageError, type CliContext } from './command.js';
+import { storePathOfArg } from './store-path-arg.js';
 
 const USAGE = 'usage: tsix copy [--from URL] [--to URL] [--no-check-sigs] [--trusted-public-key KEY]... [--secret-key FILE] [--compression xz|zstd|bzip2|none] [-j N] PATH...';
 
@@ -32,10 +32,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const jobs = flags.has('--jobs') ? Number(flags.get('--jobs')) : 4;
   if (!Number.isInteger(jobs) || jobs < 1) throw new UsageError(`copy: --jobs must be a positive integer`);
 
-  const roots = positional.map((p) => {
-    const { storePath } = splitStorePath(p);
-    return `/nix/store/${storePath.hashPart}-${storePath.name}`;
-  });
+  const roots = positional.map((p) => storePathOfArg(p).path);
   const keyTexts = [...repeatedFlag(argv, ['--trusted-public-key', '--trusted-public-keys']), process.env.TSIX_TRUSTED_PUBLIC_KEYS ?? ''];
   // Signatures matter only when paths become valid in a tsix store (as Nix's checkSigs).
   const requireSigs = !flags.has('--no-check-sigs') && isBinaryCacheUrl(srcUrl) && !isBinaryCacheUrl(dstUrl);

@@ -1,16 +1,15 @@
 // `tsix log PATH`: the build log of a derivation or of the derivation that built an output.
 import { findDerivationForOutput } from '../../eval/derivation/record.js';
 import { NotFoundError } from '../../store/errors.js';
-import { parseStorePath } from '../../store/nix/store-path.js';
 import { loadBuildLog } from '../coordinator/build-log.js';
 import { UsageError, type CliContext } from './command.js';
 import { withStore } from './store-commands.js';
+import { storePathOfArg } from './store-path-arg.js';
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   if (argv.length !== 1) throw new UsageError('usage: tsix log STOREPATH');
-  const arg = argv[0]!.replace(/\/+$/, '');
-  const sp = parseStorePath(arg);
-  const path = `/nix/store/${sp.hashPart}-${sp.name}`;
+  const sp = storePathOfArg(argv[0]!);
+  const path = sp.path;
   return withStore(ctx, async (store) => {
     let drv: string | null = path.endsWith('.drv') ? path : null;
     if (!drv) drv = (await store.pathInfos.get(sp.hashPart))?.deriver ?? (await findDerivationForOutput(store, path));

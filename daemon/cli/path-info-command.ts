@@ -7,14 +7,13 @@ import { parseArgs } from './args.js';
 import { UsageError, type CliContext } from './command.js';
 import { withStore } from './store-commands.js';
 import { NotFoundError } from '../../store/errors.js';
+import { storePathOfArg } from './store-path-arg.js';
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const { flags, positional } = parseArgs(argv, { bool: ['--json', '--recursive'], alias: { '-r': '--recursive' } }, 'path-info');
   if (positional.length === 0) throw new UsageError('usage: tsix path-info [--json] [-r] STOREPATH...');
-  const roots = positional.map((p) => {
-    const sp = parseStorePath(p.replace(/\/+$/, ''));
-    return `/nix/store/${sp.hashPart}-${sp.name}`;
-  });
+  // A set, as Nix's: each path once, in store path order whatever the order of the arguments.
+  const roots = [...new Set(positional.map((p) => storePathOfArg(p).path))].sort();
   return withStore(ctx, async (store) => {
     const infos = flags.has('--recursive') ? await closure(store, roots) : await Promise.all(roots.map(async (p) => [p, await lookup(store, p)] as const));
     if (flags.has('--json')) {

@@ -2,12 +2,12 @@
 // A PATH may be a .drv path or an output path recorded by `tsix instantiate`.
 import { NotFoundError } from '../../store/errors.js';
 import { openStore } from '../../store/open-store.js';
-import { parseStorePath } from '../../store/nix/store-path.js';
 import type { Derivation } from '../../eval/derivation/derivation.js';
 import { findDerivationForOutput, readDerivation } from '../../eval/derivation/record.js';
 import { showDerivationJson } from '../../eval/derivation/show-json.js';
 import { parseArgs } from './args.js';
 import { UsageError, type CliContext } from './command.js';
+import { storePathOfArg } from './store-path-arg.js';
 
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
   const args = parseArgs(argv, { bool: ['--recursive'], alias: { '-r': '--recursive' } }, 'show-derivation');
@@ -16,8 +16,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   try {
     const drvs = new Map<string, Derivation>();
     const todo: string[] = [];
-    for (const p of args.positional) {
-      parseStorePath(p);
+    for (const p of args.positional.map((a) => storePathOfArg(a).path)) {
       let drvPath = p;
       if (!p.endsWith('.drv')) {
         const d = await findDerivationForOutput(store, p);

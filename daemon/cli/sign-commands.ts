@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { NotFoundError } from '../../store/errors.js';
 import { openStore } from '../../store/open-store.js';
-import { splitStorePath } from '../../store/nix/store-path.js';
 import { dumpNar } from '../../store/nix/nar-dump.js';
 import type { PathInfo } from '../../store/pathinfo/path-info.js';
 import type { Store } from '../../store/store.js';
@@ -18,6 +17,7 @@ import { countValidSignatures, generateKeyPair, keyMap, type PublicKey } from '.
 import { parseArgs } from './args.js';
 import { UsageError, type CliContext } from './command.js';
 import { repeatedFlag } from './copy-command.js';
+import { storePathOfArg } from './store-path-arg.js';
 
 /** Dispatches `sign`, `verify-sigs` (alias `verify` when given paths) and `generate-key`. */
 export async function run(argv: string[], ctx: CliContext): Promise<number> {
@@ -34,8 +34,7 @@ async function withLocalStore<T>(ctx: CliContext, f: (s: Store) => Promise<T>): 
 }
 
 function toStorePath(p: string): string {
-  const { storePath } = splitStorePath(p);
-  return `/nix/store/${storePath.hashPart}-${storePath.name}`;
+  return storePathOfArg(p).path;
 }
 
 /** The PathInfos of `paths` (and their closures if `recursive`); throws NotFoundError for an unknown path. */

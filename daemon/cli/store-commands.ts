@@ -13,6 +13,7 @@ import type { Store } from '../../store/store.js';
 import { parseArgs } from './args.js';
 import { UsageError, type CliContext } from './command.js';
 import { verifyStore } from './store-verify.js';
+import { storePathArg } from './store-path-arg.js';
 
 const SUBCOMMANDS: Record<string, (argv: string[], ctx: CliContext) => Promise<number>> = {
   add: add,
@@ -76,7 +77,7 @@ async function addFixed(argv: string[], ctx: CliContext): Promise<number> {
 
 /** The node at STOREPATH[/sub/path], following no symlinks. */
 export async function resolveStoreNode(store: Store, arg: string): Promise<{ node: Node; storePath: string; rest: string }> {
-  const { storePath, rest } = splitStorePath(arg);
+  const { storePath, rest } = splitStorePath(storePathArg(arg));
   const info = await store.pathInfos.get(storePath.hashPart);
   const full = `/nix/store/${storePath.hashPart}-${storePath.name}`;
   if (!info || info.path !== full) throw new NotFoundError(`path '${arg}'`, { path: arg });
@@ -122,14 +123,14 @@ async function ls(argv: string[], ctx: CliContext): Promise<number> {
   const long = flags.has('--long');
   const recursive = flags.has('--recursive');
   return withStore(ctx, async (store) => {
-    const { node } = await resolveStoreNode(store, positional[0]!);
+    const { node, storePath, rest } = await resolveStoreNode(store, positional[0]!);
     const line = (n: Node, shown: string) => {
       if (!long) return `${shown}\n`;
       const size = n.type === 'file' ? n.size : 0;
       return `${modeString(n)} ${String(size).padStart(20)} ${shown}${n.type === 'symlink' ? ` -> ${n.target}` : ''}\n`;
     };
     if (node.type !== 'directory') {
-      const base = positional[0]!.replace(/\/+$/, '').split('/').pop()!;
+      const base = `${storePath}${rest}`.replace(/\/+$/, '').split('/').pop()!;
       ctx.stdout.write(line(node, base));
       return 0;
     }

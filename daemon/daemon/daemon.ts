@@ -1,6 +1,5 @@
 // The daemon process: opens the store (it alone holds the database), serves it on a unix
 // socket beside it, and mounts it as a read-only FUSE filesystem.
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mountStoreFs, type MountedFs } from '../../fs/mount.js';
 import type { RootLookup } from '../../fs/root-lookup.js';
@@ -11,6 +10,7 @@ import { registerStoreMethods } from '../../store/remote/serve-store.js';
 import { daemonSocketPath } from '../../store/store-url.js';
 import type { Store } from '../../store/store.js';
 import { storeRoots } from './store-roots.js';
+import { defaultMountPoint } from './mount-point.js';
 
 export interface DaemonOptions {
   storeUrl: string;
@@ -36,14 +36,7 @@ export interface RunningDaemon {
 }
 
 const log = logger('daemon');
-
-/** The default mount point: $TSIX_MOUNT, /run/tsix/store as root, else under $XDG_RUNTIME_DIR or the temp dir. */
-export function defaultMountPoint(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.TSIX_MOUNT) return env.TSIX_MOUNT;
-  if (process.getuid?.() === 0) return '/run/tsix/store';
-  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'tsix', 'store');
-  return join(tmpdir(), `tsix-${process.getuid?.() ?? 'user'}`, 'store');
-}
+export { defaultMountPoint };
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const store = await openStore(opts.storeUrl, { direct: true });

@@ -31,6 +31,9 @@ test.serial('tsix build prints what nix-build prints and makes nix-build\'s resu
   t.regex(await readlink(join(work.dir, 'result')), new RegExp(`/${bottom!.slice(11)}$`));
   t.regex(await readlink(join(work.dir, 'result-2')), new RegExp(`/${multi!.slice(11)}$`));
   t.regex(await readlink(join(work.dir, 'result-2-dev')), new RegExp(`/${dev!.slice(11)}$`));
+  // Result links name their store paths, as Nix follows links to the store.
+  const infos = await tsix(['--store', store, 'path-info', join(work.dir, 'result'), join(work.dir, 'result-2-dev')]);
+  t.is(infos.stdout.toString(), execFileSync('nix', ['path-info', bottom!, dev!], { env: NIX_ENV, encoding: 'utf8' }), infos.stderr);
 });
 
 test.serial('a failing build shows its log tail, exits non-zero, and its dependants are not started', async (t) => {

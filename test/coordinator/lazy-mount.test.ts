@@ -3,6 +3,7 @@
 // concurrent readers of one missing path share one build.
 import test from 'ava';
 import { execFile, execFileSync } from 'node:child_process';
+import { readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { openStore } from '../../store/open-store.js';
@@ -115,4 +116,23 @@ test.serial('several tsix build clients at once build through the daemon, sharin
     const { stdout } = await run('ls', [join(mnt, basename(p))]);
     t.truthy(stdout, `${a} is visible in the mount`);
   }
+});
+
+test.serial('a result link into the mount names its store path to path-info, store ls and show-derivation', async (t) => {
+  const url = `level://${join(work.dir, 'store')}`;
+  const link = join(work.dir, 'result-self-ref');
+  const built = await tsix(['--store', url, 'build', CORPUS, '-A', 'self-ref', '--arg', 'fetchBase', '"http://127.0.0.1:1"', '-o', link]);
+  t.is(built.code, 0, built.stderr);
+  const out = built.stdout.toString().trim();
+  t.true((await readlink(link)).startsWith(mnt + '/'), 'the link points into the mount');
+  const info = await tsix(['--store', url, 'path-info', link]);
+  t.is(info.stdout.toString(), `${out}\n`, info.stderr);
+  const ls = await tsix(['--store', url, 'store', 'ls', link]);
+  const theirs = execFileSync('nix', ['store', 'ls', out], { env: NIX_ENV, encoding: 'utf8' });
+  t.is(ls.stdout.toString(), theirs);
+  const drv = await tsix(['--store', url, 'show-derivation', link]);
+  t.is(Object.keys(JSON.parse(drv.stdout.toString()))[0], execFileSync('nix-instantiate', [CORPUS, '-A', 'self-ref', '--arg', 'fetchBase', '"http://127.0.0.1:1"'], { env: NIX_ENV, encoding: 'utf8' }).trim());
+  const outside = await tsix(['--store', url, 'path-info', work.dir]);
+  t.is(outside.code, 1);
+  t.regex(outside.stderr, /is not in the Nix store/);
 });
