@@ -2,6 +2,8 @@
 // tsix command line: parses global options, then dispatches to a lazily imported command module.
 import type { CliContext, CommandRun } from './command.js';
 import { errorMessage, exitCodeFor } from './exit-codes.js';
+import { commandHelp, overview } from './help.js';
+import { readFileSync } from 'node:fs';
 
 /** Command words → module exporting `run`. Longest match wins ("store add" before "store"). */
 const COMMANDS: Record<string, () => Promise<{ run: CommandRun }>> = {
@@ -19,6 +21,14 @@ const COMMANDS: Record<string, () => Promise<{ run: CommandRun }>> = {
   'show-derivation': () => import('./show-derivation-command.js'),
 };
 
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function usage(): string {
   return `usage: tsix [--store URL] [--verbose] COMMAND ...\ncommands: ${Object.keys(COMMANDS).sort().join(', ')}\n`;
 }
@@ -31,7 +41,11 @@ async function main(argv: string[]): Promise<number> {
     if (a === '--store') ctx.storeUrl = argv[++i] ?? null;
     else if (a.startsWith('--store=')) ctx.storeUrl = a.slice(8);
     else if (a === '--verbose' || a === '-v') ctx.verbose = true;
-    else if (a === '--help' || a === '-h') { process.stdout.write(usage()); return 0; }
+    else if (a === '--help' || a === '-h' || a === 'help') {
+      const topic = argv[i + 1];
+      process.stdout.write(topic && COMMANDS[topic] ? commandHelp(topic) : overview(version()));
+      return 0;
+    } else if (a === '--version') { process.stdout.write(`tsix ${version()}\n`); return 0; }
     else break;
   }
   if (ctx.verbose && !process.env.TSIX_LOG) process.env.TSIX_LOG = 'debug';
@@ -41,9 +55,16 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(name === undefined ? usage() : `error: unknown command '${name}'\n${usage()}`);
     return 2;
   }
+  const rest = argv.slice(i + 1);
+  // `--help` before a `--` asks for help, wherever it stands (as in Nix's commands).
+  const dashdash = rest.indexOf('--');
+  if (rest.slice(0, dashdash < 0 ? rest.length : dashdash).some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(commandHelp(name!));
+    return 0;
+  }
   try {
     const mod = await load();
-    return await mod.run(argv.slice(i + 1), ctx);
+    return await mod.run(rest, ctx);
   } catch (err) {
     process.stderr.write(errorMessage(err, ctx.verbose) + '\n');
     return exitCodeFor(err);
