@@ -2,7 +2,9 @@
 //   big:   5 chained paths, ~500 MiB of random 4 MiB files (TSIX_BENCH_CACHE_MIB to change the size)
 //   small: 301 text paths, ~17 MiB in all (per-path overhead)
 // and for each:
-//   A. real `nix-store -r` from the tsix server      vs  B. from the static cache (python3 -m http.server)
+//   A. real `nix-store -r` from the tsix server      vs  B. from the static cache (python3's http.server
+//      with HTTP/1.1 keep-alive and a listen backlog of 128: `-m http.server` answers HTTP/1.0 with a
+//      backlog of 5, and parallel clients then wait out 1 s SYN retransmits, whoever the client is)
 //   C. `tsix copy --from` the static cache           vs  D. real `nix-store -r` from the static cache
 // The static cache is written by `nix copy` (TSIX_BENCH_COMPRESSION=none|zstd|xz, default none).
 // Prints medians of TSIX_BENCH_RUNS (default 3) and ratios reference/tsix (>= 1.0: tsix as fast or faster).
@@ -43,6 +45,18 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
+
+/** A static file server: python's, threaded, keep-alive, with a backlog parallel clients fit in. */
+const STATIC_SERVER = `
+import functools, http.server, sys
+class Handler(http.server.SimpleHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    disable_nagle_algorithm = True
+    def log_message(self, *args): pass
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 128
+Server(('127.0.0.1', int(sys.argv[1])), functools.partial(Handler, directory=sys.argv[2])).serve_forever()
+`;
 
 interface Built { top: string; closure: string[]; garbage: string[]; mib: number }
 
@@ -88,7 +102,7 @@ async function scenario(name: string, work: string, built: Built, children: Chil
   const srv = await serveBinaryCache(served, { listen: '127.0.0.1:0', secretKey: parseSecretKey(keys.secret) });
 
   const port = 20000 + Math.floor(Math.random() * 20000);
-  const py = spawn('python3', ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', cacheDir], { stdio: 'ignore' });
+  const py = spawn('python3', ['-c', STATIC_SERVER, String(port), cacheDir], { stdio: 'ignore' });
   children.push(py);
   const staticUrl = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 50; i++) {
