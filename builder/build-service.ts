@@ -79,6 +79,9 @@ export interface BuildService {
    *  with BuildAbortedError when `opts.signal` aborts (the sandbox and outputs are removed first),
    *  and with InvalidInputError for a malformed request (e.g. a path outside storeDir). */
   build(req: BuildRequest, opts: BuildOptions): Promise<BuildResult>;
+  /** Resolves once the clean-up of every released build (its files, its pod) has finished: a
+   *  result's `release()` answers as soon as its outputs are gone from their host paths. */
+  settled(): Promise<void>;
   /** Releases the backend's resources; running builds are aborted. */
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ interface Running {
 
 export class RunningBuilds {
   private readonly running = new Set<Running>();
+  private readonly background = new Set<Promise<void>>();
   private isClosed = false;
 
   /** `what` names the backend in errors; `reserved` are the directories its sandbox provides itself. */
@@ -38,11 +39,27 @@ export class RunningBuilds {
     }
   }
 
-  /** Refuses new builds, aborts the running ones and waits until each has ended. */
+  /**
+   * Lets clean-up work (removing a finished build's files) go on after the caller got its answer,
+   * so a dependant build need not wait for it; close() waits for it. Failures are the work's to log.
+   */
+  defer(work: Promise<void>): Promise<void> {
+    const tracked = work.catch(() => undefined).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
+    return Promise.resolve();
+  }
+
+  /** Resolves when the deferred clean-up work has finished (including work deferred meanwhile). */
+  async settled(): Promise<void> {
+    while (this.background.size) await Promise.allSettled([...this.background]);
+  }
+
+  /** Refuses new builds, aborts the running ones and waits until each has ended and been cleaned up. */
   async close(): Promise<void> {
     this.isClosed = true;
     for (const e of this.running) e.abort.abort();
     await Promise.allSettled([...this.running].map((e) => e.done));
+    await this.settled();
   }
 
   /** Refuses request paths that would replace or hide a directory the sandbox provides itself. */

@@ -139,6 +139,10 @@ class OciBuildService implements BuildService {
     return this.builds.run(req, opts, (signal) => this.run(req, opts, signal));
   }
 
+  settled(): Promise<void> {
+    return this.builds.settled();
+  }
+
   async close(): Promise<void> {
     await this.builds.close();
   }
@@ -217,8 +221,8 @@ class OciBuildService implements BuildService {
     const argv = [this.runc.bin, '--root', this.runc.root, '--log', runcLog, '--log-format', 'json', 'run', '--bundle', bundle, id];
     return new Promise((resolve, reject) => {
       // runc copies the builder's stdout and stderr through two pipes of its own; sending both
-      // copies into one pipe keeps each stream's order (Nix, with one pty, also keeps the order
-      // between them).
+      // copies into one pipe keeps each stream's order, but lines written to the two streams
+      // within a few ms of each other may swap (Nix, with one pipe for both, keeps that order too).
       const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'sh', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
       let killed = false;
       let timedOut = false;
@@ -286,8 +290,23 @@ class OciBuildService implements BuildService {
       logPath: sink.path,
       logTail: sink.lastLines(),
       keptWorkingDir,
-      release: () => (released ??= this.removeBundle(id, bundle)),
+      release: () => (released ??= this.releaseBundle(id, bundle)),
     };
+  }
+
+  /**
+   * Moves the bundle out of the way at once and deletes it in the background: a dependant build
+   * need not wait for a recursive delete. The name keeps the owner's pid, so cleanupStale finds
+   * what a killed process left half deleted.
+   */
+  private async releaseBundle(id: string, bundle: string): Promise<void> {
+    const doomed = `${bundle}.removing`;
+    try {
+      await rename(bundle, doomed);
+    } catch {
+      return this.removeBundle(id, bundle);
+    }
+    return this.builds.defer(this.removeBundle(id, doomed));
   }
 
   private async removeBundle(id: string, bundle: string): Promise<void> {

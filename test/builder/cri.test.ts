@@ -45,13 +45,30 @@ async function podsOf(pid: number): Promise<string[]> {
   return [...pods, ...ctrs];
 }
 
+/** Ids of the build pods and containers other processes have in the runtime. */
+async function othersIds(): Promise<Set<string>> {
+  const all = { [LABEL_BUILD]: '1' };
+  const mine = { ...all, [LABEL_OWNER]: String(process.pid) };
+  const ids = async (labels: Record<string, string>) => [
+    ...(await client.listPodSandboxes(labels)).map((p) => p.id),
+    ...(await client.listContainers(labels)).map((c) => c.id),
+  ];
+  const ours = new Set(await ids(mine));
+  return new Set((await ids(all)).filter((id) => !ours.has(id)));
+}
+
 /** Everything of ours a build could leave: pods, containers, mounts, build directories, cgroups. */
 async function leftovers(): Promise<string[]> {
+  await env?.svc.settled(); // released builds' pods and files go in the background
   const found = await podsOf(process.pid);
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.includes(stateDir)) found.push(`mount ${line}`);
   for (const b of await readdir(join(stateDir, 'builds')).catch(() => [])) found.push(`build directory ${b}`);
+  // Other test processes build on the same runtime at the same time: their pods' and containers'
+  // cgroups (named by id) and their pids parents (named tsix-<pid>-…) are not ours to count.
+  const others = await othersIds();
   for (const hier of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
     for (const cg of await readdir(join('/sys/fs/cgroup', hier, 'tsix-cri')).catch(() => [] as string[])) {
+      if (others.has(cg) || (/^tsix-\d+-/.test(cg) && !cg.startsWith(`tsix-${process.pid}-`))) continue;
       if (existsSync(join('/sys/fs/cgroup', hier, 'tsix-cri', cg, 'cgroup.procs'))) found.push(`cgroup ${hier}/tsix-cri/${cg}`);
     }
   }
@@ -279,6 +296,7 @@ test.serial('cri: with prewarm=1 builds run in pods started ahead, and close() r
       const r = await svc.build(req(`echo build-${i} > $out`), { logDir: env.logs });
       t.is(await readFile(r.outputs[0]!.hostPath!, 'utf8'), `build-${i}\n`);
       await r.release();
+      await svc.settled();
       // Only the pod waiting for the next build remains, without any container.
       t.is((await client.listContainers({ [LABEL_BUILD]: '1', [LABEL_OWNER]: String(process.pid) })).length, 0);
       t.true((await client.listPodSandboxes({ [LABEL_BUILD]: '1', [LABEL_OWNER]: String(process.pid) })).length <= 1);
