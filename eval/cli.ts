@@ -62,6 +62,17 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     for await (const c of process.stdin) chunks.push(c as Buffer);
     stdinText = Buffer.concat(chunks).toString('utf8');
   }
+  // First on this thread (no worker start-up); an evaluation that fails in any way, needs the
+  // store, overflows this thread's small stack or grows large is run again in the worker, which
+  // then gives the definitive output (nothing of the first attempt is shown).
+  if (process.env.TSIX_EVAL_WORKER !== '1') {
+    const { evalOnMainThread } = await import('./main-thread-eval.js');
+    const r = evalOnMainThread(args, process.cwd(), stdinText);
+    if (r !== null) {
+      for (const [toErr, s] of r.output) (toErr ? ctx.stderr : ctx.stdout).write(s);
+      return r.code;
+    }
+  }
   // Store reads (import-from-derivation) are answered here while the worker waits.
   const chan = createIfdChannel(ifdOpts.allowIfd);
   const ifd = serveIfdLazily(chan.main, ctx.storeUrl, { allowIfd: ifdOpts.allowIfd, log: (s) => ctx.stderr.write(s) });

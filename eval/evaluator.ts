@@ -25,8 +25,14 @@ export interface EvalHooks {
 
 export const hooks: EvalHooks = { store: null, srcToStore: new Map() };
 
+let heapCheck: (() => void) | null = null;
+let heapTicks = 0;
+/** Installs a check run every 2^18 thunk evaluations (it may throw to abandon the evaluation). */
+export function setHeapCheck(f: (() => void) | null): void { heapCheck = f; heapTicks = 0; }
+
 export function forceThunk(t: Thunk): Value {
   if (t.state === ThunkState.Done) return t.value;
+  if (heapCheck !== null && (++heapTicks & 0x3ffff) === 0) heapCheck();
   if (t.state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.expr?.pos ?? null);
   t.state = ThunkState.Running;
   try {
