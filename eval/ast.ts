@@ -2,7 +2,7 @@
 // bound (bind()), to (level, index) pairs into Env frames, or to a list of enclosing `with` levels.
 import { NixAssertionError, NixEvalError, showPosParen, type Pos } from './errors.js';
 import {
-  EMPTY_CTX, Lambda, NixAttrs, NixPath, Thunk, showType, type Lazy, type Value,
+  EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, intAdd, showType, type Lazy, type Value,
 } from './values.js';
 import * as ev from './evaluator.js';
 
@@ -380,10 +380,14 @@ export class ExprConcatStrings extends Expr {
   eval(env: Env): Value {
     if (!this.forceString && this.parts.length === 2) {
       const a = this.parts[0]!.eval(env);
-      if (typeof a === 'bigint') {
+      if (typeof a === 'number' || typeof a === 'bigint') {
         const b = this.parts[1]!.eval(env);
-        if (typeof b === 'bigint') return BigInt.asIntN(64, a + b);
-        if (typeof b === 'number') return Number(a) + b;
+        if (typeof a === 'number' && typeof b === 'number') {
+          const r = a + b;
+          if (r <= 0x1fffffffffffff && r >= -0x1fffffffffffff) return r;
+        }
+        if (typeof b === 'number' || typeof b === 'bigint') return intAdd(a, b);
+        if (b instanceof NixFloat) return new NixFloat(Number(a) + b.v);
         throw new NixEvalError(`cannot add ${showType(b)} to an integer`, this.parts[1]!.pos ?? this.pos);
       }
       return ev.concatStrings(a, this.parts, env, this.forceString, this.pos);

@@ -5,8 +5,8 @@ import { NixEvalError, sourceText, type Pos } from './errors.js';
 import { canonPath } from './paths.js';
 import { formatFloatFixed } from './print.js';
 import {
-  Lambda, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, ThunkState, mkAttrs, mkString, showType,
-  type Lazy, type Value,
+  Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, ThunkState, mkAttrs, mkString, showType,
+  intAdd, intDiv, intMul, intSub, type Lazy, type NixInt, type Value,
 } from './values.js';
 
 /** How path values reach the store when coerced to strings (`"${./foo}"`); absent → an error. */
@@ -110,14 +110,15 @@ export function forceBoolValue(x: Value, pos: Pos | null): boolean {
 export function forceBool(v: Lazy, pos: Pos | null): boolean {
   return forceBoolValue(force(v), pos);
 }
-export function forceInt(v: Lazy, pos: Pos | null): bigint {
+export function forceInt(v: Lazy, pos: Pos | null): NixInt {
   const x = force(v);
-  if (typeof x === 'bigint') return x;
+  if (typeof x === 'number' || typeof x === 'bigint') return x;
   throw typeError('an integer', x, pos);
 }
 /** A float or an int as a JS number (Nix's forceFloat). */
 export function forceFloat(v: Lazy, pos: Pos | null): number {
   const x = force(v);
+  if (x instanceof NixFloat) return x.v;
   if (typeof x === 'number') return x;
   if (typeof x === 'bigint') return Number(x);
   throw typeError('a float', x, pos);
@@ -212,14 +213,14 @@ export function isDerivation(v: Value): boolean {
 }
 
 export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
-  if (typeof a === 'bigint') {
-    if (typeof b === 'bigint') return a === b;
-    if (typeof b === 'number') return Number(a) === b;
+  if (typeof a === 'number' || typeof a === 'bigint') {
+    if (typeof b === 'number' || typeof b === 'bigint') return a === b; // normalised: same value, same type
+    if (b instanceof NixFloat) return Number(a) === b.v;
     return false;
   }
-  if (typeof a === 'number') {
-    if (typeof b === 'number') return a === b;
-    if (typeof b === 'bigint') return a === Number(b);
+  if (a instanceof NixFloat) {
+    if (b instanceof NixFloat) return a.v === b.v;
+    if (typeof b === 'number' || typeof b === 'bigint') return a.v === Number(b);
     return false;
   }
   if (typeof a === 'string' || a instanceof NixString) {
@@ -258,23 +259,23 @@ export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
 
 export function arith(op: string, a: Value, b: Value, pos: Pos | null): Value {
   if (op === '<') return lessThan(a, b, pos);
-  if (typeof a === 'bigint' && typeof b === 'bigint') {
+  if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint')) {
     switch (op) {
-      case '-': return BigInt.asIntN(64, a - b);
-      case '*': return BigInt.asIntN(64, a * b);
+      case '-': return intSub(a, b);
+      case '*': return intMul(a, b);
       case '/':
-        if (b === 0n) throw new NixEvalError('division by zero', pos);
-        return BigInt.asIntN(64, a / b);
+        if (b === 0) throw new NixEvalError('division by zero', pos);
+        return intDiv(a, b);
     }
   }
-  if (typeof a === 'number' || typeof b === 'number') {
+  if (a instanceof NixFloat || b instanceof NixFloat) {
     const x = forceFloat(a, pos), y = forceFloat(b, pos);
     switch (op) {
-      case '-': return x - y;
-      case '*': return x * y;
+      case '-': return new NixFloat(x - y);
+      case '*': return new NixFloat(x * y);
       case '/':
         if (y === 0) throw new NixEvalError('division by zero', pos);
-        return x / y;
+        return new NixFloat(x / y);
     }
   }
   forceInt(a, pos);
@@ -283,12 +284,12 @@ export function arith(op: string, a: Value, b: Value, pos: Pos | null): Value {
 }
 
 export function lessThan(a: Value, b: Value, pos: Pos | null): boolean {
-  if (typeof a === 'bigint') {
-    if (typeof b === 'bigint') return a < b;
-    if (typeof b === 'number') return Number(a) < b;
-  } else if (typeof a === 'number') {
-    if (typeof b === 'number') return a < b;
-    if (typeof b === 'bigint') return a < Number(b);
+  if (typeof a === 'number' || typeof a === 'bigint') {
+    if (typeof b === 'number' || typeof b === 'bigint') return a < b; // exact across number/bigint
+    if (b instanceof NixFloat) return Number(a) < b.v;
+  } else if (a instanceof NixFloat) {
+    if (b instanceof NixFloat) return a.v < b.v;
+    if (typeof b === 'number' || typeof b === 'bigint') return a.v < Number(b);
   } else if ((typeof a === 'string' || a instanceof NixString) && (typeof b === 'string' || b instanceof NixString)) {
     const x = typeof a === 'string' ? a : a.s, y = typeof b === 'string' ? b : b.s;
     return compareBytes(x, y) < 0;
@@ -342,8 +343,8 @@ export function coerceToString(v: Value, ctx: Set<string>, coerceMore: boolean, 
   if (coerceMore) {
     if (v === true) return '1';
     if (v === false || v === null) return '';
-    if (typeof v === 'bigint') return v.toString();
-    if (typeof v === 'number') return formatFloatFixed(v);
+    if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+    if (v instanceof NixFloat) return formatFloatFixed(v.v);
     if (Array.isArray(v)) {
       let out = '';
       for (let i = 0; i < v.length; i++) {
@@ -379,28 +380,28 @@ export function coerceToPath(v: Value, ctx: Set<string>, pos: Pos | null): strin
 export function concatStrings(first: Value | undefined, parts: Expr[], env: Env, forceString: boolean, pos: Pos | null): Value {
   const ctx = new Set<string>();
   let firstType: 'string' | 'path' | 'int' | 'float' = 'string';
-  let n = 0n, nf = 0, s = '';
+  let n: NixInt = 0, nf = 0, s = '';
   for (let i = 0; i < parts.length; i++) {
     const v = i === 0 && first !== undefined ? first : parts[i]!.eval(env);
     const isFirst = i === 0 && !forceString;
     if (isFirst) {
-      firstType = typeof v === 'bigint' ? 'int' : typeof v === 'number' ? 'float' : v instanceof NixPath ? 'path' : 'string';
+      firstType = typeof v === 'number' || typeof v === 'bigint' ? 'int' : v instanceof NixFloat ? 'float' : v instanceof NixPath ? 'path' : 'string';
     }
     const ppos = parts[i]!.pos ?? pos;
     if (firstType === 'int') {
-      if (typeof v === 'bigint') n = BigInt.asIntN(64, n + v);
-      else if (typeof v === 'number') { firstType = 'float'; nf = Number(n) + v; }
+      if (typeof v === 'number' || typeof v === 'bigint') n = intAdd(n, v);
+      else if (v instanceof NixFloat) { firstType = 'float'; nf = Number(n) + v.v; }
       else throw new NixEvalError(`cannot add ${showType(v)} to an integer`, ppos);
     } else if (firstType === 'float') {
-      if (typeof v === 'bigint') nf += Number(v);
-      else if (typeof v === 'number') nf += v;
+      if (typeof v === 'number' || typeof v === 'bigint') nf += Number(v);
+      else if (v instanceof NixFloat) nf += v.v;
       else throw new NixEvalError(`cannot add ${showType(v)} to a float`, ppos);
     } else {
       s += coerceToString(v, ctx, false, firstType === 'string', ppos, !isFirst);
     }
   }
   if (firstType === 'int') return n;
-  if (firstType === 'float') return nf;
+  if (firstType === 'float') return new NixFloat(nf);
   if (firstType === 'path') {
     if (ctx.size > 0) throw new NixEvalError('a string that refers to a store path cannot be appended to a path', pos);
     return new NixPath(canonPath(s));
@@ -412,7 +413,7 @@ export function posToAttrs(pos: Pos | null): Value {
   if (pos === null) return null;
   // For «string» origins Nix 2.8 gives the source text as the file.
   const file = pos.origin.startsWith('«') ? sourceText(pos.origin) ?? pos.origin : pos.origin;
-  return mkAttrs({ file, line: BigInt(pos.line), column: BigInt(pos.col) });
+  return mkAttrs({ file, line: pos.line, column: pos.col });
 }
 
 export { mkAttrs, Env };

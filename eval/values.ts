@@ -1,5 +1,7 @@
 // The evaluator's value model. Chosen for speed: plain JS values where possible.
-//   int → bigint (64-bit, wrapped with BigInt.asIntN as Nix's int64_t)   float → number
+//   int → number when a safe integer (|n| < 2^53), bigint otherwise (64-bit, wrapped with
+//         BigInt.asIntN as Nix's int64_t); always normalised, so equal ints have the same JS type
+//   float → NixFloat (boxed: floats are rare, ints are everywhere)
 //   bool → boolean   null → null   string without context → string
 //   string with context → NixString   path → NixPath   list → Lazy[] (JS array)
 //   attrset → NixAttrs   function → Lambda | PrimOp | PrimOpApp
@@ -7,8 +9,66 @@
 // of the same Thunk sees the value, as Nix's shared Value* do.
 import type { Env, ExprLambda, Expr, Pos } from './ast.js';
 
-export type Value = bigint | number | boolean | null | string | NixString | NixPath | Lazy[] | NixAttrs | Lambda | PrimOp | PrimOpApp;
+export type Value = NixInt | NixFloat | boolean | null | string | NixString | NixPath | Lazy[] | NixAttrs | Lambda | PrimOp | PrimOpApp;
 export type Lazy = Value | Thunk;
+
+/** A Nix integer: a JS number when Number.isSafeInteger, else a bigint in the int64 range. */
+export type NixInt = number | bigint;
+
+export class NixFloat {
+  constructor(readonly v: number) {}
+}
+
+export function isInt(v: Value): v is NixInt {
+  return typeof v === 'number' || typeof v === 'bigint';
+}
+
+/** A 64-bit wrapped, normalised int from a bigint. */
+export function mkInt(b: bigint): NixInt {
+  if (b >= -0x1fffffffffffffn && b <= 0x1fffffffffffffn) return Number(b);
+  const w = BigInt.asIntN(64, b);
+  return w >= -0x1fffffffffffffn && w <= 0x1fffffffffffffn ? Number(w) : w;
+}
+
+/** An int from a JS integer-valued number of any size (as C++'s conversion of an in-range double). */
+export function intFromNumber(n: number): NixInt {
+  return Number.isSafeInteger(n) ? n + 0 : mkInt(BigInt(n));
+}
+
+export function intToBigInt(v: NixInt): bigint {
+  return typeof v === 'bigint' ? v : BigInt(v);
+}
+
+export function intAdd(a: NixInt, b: NixInt): NixInt {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const r = a + b;
+    if (r <= 0x1fffffffffffff && r >= -0x1fffffffffffff) return r;
+  }
+  return mkInt(intToBigInt(a) + intToBigInt(b));
+}
+
+export function intSub(a: NixInt, b: NixInt): NixInt {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const r = a - b;
+    if (r <= 0x1fffffffffffff && r >= -0x1fffffffffffff) return r;
+  }
+  return mkInt(intToBigInt(a) - intToBigInt(b));
+}
+
+export function intMul(a: NixInt, b: NixInt): NixInt {
+  if (typeof a === 'number' && typeof b === 'number') {
+    // A rounded product inside the safe range is exact (the exact one would round to >= 2^53 otherwise).
+    const r = a * b;
+    if (r <= 0x1fffffffffffff && r >= -0x1fffffffffffff) return r + 0;
+  }
+  return mkInt(intToBigInt(a) * intToBigInt(b));
+}
+
+/** Truncating division; b must not be 0. */
+export function intDiv(a: NixInt, b: NixInt): NixInt {
+  if (typeof a === 'number' && typeof b === 'number') return (a - a % b) / b + 0;
+  return mkInt(intToBigInt(a) / intToBigInt(b));
+}
 
 /** String context element forms are Nix 2.8's: `/nix/store/…` (plain path), `=/nix/store/….drv` (all outputs of a .drv), `!out!/nix/store/….drv` (one output). */
 export class NixString {
@@ -96,12 +156,12 @@ export function mkAttrs(entries: Record<string, Lazy> | Map<string, Lazy>): NixA
 /** Nix's type names (builtins.typeOf). */
 export function typeOf(v: Value): string {
   switch (typeof v) {
-    case 'bigint': return 'int';
-    case 'number': return 'float';
+    case 'bigint': case 'number': return 'int';
     case 'boolean': return 'bool';
     case 'string': return 'string';
   }
   if (v === null) return 'null';
+  if (v instanceof NixFloat) return 'float';
   if (v instanceof NixString) return 'string';
   if (v instanceof NixPath) return 'path';
   if (Array.isArray(v)) return 'list';
@@ -112,12 +172,12 @@ export function typeOf(v: Value): string {
 /** Type descriptions as Nix's showType prints them in errors. */
 export function showType(v: Value): string {
   switch (typeof v) {
-    case 'bigint': return 'an integer';
-    case 'number': return 'a float';
+    case 'bigint': case 'number': return 'an integer';
     case 'boolean': return 'a Boolean';
     case 'string': return 'a string';
   }
   if (v === null) return 'null';
+  if (v instanceof NixFloat) return 'a float';
   if (v instanceof NixString) return 'a string';
   if (v instanceof NixPath) return 'a path';
   if (Array.isArray(v)) return 'a list';

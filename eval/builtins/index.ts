@@ -20,8 +20,8 @@ import {
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
 import {
-  EMPTY_CTX, Lambda, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
-  type Lazy, type Value,
+  EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
+  intAdd, intFromNumber, intToBigInt, mkInt, type Lazy, type NixInt, type Value,
 } from '../values.js';
 import { compareVersions, splitVersion, parseDrvName } from '../lib/versions.js';
 import { nixMatch, nixSplit, RegexError } from '../lib/regex.js';
@@ -67,9 +67,9 @@ registerBuiltin('false', false, { global: true });
 registerBuiltin('null', null, { global: true });
 registerBuiltin('currentSystem', 'x86_64-linux');
 registerBuiltin('nixVersion', '2.8.0');
-registerBuiltin('langVersion', 6n);
+registerBuiltin('langVersion', 6);
 registerBuiltin('storeDir', '/nix/store');
-registerBuiltin('currentTime', BigInt(Math.floor(Date.now() / 1000)));
+registerBuiltin('currentTime', Math.floor(Date.now() / 1000));
 
 // ---- control
 prim('throw', 1, ([m], pos) => { throw new NixThrownError(coerceToString(force(m!), new Set(), false, false, pos)); }, true);
@@ -98,8 +98,8 @@ prim('tryEval', 1, ([v]) => {
 // ---- types
 prim('typeOf', 1, ([v]) => typeOf(force(v!)));
 prim('isNull', 1, ([v]) => force(v!) === null, true);
-prim('isInt', 1, ([v]) => typeof force(v!) === 'bigint');
-prim('isFloat', 1, ([v]) => typeof force(v!) === 'number');
+prim('isInt', 1, ([v]) => { const x = force(v!); return typeof x === 'number' || typeof x === 'bigint'; });
+prim('isFloat', 1, ([v]) => force(v!) instanceof NixFloat);
 prim('isBool', 1, ([v]) => typeof force(v!) === 'boolean');
 prim('isString', 1, ([v]) => isString(force(v!)));
 prim('isPath', 1, ([v]) => force(v!) instanceof NixPath);
@@ -110,18 +110,23 @@ prim('isFunction', 1, ([v]) => { const x = force(v!); return x instanceof Lambda
 // ---- arithmetic
 prim('add', 2, ([a, b], pos) => {
   const x = force(a!), y = force(b!);
-  if (typeof x === 'number' || typeof y === 'number') return forceFloat(x, pos) + forceFloat(y, pos);
-  return BigInt.asIntN(64, forceInt(x, pos) + forceInt(y, pos));
+  if (x instanceof NixFloat || y instanceof NixFloat) return new NixFloat(forceFloat(x, pos) + forceFloat(y, pos));
+  return intAdd(forceInt(x, pos), forceInt(y, pos));
 });
 prim('sub', 2, ([a, b], pos) => arith('-', force(a!), force(b!), pos));
 prim('mul', 2, ([a, b], pos) => arith('*', force(a!), force(b!), pos));
 prim('div', 2, ([a, b], pos) => arith('/', force(a!), force(b!), pos));
 prim('lessThan', 2, ([a, b], pos) => lessThan(force(a!), force(b!), pos));
-prim('bitAnd', 2, ([a, b], pos) => forceInt(a!, pos) & forceInt(b!, pos));
-prim('bitOr', 2, ([a, b], pos) => forceInt(a!, pos) | forceInt(b!, pos));
-prim('bitXor', 2, ([a, b], pos) => forceInt(a!, pos) ^ forceInt(b!, pos));
-prim('ceil', 1, ([a], pos) => BigInt.asIntN(64, BigInt(Math.ceil(forceFloat(a!, pos)))));
-prim('floor', 1, ([a], pos) => BigInt.asIntN(64, BigInt(Math.floor(forceFloat(a!, pos)))));
+/** A bitwise operation: on JS numbers when both fit in 32 bits (JS's bitwise operators are int32), else on bigints. */
+function bitOp(x: NixInt, y: NixInt, small: (a: number, b: number) => number, big: (a: bigint, b: bigint) => bigint): NixInt {
+  if (typeof x === 'number' && typeof y === 'number' && (x | 0) === x && (y | 0) === y) return small(x, y);
+  return mkInt(big(intToBigInt(x), intToBigInt(y)));
+}
+prim('bitAnd', 2, ([a, b], pos) => bitOp(forceInt(a!, pos), forceInt(b!, pos), (x, y) => x & y, (x, y) => x & y));
+prim('bitOr', 2, ([a, b], pos) => bitOp(forceInt(a!, pos), forceInt(b!, pos), (x, y) => x | y, (x, y) => x | y));
+prim('bitXor', 2, ([a, b], pos) => bitOp(forceInt(a!, pos), forceInt(b!, pos), (x, y) => x ^ y, (x, y) => x ^ y));
+prim('ceil', 1, ([a], pos) => intFromNumber(Math.ceil(forceFloat(a!, pos))));
+prim('floor', 1, ([a], pos) => intFromNumber(Math.floor(forceFloat(a!, pos))));
 
 // ---- attrsets
 prim('attrNames', 1, ([a], pos) => forceAttrs(a!, pos).sortedNames());
@@ -199,11 +204,11 @@ prim('unsafeGetAttrPos', 2, ([n, a], pos) => {
   const s = forceAttrs(a!, pos);
   const p = s.posOf(name);
   if (!s.map.has(name) || !p) return null;
-  return mkAttrs({ file: posFile(p), line: BigInt(p.line), column: BigInt(p.col) });
+  return mkAttrs({ file: posFile(p), line: p.line, column: p.col });
 });
 
 // ---- lists
-prim('length', 1, ([l], pos) => BigInt(forceList(l!, pos).length));
+prim('length', 1, ([l], pos) => forceList(l!, pos).length);
 prim('head', 1, ([l], pos) => {
   const x = forceList(l!, pos);
   if (x.length === 0) throw new NixEvalError(`list index 0 is out of bounds`, pos);
@@ -216,7 +221,7 @@ prim('tail', 1, ([l], pos) => {
 });
 prim('elemAt', 2, ([l, n], pos) => {
   const x = forceList(l!, pos), i = forceInt(n!, pos);
-  if (i < 0n || i >= BigInt(x.length)) throw new NixEvalError(`list index ${i} is out of bounds`, pos);
+  if (i < 0 || i >= x.length) throw new NixEvalError(`list index ${i} is out of bounds`, pos);
   return force(x[Number(i)]!);
 });
 prim('elem', 2, ([e, l], pos) => { const x = force(e!); return forceList(l!, pos).some((y) => eqValues(x, force(y), pos)); });
@@ -230,9 +235,9 @@ prim('foldl\'', 3, ([f, z, l], pos) => {
 });
 prim('genList', 2, ([f, n], pos) => {
   const len = forceInt(n!, pos);
-  if (len < 0n) throw new NixEvalError(`cannot create list of size ${len}`, pos);
+  if (len < 0) throw new NixEvalError(`cannot create list of size ${len}`, pos);
   const out: Lazy[] = new Array(Number(len));
-  for (let i = 0; i < out.length; i++) { const iv = BigInt(i); out[i] = lazyNative(() => callFunction(force(f!), iv, pos)); }
+  for (let i = 0; i < out.length; i++) out[i] = lazyNative(() => callFunction(force(f!), i, pos));
   return out;
 });
 prim('concatLists', 1, ([l], pos) => ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(x, pos))));
@@ -279,7 +284,7 @@ prim('genericClosure', 1, ([a], pos) => {
     const k = s.map.get('key');
     if (k === undefined) throw new NixEvalError(`attribute 'key' required`, pos);
     const key = force(k);
-    const canon = typeof key === 'bigint' || typeof key === 'number' ? `n${Number(key)}` : isString(key) ? `s${strOf(key)}` : key instanceof NixPath ? `p${key.path}` : null;
+    const canon = typeof key === 'bigint' || typeof key === 'number' ? `n${Number(key)}` : key instanceof NixFloat ? `n${key.v}` : isString(key) ? `s${strOf(key)}` : key instanceof NixPath ? `p${key.path}` : null;
     // Keys live in an ordered set: keys of kinds that cannot be compared are an error.
     if (firstKey === undefined) firstKey = key;
     else if ((canon?.[0] ?? 'o') !== firstKind) throw new NixEvalError(`cannot compare ${showType(key)} with ${showType(firstKey)}`);
@@ -324,19 +329,19 @@ function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
 prim('toString', 1, ([v], pos) => { const ctx = new Set<string>(); return mkString(coerceToString(force(v!), ctx, true, false, pos), ctx); }, true);
 prim('stringLength', 1, ([v], pos) => {
   const s = coerceToString(force(v!), new Set(), false, false, pos);
-  return BigInt(isAscii(s) ? s.length : utf8(s).length);
+  return isAscii(s) ? s.length : utf8(s).length;
 });
 prim('substring', 3, ([a, b, v], pos) => {
   const start = forceInt(a!, pos), len = forceInt(b!, pos);
   const ctx = new Set<string>();
   const s = coerceToString(force(v!), ctx, false, false, pos);
-  if (start < 0n) throw new NixEvalError("negative start position in 'substring'", pos);
+  if (start < 0) throw new NixEvalError("negative start position in 'substring'", pos);
   if (isAscii(s)) {
     const st = Number(start);
-    return mkString(len < 0n ? s.slice(st) : s.slice(st, st + Number(len > BigInt(s.length) ? BigInt(s.length) : len)), ctx);
+    return mkString(len < 0 ? s.slice(st) : s.slice(st, st + Number(len > s.length ? s.length : len)), ctx);
   }
   const buf = utf8(s), st = Number(start);
-  const end = len < 0n ? buf.length : Math.min(buf.length, st + Number(len > BigInt(buf.length) ? BigInt(buf.length) : len));
+  const end = len < 0 ? buf.length : Math.min(buf.length, st + Number(len > buf.length ? buf.length : len));
   return mkString(st >= buf.length ? '' : buf.subarray(st, end).toString('utf8'), ctx);
 });
 prim('concatStringsSep', 2, ([sep, l], pos) => {
@@ -376,7 +381,7 @@ prim('dirOf', 1, ([v], pos) => {
   return mkString(dirOf(coerceToString(x, ctx, false, false, pos)), ctx);
 }, true);
 prim('toPath', 1, ([v], pos) => { const ctx = new Set<string>(); return mkString(canonPath(coerceToPath(force(v!), ctx, pos)), ctx); });
-prim('compareVersions', 2, ([a, b], pos) => BigInt(compareVersions(forceStringNoCtx(a!, pos), forceStringNoCtx(b!, pos))));
+prim('compareVersions', 2, ([a, b], pos) => (compareVersions(forceStringNoCtx(a!, pos), forceStringNoCtx(b!, pos))));
 prim('splitVersion', 1, ([a], pos) => splitVersion(forceStringNoCtx(a!, pos)));
 prim('parseDrvName', 1, ([a], pos) => { const r = parseDrvName(forceStringNoCtx(a!, pos)); return mkAttrs(r); });
 function regexCall<T>(f: () => T, pos: Pos | null): T {
@@ -396,6 +401,8 @@ prim('split', 2, ([re, s], pos) => {
 function tomlToValue(v: TomlValue): Value {
   if (Array.isArray(v)) return v.map(tomlToValue);
   if (typeof v === 'object') return new NixAttrs(new Map(Object.entries(v).map(([k, x]) => [k, tomlToValue(x)])));
+  if (typeof v === 'bigint') return mkInt(v);
+  if (typeof v === 'number') return new NixFloat(v);
   return v;
 }
 prim('fromTOML', 1, ([s], pos) => {
