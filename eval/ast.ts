@@ -59,7 +59,7 @@ export class ExprVar extends Expr {
       let e = env;
       for (let l = wl; l > 0; l--) e = e.up!;
       const attrs = ev.forceAttrs(e.vars[0]!, null);
-      const v = attrs.map.get(this.name);
+      const v = attrs.get(this.name);
       if (v !== undefined) return v;
     }
     throw new NixEvalError(`undefined variable '${this.name}'`, this.pos);
@@ -114,12 +114,12 @@ export class ExprSelect extends Expr {
       const name = attrNameValue(n, env);
       if (this.def !== null) {
         if (!(v instanceof NixAttrs)) return this.def.eval(env);
-        const a = name === null ? undefined : v.map.get(name);
+        const a = name === null ? undefined : v.get(name);
         if (a === undefined) return this.def.eval(env);
         v = ev.force(a);
       } else {
         if (!(v instanceof NixAttrs)) throw ev.typeError('a set', v, this.pos);
-        const a = name === null ? undefined : v.map.get(name);
+        const a = name === null ? undefined : v.get(name);
         if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
         onFound();
         v = ev.force(a);
@@ -140,7 +140,7 @@ export class ExprHasAttr extends Expr {
     for (const n of this.path) {
       if (!(v instanceof NixAttrs)) return false;
       const name = attrNameValue(n, env);
-      const a = name === null ? undefined : v.map.get(name);
+      const a = name === null ? undefined : v.get(name);
       if (a === undefined) return false;
       v = ev.force(a);
     }
@@ -351,13 +351,9 @@ export class ExprUpdate extends Expr {
   eval(env: Env): Value {
     const a = ev.forceAttrsValue(this.a.eval(env), null);
     const b = ev.forceAttrsValue(this.b.eval(env), null);
-    if (a.size === 0) return b;
-    if (b.size === 0) return a;
-    const m = new Map(a.map);
-    for (const [k, v] of b.map) m.set(k, v);
-    const r = new NixAttrs(m);
-    r.posFrom = [b, a];
-    return r;
+    if (a.isEmpty()) return b;
+    if (b.isEmpty()) return a;
+    return NixAttrs.update(a, b);
   }
 }
 

@@ -125,7 +125,7 @@ export function forceFloat(v: Lazy, pos: Pos | null): number {
 }
 export function forceFunction(v: Lazy, pos: Pos | null): Value {
   const x = force(v);
-  if (x instanceof Lambda || x instanceof PrimOp || x instanceof PrimOpApp || (x instanceof NixAttrs && x.map.has('__functor'))) return x;
+  if (x instanceof Lambda || x instanceof PrimOp || x instanceof PrimOpApp || (x instanceof NixAttrs && x.has('__functor'))) return x;
   throw typeError('a function', x, pos);
 }
 export function forceString(v: Lazy, pos: Pos | null): string | NixString {
@@ -164,7 +164,7 @@ export function callFunction(f: Value, arg: Lazy, pos: Pos | null): Value {
     return new PrimOpApp(f.op, args);
   }
   if (f instanceof NixAttrs) {
-    const functor = f.map.get('__functor');
+    const functor = f.get('__functor');
     if (functor !== undefined) return callFunction(callFunction(force(functor), f, pos), arg, pos);
   }
   throw new NixEvalError(`attempt to call something which is not a function but ${showType(f)}`, pos);
@@ -188,7 +188,7 @@ function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
   let used = 0;
   for (let i = 0; i < n; i++) {
     const fm = formals[i]!;
-    const a = attrs.map.get(fm.name);
+    const a = attrs.get(fm.name);
     if (a === undefined) {
       if (fm.def === null) throw new NixEvalError(`${fn.describe()} called without required argument '${fm.name}'`, pos);
       vars[i] = fm.def.lazy(env);
@@ -206,7 +206,7 @@ function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
 
 export function isDerivation(v: Value): boolean {
   if (!(v instanceof NixAttrs)) return false;
-  const t = v.map.get('type');
+  const t = v.get('type');
   if (t === undefined) return false;
   const tv = force(t);
   return (typeof tv === 'string' ? tv : tv instanceof NixString ? tv.s : null) === 'derivation';
@@ -241,7 +241,7 @@ export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
   if (a instanceof NixAttrs) {
     if (!(b instanceof NixAttrs)) return false;
     if (isDerivation(a) && isDerivation(b)) {
-      const i = a.map.get('outPath'), j = b.map.get('outPath');
+      const i = a.get('outPath'), j = b.get('outPath');
       if (i !== undefined && j !== undefined) return eqValues(force(i), force(j), pos);
     }
     if (a.size !== b.size) return false;
@@ -331,12 +331,12 @@ export function coerceToString(v: Value, ctx: Set<string>, coerceMore: boolean, 
     return copyToStore ? copyPathToStore(p, ctx, pos) : p;
   }
   if (v instanceof NixAttrs) {
-    const ts = v.map.get('__toString');
+    const ts = v.get('__toString');
     if (ts !== undefined) {
       const r = callFunction(force(ts), v, pos);
       return coerceToString(r, ctx, coerceMore, copyToStore, pos);
     }
-    const op = v.map.get('outPath');
+    const op = v.get('outPath');
     if (op === undefined) throw new NixEvalError('cannot coerce a set to a string', pos);
     return coerceToString(force(op), ctx, coerceMore, copyToStore, pos);
   }

@@ -89,20 +89,72 @@ export class NixAttrs {
    */
   pos: PosSource | null = null;
   posFrom: NixAttrs[] | null = null;
-  constructor(readonly map: Map<string, Lazy>) {}
+  /** The attributes; null while this set is `base // top` not yet flattened (see update). */
+  private m: Map<string, Lazy> | null;
+  private base: NixAttrs | null = null;
+  private top: NixAttrs | null = null;
+  /** Layers below this one (0 when flat). */
+  private depth = 0;
+  constructor(map: Map<string, Lazy>) { this.m = map; }
+
+  /**
+   * `a // b` without copying: a layer over `a`, flattened into one Map on the first use of `map`
+   * (lookups walk the layers). A fold of `//` thus copies its accumulator once every MAX_DEPTH
+   * steps instead of at every step.
+   */
+  static update(a: NixAttrs, b: NixAttrs): NixAttrs {
+    const r = new NixAttrs(null!);
+    r.m = null;
+    r.base = a;
+    r.top = b;
+    r.depth = Math.max(a.depth, b.depth) + 1;
+    r.posFrom = [b, a];
+    if (r.depth > MAX_DEPTH) r.flatten();
+    return r;
+  }
+
+  /** All attributes (flattening a layered set once). Never mutate it. */
+  get map(): Map<string, Lazy> { return this.m ?? this.flatten(); }
+
+  private flatten(): Map<string, Lazy> {
+    const tops: NixAttrs[] = [];
+    let s: NixAttrs = this;
+    while (s.m === null) { tops.push(s.top!); s = s.base!; }
+    const m = new Map(s.m);
+    for (let i = tops.length - 1; i >= 0; i--) for (const [k, v] of tops[i]!.map) m.set(k, v);
+    this.m = m;
+    this.base = null;
+    this.top = null;
+    this.depth = 0;
+    return m;
+  }
+
   /** Where attribute `name` was defined, if known. */
   posOf(name: string): Pos | undefined {
     const p = this.pos?.get(name);
     if (p !== undefined) return 'pos' in p && typeof p.pos === 'object' && p.pos !== null && 'line' in p.pos ? p.pos : p as Pos;
-    if (this.posFrom) for (const a of this.posFrom) { if (a.map.has(name)) return a.posOf(name); }
+    if (this.posFrom) for (const a of this.posFrom) { if (a.has(name)) return a.posOf(name); }
     return undefined;
   }
-  get(name: string): Lazy | undefined { return this.map.get(name); }
-  has(name: string): boolean { return this.map.has(name); }
+  get(name: string): Lazy | undefined {
+    let s: NixAttrs = this;
+    while (s.m === null) {
+      const v = s.top!.get(name);
+      if (v !== undefined) return v;
+      s = s.base!;
+    }
+    return s.m.get(name);
+  }
+  has(name: string): boolean { return this.get(name) !== undefined; }
+  /** Whether the set has no attributes (without flattening: a layered set is never empty). */
+  isEmpty(): boolean { return this.m !== null && this.m.size === 0; }
   get size(): number { return this.map.size; }
   /** Names sorted as Nix 2.8 orders attributes (byte order of the UTF-8 names). */
   sortedNames(): string[] { return [...this.map.keys()].sort(compareNames); }
 }
+
+/** Layers a `//` chain may have before it is flattened. */
+const MAX_DEPTH = 16;
 
 export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;

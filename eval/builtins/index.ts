@@ -134,11 +134,11 @@ prim('attrValues', 1, ([a], pos) => { const s = forceAttrs(a!, pos); return s.so
 prim('getAttr', 2, ([n, a], pos) => {
   const name = forceStringNoCtx(n!, pos);
   const s = forceAttrs(a!, pos);
-  const v = s.map.get(name);
+  const v = s.get(name);
   if (v === undefined) throw new NixEvalError(`attribute '${name}' missing for call to 'getAttr'`, pos);
   return force(v);
 });
-prim('hasAttr', 2, ([n, a], pos) => forceAttrs(a!, pos).map.has(forceStringNoCtx(n!, pos)));
+prim('hasAttr', 2, ([n, a], pos) => forceAttrs(a!, pos).has(forceStringNoCtx(n!, pos)));
 prim('removeAttrs', 2, ([a, l], pos) => {
   const s = forceAttrs(a!, pos);
   const m = new Map(s.map);
@@ -149,11 +149,11 @@ prim('listToAttrs', 1, ([l], pos) => {
   const m = new Map<string, Lazy>();
   for (const e of forceList(l!, pos)) {
     const s = forceAttrs(e, pos);
-    const n = s.map.get('name');
+    const n = s.get('name');
     if (n === undefined) throw new NixEvalError(`attribute 'name' missing for call to 'listToAttrs'`, pos);
     const name = forceStringNoCtx(n, pos);
     if (m.has(name)) continue;
-    const v = s.map.get('value');
+    const v = s.get('value');
     if (v === undefined) throw new NixEvalError(`attribute 'value' missing for call to 'listToAttrs'`, pos);
     m.set(name, v);
   }
@@ -168,7 +168,7 @@ prim('intersectAttrs', 2, ([a, b], pos) => {
 prim('catAttrs', 2, ([n, l], pos) => {
   const name = forceStringNoCtx(n!, pos);
   const out: Lazy[] = [];
-  for (const e of forceList(l!, pos)) { const v = forceAttrs(e, pos).map.get(name); if (v !== undefined) out.push(v); }
+  for (const e of forceList(l!, pos)) { const v = forceAttrs(e, pos).get(name); if (v !== undefined) out.push(v); }
   return out;
 });
 prim('functionArgs', 1, ([f], pos) => {
@@ -203,7 +203,7 @@ prim('unsafeGetAttrPos', 2, ([n, a], pos) => {
   const name = forceStringNoCtx(n!, pos);
   const s = forceAttrs(a!, pos);
   const p = s.posOf(name);
-  if (!s.map.has(name) || !p) return null;
+  if (!s.has(name) || !p) return null;
   return mkAttrs({ file: posFile(p), line: p.line, column: p.col });
 });
 
