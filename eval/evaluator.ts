@@ -33,16 +33,19 @@ export function setHeapCheck(f: (() => void) | null): void { heapCheck = f; heap
 export function forceThunk(t: Thunk): Value {
   if (t.state === ThunkState.Done) return t.value;
   if (heapCheck !== null && (++heapTicks & 0x3ffff) === 0) heapCheck();
-  if (t.state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.expr?.pos ?? null);
+  const state = t.state;
+  if (state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.native === null && t.expr !== null ? t.expr.pos ?? null : null);
   t.state = ThunkState.Running;
   try {
-    const v = t.native !== null ? t.native() : t.expr!.eval(t.env!);
+    const v = state === ThunkState.PendingApp
+      ? callFunction(force(t.value as Lazy), t.env as unknown as Lazy, t.expr as unknown as Pos | null)
+      : t.native !== null ? t.native() : t.expr!.eval(t.env!);
     t.value = v;
     t.state = ThunkState.Done;
     t.expr = null; t.env = null; t.native = null;
     return v;
   } catch (e) {
-    t.state = ThunkState.Pending;
+    t.state = state;
     throw e;
   }
 }

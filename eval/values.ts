@@ -174,13 +174,25 @@ export class PrimOpApp {
   constructor(readonly op: PrimOp, readonly args: Lazy[]) {}
 }
 
-export const enum ThunkState { Pending, Running, Done }
+export const enum ThunkState { Pending, Running, Done, /** A lazy application, see appThunk. */ PendingApp }
 
 export class Thunk {
   state: ThunkState = ThunkState.Pending;
   value: Value = null;
   /** Either an expression in an environment, or a native computation (for builtins' lazy results). */
   constructor(public expr: Expr | null, public env: Env | null, public native: (() => Value) | null = null) {}
+}
+
+/**
+ * The lazy application `f arg` (Nix's mkApp), as one small object rather than a thunk plus a
+ * closure: until forced, `value` holds f, `env` the argument and `expr` the call's position.
+ * builtins.genList and map make one per element.
+ */
+export function appThunk(f: Lazy, arg: Lazy, pos: Pos | null): Thunk {
+  const t = new Thunk(pos as unknown as Expr | null, arg as unknown as Env | null, null);
+  t.value = f as Value;
+  t.state = ThunkState.PendingApp;
+  return t;
 }
 
 export function isString(v: Value): v is string | NixString {

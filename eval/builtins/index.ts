@@ -20,7 +20,7 @@ import {
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
 import {
-  EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
+  EMPTY_CTX, appThunk, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
   intAdd, intFromNumber, intToBigInt, mkInt, type Lazy, type NixInt, type Value,
 } from '../values.js';
 import { compareVersions, splitVersion, parseDrvName } from '../lib/versions.js';
@@ -225,7 +225,7 @@ prim('elemAt', 2, ([l, n], pos) => {
   return force(x[Number(i)]!);
 });
 prim('elem', 2, ([e, l], pos) => { const x = force(e!); return forceList(l!, pos).some((y) => eqValues(x, force(y), pos)); });
-prim('map', 2, ([f, l], pos) => forceList(l!, pos).map((e) => lazyNative(() => callFunction(force(f!), e, pos))), true);
+prim('map', 2, ([f, l], pos) => forceList(l!, pos).map((e) => appThunk(f!, e, pos)), true);
 prim('filter', 2, ([f, l], pos) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).filter((e) => forceBool(callFunction(fn, e, pos), pos)); });
 prim('foldl\'', 3, ([f, z, l], pos) => {
   const fn = forceFunction(f!, pos);
@@ -237,7 +237,7 @@ prim('genList', 2, ([f, n], pos) => {
   const len = forceInt(n!, pos);
   if (len < 0) throw new NixEvalError(`cannot create list of size ${len}`, pos);
   const out: Lazy[] = new Array(Number(len));
-  for (let i = 0; i < out.length; i++) out[i] = lazyNative(() => callFunction(force(f!), i, pos));
+  for (let i = 0; i < out.length; i++) out[i] = appThunk(f!, i, pos);
   return out;
 });
 prim('concatLists', 1, ([l], pos) => ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(x, pos))));
