@@ -6,7 +6,7 @@ import { canonPath } from './paths.js';
 import { formatFloatFixed } from './print.js';
 import {
   Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, ThunkState, mkAttrs, mkString, showType,
-  intAdd, intDiv, intMul, intSub, type Lazy, type NixInt, type Value,
+  callPrimOp, intAdd, intDiv, intMul, intSub, type Lazy, type NixInt, type Value,
 } from './values.js';
 
 /** How path values reach the store when coerced to strings (`"${./foo}"`); absent → an error. */
@@ -158,12 +158,17 @@ export function forceStringNoCtx(v: Lazy, pos: Pos | null): string {
 export function callFunction(f: Value, arg: Lazy, pos: Pos | null): Value {
   if (f instanceof Lambda) return callLambda(f, arg, pos);
   if (f instanceof PrimOp) {
-    if (f.arity === 1) return f.fn([arg], pos);
+    if (f.arity === 1) return f.fn(pos, arg, undefined!, undefined!);
     return new PrimOpApp(f, [arg]);
   }
   if (f instanceof PrimOpApp) {
+    const n = f.args.length + 1;
+    if (n === f.op.arity) {
+      if (n === 2) return f.op.fn(pos, f.args[0]!, arg, undefined!);
+      if (n === 3) return f.op.fn(pos, f.args[0]!, f.args[1]!, arg);
+      return callPrimOp(f.op, f.args.concat([arg]), pos);
+    }
     const args = f.args.concat([arg]);
-    if (args.length === f.op.arity) return f.op.fn(args, pos);
     return new PrimOpApp(f.op, args);
   }
   if (f instanceof NixAttrs) {

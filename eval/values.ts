@@ -164,9 +164,25 @@ export class Lambda {
   constructor(readonly fn: ExprLambda, readonly env: Env) {}
 }
 
-/** A builtin function of `arity` arguments; `fn` receives them unforced (it forces what it needs). */
+/**
+ * A primop's implementation: the call's position, then its `arity` arguments, unforced (it forces
+ * what it needs). Positional rather than an array: no array per call, no destructuring.
+ */
+export type PrimFn = (pos: Pos | null, a: Lazy, b: Lazy, c: Lazy, ...more: Lazy[]) => Value;
+
+/** A builtin function of `arity` arguments. */
 export class PrimOp {
-  constructor(readonly name: string, readonly arity: number, readonly fn: (args: Lazy[], pos: Pos | null) => Value) {}
+  constructor(readonly name: string, readonly arity: number, readonly fn: PrimFn) {}
+}
+
+/** Calls a primop with all its arguments. */
+export function callPrimOp(op: PrimOp, args: Lazy[], pos: Pos | null): Value {
+  switch (args.length) {
+    case 1: return op.fn(pos, args[0]!, undefined!, undefined!);
+    case 2: return op.fn(pos, args[0]!, args[1]!, undefined!);
+    case 3: return op.fn(pos, args[0]!, args[1]!, args[2]!);
+    default: return op.fn(pos, args[0]!, args[1]!, args[2]!, ...args.slice(3));
+  }
 }
 
 /** A primop applied to fewer arguments than its arity. */
