@@ -101,31 +101,30 @@ export class ExprSelect extends Expr {
   eval(env: Env): Value {
     let v: Value = this.e.eval(env);
     let found = false;
+    const path = this.path;
     try {
-      return this.select(v, env, () => { found = true; });
+      for (let i = 0; i < path.length; i++) {
+        const n = path[i]!;
+        const name = typeof n === 'string' ? n : attrNameValue(n, env);
+        if (this.def !== null) {
+          if (!(v instanceof NixAttrs)) return this.def.eval(env);
+          const a = name === null ? undefined : v.get(name);
+          if (a === undefined) return this.def.eval(env);
+          v = ev.force(a);
+        } else {
+          if (!(v instanceof NixAttrs)) throw ev.typeError('a set', v, this.pos);
+          const a = name === null ? undefined : v.get(name);
+          if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
+          found = true;
+          v = ev.force(a);
+        }
+      }
+      return v;
     } catch (e) {
       // Nix adds "while evaluating the attribute …" once an attribute was found (hidden without --show-trace).
       if (found && e instanceof NixEvalError) e.addTrace();
       throw e;
     }
-  }
-  private select(v: Value, env: Env, onFound: () => void): Value {
-    for (const n of this.path) {
-      const name = attrNameValue(n, env);
-      if (this.def !== null) {
-        if (!(v instanceof NixAttrs)) return this.def.eval(env);
-        const a = name === null ? undefined : v.get(name);
-        if (a === undefined) return this.def.eval(env);
-        v = ev.force(a);
-      } else {
-        if (!(v instanceof NixAttrs)) throw ev.typeError('a set', v, this.pos);
-        const a = name === null ? undefined : v.get(name);
-        if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
-        onFound();
-        v = ev.force(a);
-      }
-    }
-    return v;
   }
 }
 

@@ -147,8 +147,9 @@ prim('removeAttrs', 2, (pos, a, l) => {
 }, true);
 prim('listToAttrs', 1, (pos, l) => {
   const m = new Map<string, Lazy>();
-  for (const e of forceList(l!, pos)) {
-    const s = forceAttrs(e, pos);
+  const xs = forceList(l!, pos);
+  for (let i = 0; i < xs.length; i++) {
+    const s = forceAttrs(xs[i]!, pos);
     const n = s.get('name');
     if (n === undefined) throw new NixEvalError(`attribute 'name' missing for call to 'listToAttrs'`, pos);
     const name = forceStringNoCtx(n, pos);
@@ -187,7 +188,8 @@ prim('functionArgs', 1, (pos, f) => {
 prim('mapAttrs', 2, (pos, f, a) => {
   const s = forceAttrs(a!, pos);
   const m = new Map<string, Lazy>();
-  for (const [k, v] of s.map) m.set(k, lazyNative(() => callFunction(callFunction(force(f!), k, pos), v, pos)));
+  // As Nix: per attribute, the application of (the application of f to the name) to the value.
+  for (const [k, v] of s.map) m.set(k, appThunk(appThunk(f!, k, pos), v, pos));
   return new NixAttrs(m); // Nix's mapAttrs keeps no positions
 });
 prim('zipAttrsWith', 2, (pos, f, l) => {
