@@ -1,12 +1,12 @@
 // `tsix eval`: nix-instantiate --eval. The evaluation runs in a worker thread with a large stack so
 // that deep (≥ 10,000 calls) Nix recursion does not overflow Node's default stack.
-import { Worker } from 'node:worker_threads';
+// The worker and its store bridge are imported only when needed (most evaluations finish on the
+// main thread, see main-thread-eval.ts).
+import type { Worker } from 'node:worker_threads';
 import type { CliContext } from '../daemon/cli/command.js';
 import { UsageError } from '../daemon/cli/command.js';
 import { NixEvalError } from './errors.js';
-import { createIfdChannel } from './ifd/bridge.js';
 import { takeIfdOptions } from './ifd/options.js';
-import { serveIfdLazily } from '../daemon/coordinator/ifd-lazy.js';
 
 export interface EvalArgs {
   strict: boolean;
@@ -73,6 +73,9 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
       return r.code;
     }
   }
+  const [{ Worker }, { createIfdChannel }, { serveIfdLazily }] = await Promise.all([
+    import('node:worker_threads'), import('./ifd/bridge.js'), import('../daemon/coordinator/ifd-lazy.js'),
+  ]);
   // Store reads (import-from-derivation) are answered here while the worker waits.
   const chan = createIfdChannel(ifdOpts.allowIfd);
   const ifd = serveIfdLazily(chan.main, ctx.storeUrl, { allowIfd: ifdOpts.allowIfd, log: (s) => ctx.stderr.write(s) });
