@@ -171,7 +171,28 @@ export class ExprAttrs extends Expr {
       for (const d of this.dynamic) { d.name.bind(scope); d.e.bind(scope); }
     }
   }
+  /** Name → index of the static attributes, for sets made without a Map (see NixAttrs.indexed). */
+  private index: Map<string, number> | null = null;
   eval(env: Env): Value {
+    if (this.dynamic.length === 0 && this.attrs.size > 0 && !this.attrs.has('__overrides')) {
+      let index = this.index;
+      if (index === null) {
+        index = new Map();
+        for (const k of this.attrs.keys()) index.set(k, index.size);
+        this.index = index;
+      }
+      const vals: Lazy[] = new Array(this.attrs.size);
+      let i = 0;
+      if (this.rec) {
+        const inner = new Env(env, vals);
+        for (const d of this.attrs.values()) vals[i++] = d.e.lazy(d.inherited ? env : inner);
+      } else {
+        for (const d of this.attrs.values()) vals[i++] = d.e.lazy(env);
+      }
+      const a = NixAttrs.indexed(index, vals);
+      a.pos = this.attrs;
+      return a;
+    }
     const map = new Map<string, Lazy>();
     let dynPos: Map<string, Pos> | null = null;
     let inner = env;

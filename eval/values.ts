@@ -89,8 +89,11 @@ export class NixAttrs {
    */
   pos: PosSource | null = null;
   posFrom: NixAttrs[] | null = null;
-  /** The attributes; null while this set is `base // top` not yet flattened (see update). */
+  /** The attributes; null while this set is indexed or layered (see indexed and update). */
   private m: Map<string, Lazy> | null;
+  /** Indexed: name → position in vals (shared by every set an attribute-set literal makes). */
+  private idx: Map<string, number> | null = null;
+  private vals: Lazy[] | null = null;
   private base: NixAttrs | null = null;
   private top: NixAttrs | null = null;
   /** Layers below this one (0 when flat). */
@@ -113,14 +116,35 @@ export class NixAttrs {
     return r;
   }
 
+  /**
+   * A set whose names are those of `idx` (non-empty), with values `vals[idx.get(name)]`: what a
+   * literal `{ … }` or `rec { … }` makes, without building a Map per evaluation.
+   */
+  static indexed(idx: Map<string, number>, vals: Lazy[]): NixAttrs {
+    const r = new NixAttrs(null!);
+    r.m = null;
+    r.idx = idx;
+    r.vals = vals;
+    return r;
+  }
+
   /** All attributes (flattening a layered set once). Never mutate it. */
   get map(): Map<string, Lazy> { return this.m ?? this.flatten(); }
 
   private flatten(): Map<string, Lazy> {
+    if (this.vals !== null) {
+      const m = new Map<string, Lazy>();
+      const vals = this.vals;
+      for (const [k, i] of this.idx!) m.set(k, vals[i]!);
+      this.m = m;
+      this.idx = null;
+      this.vals = null;
+      return m;
+    }
     const tops: NixAttrs[] = [];
     let s: NixAttrs = this;
-    while (s.m === null) { tops.push(s.top!); s = s.base!; }
-    const m = new Map(s.m);
+    while (s.m === null && s.vals === null) { tops.push(s.top!); s = s.base!; }
+    const m = new Map(s.map);
     for (let i = tops.length - 1; i >= 0; i--) for (const [k, v] of tops[i]!.map) m.set(k, v);
     this.m = m;
     this.base = null;
@@ -138,17 +162,22 @@ export class NixAttrs {
   }
   get(name: string): Lazy | undefined {
     let s: NixAttrs = this;
-    while (s.m === null) {
+    for (;;) {
+      if (s.m !== null) return s.m.get(name);
+      if (s.vals !== null) {
+        const i = s.idx!.get(name);
+        return i === undefined ? undefined : s.vals[i];
+      }
       const v = s.top!.get(name);
       if (v !== undefined) return v;
       s = s.base!;
     }
-    return s.m.get(name);
   }
   has(name: string): boolean { return this.get(name) !== undefined; }
   /** Whether the set has no attributes (without flattening: a layered set is never empty). */
   isEmpty(): boolean { return this.m !== null && this.m.size === 0; }
-  get size(): number { return this.map.size; }
+  /** The number of attributes (without flattening an indexed set). */
+  get size(): number { return this.vals !== null ? this.vals.length : this.map.size; }
   /** Names sorted as Nix 2.8 orders attributes (byte order of the UTF-8 names). */
   sortedNames(): string[] { return [...this.map.keys()].sort(compareNames); }
 }
