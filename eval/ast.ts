@@ -2,7 +2,7 @@
 // bound (bind()), to (level, index) pairs into Env frames, or to a list of enclosing `with` levels.
 import { NixAssertionError, NixEvalError, showPosParen, type Pos } from './errors.js';
 import {
-  EMPTY_CTX, Lambda, NixAttrs, NixPath, Thunk, showType, type Lazy, type Value,
+  EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, intAdd, showType, type Lazy, type Value,
 } from './values.js';
 import * as ev from './evaluator.js';
 
@@ -59,7 +59,7 @@ export class ExprVar extends Expr {
       let e = env;
       for (let l = wl; l > 0; l--) e = e.up!;
       const attrs = ev.forceAttrs(e.vars[0]!, null);
-      const v = attrs.map.get(this.name);
+      const v = attrs.get(this.name);
       if (v !== undefined) return v;
     }
     throw new NixEvalError(`undefined variable '${this.name}'`, this.pos);
@@ -101,31 +101,30 @@ export class ExprSelect extends Expr {
   eval(env: Env): Value {
     let v: Value = this.e.eval(env);
     let found = false;
+    const path = this.path;
     try {
-      return this.select(v, env, () => { found = true; });
+      for (let i = 0; i < path.length; i++) {
+        const n = path[i]!;
+        const name = typeof n === 'string' ? n : attrNameValue(n, env);
+        if (this.def !== null) {
+          if (!(v instanceof NixAttrs)) return this.def.eval(env);
+          const a = name === null ? undefined : v.get(name);
+          if (a === undefined) return this.def.eval(env);
+          v = ev.force(a);
+        } else {
+          if (!(v instanceof NixAttrs)) throw ev.typeError('a set', v, this.pos);
+          const a = name === null ? undefined : v.get(name);
+          if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
+          found = true;
+          v = ev.force(a);
+        }
+      }
+      return v;
     } catch (e) {
       // Nix adds "while evaluating the attribute …" once an attribute was found (hidden without --show-trace).
       if (found && e instanceof NixEvalError) e.addTrace();
       throw e;
     }
-  }
-  private select(v: Value, env: Env, onFound: () => void): Value {
-    for (const n of this.path) {
-      const name = attrNameValue(n, env);
-      if (this.def !== null) {
-        if (!(v instanceof NixAttrs)) return this.def.eval(env);
-        const a = name === null ? undefined : v.map.get(name);
-        if (a === undefined) return this.def.eval(env);
-        v = ev.force(a);
-      } else {
-        if (!(v instanceof NixAttrs)) throw ev.typeError('a set', v, this.pos);
-        const a = name === null ? undefined : v.map.get(name);
-        if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
-        onFound();
-        v = ev.force(a);
-      }
-    }
-    return v;
   }
 }
 
@@ -140,7 +139,7 @@ export class ExprHasAttr extends Expr {
     for (const n of this.path) {
       if (!(v instanceof NixAttrs)) return false;
       const name = attrNameValue(n, env);
-      const a = name === null ? undefined : v.map.get(name);
+      const a = name === null ? undefined : v.get(name);
       if (a === undefined) return false;
       v = ev.force(a);
     }
@@ -172,7 +171,28 @@ export class ExprAttrs extends Expr {
       for (const d of this.dynamic) { d.name.bind(scope); d.e.bind(scope); }
     }
   }
+  /** Name → index of the static attributes, for sets made without a Map (see NixAttrs.indexed). */
+  private index: Map<string, number> | null = null;
   eval(env: Env): Value {
+    if (this.dynamic.length === 0 && this.attrs.size > 0 && !this.attrs.has('__overrides')) {
+      let index = this.index;
+      if (index === null) {
+        index = new Map();
+        for (const k of this.attrs.keys()) index.set(k, index.size);
+        this.index = index;
+      }
+      const vals: Lazy[] = new Array(this.attrs.size);
+      let i = 0;
+      if (this.rec) {
+        const inner = new Env(env, vals);
+        for (const d of this.attrs.values()) vals[i++] = d.e.lazy(d.inherited ? env : inner);
+      } else {
+        for (const d of this.attrs.values()) vals[i++] = d.e.lazy(env);
+      }
+      const a = NixAttrs.indexed(index, vals);
+      a.pos = this.attrs;
+      return a;
+    }
     const map = new Map<string, Lazy>();
     let dynPos: Map<string, Pos> | null = null;
     let inner = env;
@@ -351,13 +371,9 @@ export class ExprUpdate extends Expr {
   eval(env: Env): Value {
     const a = ev.forceAttrsValue(this.a.eval(env), null);
     const b = ev.forceAttrsValue(this.b.eval(env), null);
-    if (a.size === 0) return b;
-    if (b.size === 0) return a;
-    const m = new Map(a.map);
-    for (const [k, v] of b.map) m.set(k, v);
-    const r = new NixAttrs(m);
-    r.posFrom = [b, a];
-    return r;
+    if (a.isEmpty()) return b;
+    if (b.isEmpty()) return a;
+    return NixAttrs.update(a, b);
   }
 }
 
@@ -380,10 +396,14 @@ export class ExprConcatStrings extends Expr {
   eval(env: Env): Value {
     if (!this.forceString && this.parts.length === 2) {
       const a = this.parts[0]!.eval(env);
-      if (typeof a === 'bigint') {
+      if (typeof a === 'number' || typeof a === 'bigint') {
         const b = this.parts[1]!.eval(env);
-        if (typeof b === 'bigint') return BigInt.asIntN(64, a + b);
-        if (typeof b === 'number') return Number(a) + b;
+        if (typeof a === 'number' && typeof b === 'number') {
+          const r = a + b;
+          if (r <= 0x1fffffffffffff && r >= -0x1fffffffffffff) return r;
+        }
+        if (typeof b === 'number' || typeof b === 'bigint') return intAdd(a, b);
+        if (b instanceof NixFloat) return new NixFloat(Number(a) + b.v);
         throw new NixEvalError(`cannot add ${showType(b)} to an integer`, this.parts[1]!.pos ?? this.pos);
       }
       return ev.concatStrings(a, this.parts, env, this.forceString, this.pos);

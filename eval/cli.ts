@@ -1,12 +1,12 @@
 // `tsix eval`: nix-instantiate --eval. The evaluation runs in a worker thread with a large stack so
 // that deep (≥ 10,000 calls) Nix recursion does not overflow Node's default stack.
-import { Worker } from 'node:worker_threads';
+// The worker and its store bridge are imported only when needed (most evaluations finish on the
+// main thread, see main-thread-eval.ts).
+import type { Worker } from 'node:worker_threads';
 import type { CliContext } from '../daemon/cli/command.js';
 import { UsageError } from '../daemon/cli/command.js';
 import { NixEvalError } from './errors.js';
-import { createIfdChannel } from './ifd/bridge.js';
 import { takeIfdOptions } from './ifd/options.js';
-import { serveIfdLazily } from '../daemon/coordinator/ifd-lazy.js';
 
 export interface EvalArgs {
   strict: boolean;
@@ -62,6 +62,20 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     for await (const c of process.stdin) chunks.push(c as Buffer);
     stdinText = Buffer.concat(chunks).toString('utf8');
   }
+  // First on this thread (no worker start-up); an evaluation that fails in any way, needs the
+  // store, overflows this thread's small stack or grows large is run again in the worker, which
+  // then gives the definitive output (nothing of the first attempt is shown).
+  if (process.env.TSIX_EVAL_WORKER !== '1') {
+    const { evalOnMainThread } = await import('./main-thread-eval.js');
+    const r = evalOnMainThread(args, process.cwd(), stdinText);
+    if (r !== null) {
+      for (const [toErr, s] of r.output) (toErr ? ctx.stderr : ctx.stdout).write(s);
+      return r.code;
+    }
+  }
+  const [{ Worker }, { createIfdChannel }, { serveIfdLazily }] = await Promise.all([
+    import('node:worker_threads'), import('./ifd/bridge.js'), import('../daemon/coordinator/ifd-lazy.js'),
+  ]);
   // Store reads (import-from-derivation) are answered here while the worker waits.
   const chan = createIfdChannel(ifdOpts.allowIfd);
   const ifd = serveIfdLazily(chan.main, ctx.storeUrl, { allowIfd: ifdOpts.allowIfd, log: (s) => ctx.stderr.write(s) });

@@ -5,8 +5,8 @@ import { NixEvalError, sourceText, type Pos } from './errors.js';
 import { canonPath } from './paths.js';
 import { formatFloatFixed } from './print.js';
 import {
-  Lambda, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, ThunkState, mkAttrs, mkString, showType,
-  type Lazy, type Value,
+  Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, ThunkState, mkAttrs, mkString, showType,
+  callPrimOp, intAdd, intDiv, intMul, intSub, type Lazy, type NixInt, type Value,
 } from './values.js';
 
 /** How path values reach the store when coerced to strings (`"${./foo}"`); absent → an error. */
@@ -25,18 +25,27 @@ export interface EvalHooks {
 
 export const hooks: EvalHooks = { store: null, srcToStore: new Map() };
 
+let heapCheck: (() => void) | null = null;
+let heapTicks = 0;
+/** Installs a check run every 2^18 thunk evaluations (it may throw to abandon the evaluation). */
+export function setHeapCheck(f: (() => void) | null): void { heapCheck = f; heapTicks = 0; }
+
 export function forceThunk(t: Thunk): Value {
   if (t.state === ThunkState.Done) return t.value;
-  if (t.state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.expr?.pos ?? null);
+  if (heapCheck !== null && (++heapTicks & 0x3ffff) === 0) heapCheck();
+  const state = t.state;
+  if (state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.native === null && t.expr !== null ? t.expr.pos ?? null : null);
   t.state = ThunkState.Running;
   try {
-    const v = t.native !== null ? t.native() : t.expr!.eval(t.env!);
+    const v = state === ThunkState.PendingApp
+      ? callFunction(force(t.value as Lazy), t.env as unknown as Lazy, t.expr as unknown as Pos | null)
+      : t.native !== null ? t.native() : t.expr!.eval(t.env!);
     t.value = v;
     t.state = ThunkState.Done;
     t.expr = null; t.env = null; t.native = null;
     return v;
   } catch (e) {
-    t.state = ThunkState.Pending;
+    t.state = state;
     throw e;
   }
 }
@@ -104,21 +113,22 @@ export function forceBoolValue(x: Value, pos: Pos | null): boolean {
 export function forceBool(v: Lazy, pos: Pos | null): boolean {
   return forceBoolValue(force(v), pos);
 }
-export function forceInt(v: Lazy, pos: Pos | null): bigint {
+export function forceInt(v: Lazy, pos: Pos | null): NixInt {
   const x = force(v);
-  if (typeof x === 'bigint') return x;
+  if (typeof x === 'number' || typeof x === 'bigint') return x;
   throw typeError('an integer', x, pos);
 }
 /** A float or an int as a JS number (Nix's forceFloat). */
 export function forceFloat(v: Lazy, pos: Pos | null): number {
   const x = force(v);
+  if (x instanceof NixFloat) return x.v;
   if (typeof x === 'number') return x;
   if (typeof x === 'bigint') return Number(x);
   throw typeError('a float', x, pos);
 }
 export function forceFunction(v: Lazy, pos: Pos | null): Value {
   const x = force(v);
-  if (x instanceof Lambda || x instanceof PrimOp || x instanceof PrimOpApp || (x instanceof NixAttrs && x.map.has('__functor'))) return x;
+  if (x instanceof Lambda || x instanceof PrimOp || x instanceof PrimOpApp || (x instanceof NixAttrs && x.has('__functor'))) return x;
   throw typeError('a function', x, pos);
 }
 export function forceString(v: Lazy, pos: Pos | null): string | NixString {
@@ -148,16 +158,21 @@ export function forceStringNoCtx(v: Lazy, pos: Pos | null): string {
 export function callFunction(f: Value, arg: Lazy, pos: Pos | null): Value {
   if (f instanceof Lambda) return callLambda(f, arg, pos);
   if (f instanceof PrimOp) {
-    if (f.arity === 1) return f.fn([arg], pos);
+    if (f.arity === 1) return f.fn(pos, arg, undefined!, undefined!);
     return new PrimOpApp(f, [arg]);
   }
   if (f instanceof PrimOpApp) {
+    const n = f.args.length + 1;
+    if (n === f.op.arity) {
+      if (n === 2) return f.op.fn(pos, f.args[0]!, arg, undefined!);
+      if (n === 3) return f.op.fn(pos, f.args[0]!, f.args[1]!, arg);
+      return callPrimOp(f.op, f.args.concat([arg]), pos);
+    }
     const args = f.args.concat([arg]);
-    if (args.length === f.op.arity) return f.op.fn(args, pos);
     return new PrimOpApp(f.op, args);
   }
   if (f instanceof NixAttrs) {
-    const functor = f.map.get('__functor');
+    const functor = f.get('__functor');
     if (functor !== undefined) return callFunction(callFunction(force(functor), f, pos), arg, pos);
   }
   throw new NixEvalError(`attempt to call something which is not a function but ${showType(f)}`, pos);
@@ -181,7 +196,7 @@ function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
   let used = 0;
   for (let i = 0; i < n; i++) {
     const fm = formals[i]!;
-    const a = attrs.map.get(fm.name);
+    const a = attrs.get(fm.name);
     if (a === undefined) {
       if (fm.def === null) throw new NixEvalError(`${fn.describe()} called without required argument '${fm.name}'`, pos);
       vars[i] = fm.def.lazy(env);
@@ -199,21 +214,21 @@ function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
 
 export function isDerivation(v: Value): boolean {
   if (!(v instanceof NixAttrs)) return false;
-  const t = v.map.get('type');
+  const t = v.get('type');
   if (t === undefined) return false;
   const tv = force(t);
   return (typeof tv === 'string' ? tv : tv instanceof NixString ? tv.s : null) === 'derivation';
 }
 
 export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
-  if (typeof a === 'bigint') {
-    if (typeof b === 'bigint') return a === b;
-    if (typeof b === 'number') return Number(a) === b;
+  if (typeof a === 'number' || typeof a === 'bigint') {
+    if (typeof b === 'number' || typeof b === 'bigint') return a === b; // normalised: same value, same type
+    if (b instanceof NixFloat) return Number(a) === b.v;
     return false;
   }
-  if (typeof a === 'number') {
-    if (typeof b === 'number') return a === b;
-    if (typeof b === 'bigint') return a === Number(b);
+  if (a instanceof NixFloat) {
+    if (b instanceof NixFloat) return a.v === b.v;
+    if (typeof b === 'number' || typeof b === 'bigint') return a.v === Number(b);
     return false;
   }
   if (typeof a === 'string' || a instanceof NixString) {
@@ -234,7 +249,7 @@ export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
   if (a instanceof NixAttrs) {
     if (!(b instanceof NixAttrs)) return false;
     if (isDerivation(a) && isDerivation(b)) {
-      const i = a.map.get('outPath'), j = b.map.get('outPath');
+      const i = a.get('outPath'), j = b.get('outPath');
       if (i !== undefined && j !== undefined) return eqValues(force(i), force(j), pos);
     }
     if (a.size !== b.size) return false;
@@ -252,23 +267,23 @@ export function eqValues(a: Value, b: Value, pos: Pos | null): boolean {
 
 export function arith(op: string, a: Value, b: Value, pos: Pos | null): Value {
   if (op === '<') return lessThan(a, b, pos);
-  if (typeof a === 'bigint' && typeof b === 'bigint') {
+  if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint')) {
     switch (op) {
-      case '-': return BigInt.asIntN(64, a - b);
-      case '*': return BigInt.asIntN(64, a * b);
+      case '-': return intSub(a, b);
+      case '*': return intMul(a, b);
       case '/':
-        if (b === 0n) throw new NixEvalError('division by zero', pos);
-        return BigInt.asIntN(64, a / b);
+        if (b === 0) throw new NixEvalError('division by zero', pos);
+        return intDiv(a, b);
     }
   }
-  if (typeof a === 'number' || typeof b === 'number') {
+  if (a instanceof NixFloat || b instanceof NixFloat) {
     const x = forceFloat(a, pos), y = forceFloat(b, pos);
     switch (op) {
-      case '-': return x - y;
-      case '*': return x * y;
+      case '-': return new NixFloat(x - y);
+      case '*': return new NixFloat(x * y);
       case '/':
         if (y === 0) throw new NixEvalError('division by zero', pos);
-        return x / y;
+        return new NixFloat(x / y);
     }
   }
   forceInt(a, pos);
@@ -277,12 +292,12 @@ export function arith(op: string, a: Value, b: Value, pos: Pos | null): Value {
 }
 
 export function lessThan(a: Value, b: Value, pos: Pos | null): boolean {
-  if (typeof a === 'bigint') {
-    if (typeof b === 'bigint') return a < b;
-    if (typeof b === 'number') return Number(a) < b;
-  } else if (typeof a === 'number') {
-    if (typeof b === 'number') return a < b;
-    if (typeof b === 'bigint') return a < Number(b);
+  if (typeof a === 'number' || typeof a === 'bigint') {
+    if (typeof b === 'number' || typeof b === 'bigint') return a < b; // exact across number/bigint
+    if (b instanceof NixFloat) return Number(a) < b.v;
+  } else if (a instanceof NixFloat) {
+    if (b instanceof NixFloat) return a.v < b.v;
+    if (typeof b === 'number' || typeof b === 'bigint') return a.v < Number(b);
   } else if ((typeof a === 'string' || a instanceof NixString) && (typeof b === 'string' || b instanceof NixString)) {
     const x = typeof a === 'string' ? a : a.s, y = typeof b === 'string' ? b : b.s;
     return compareBytes(x, y) < 0;
@@ -324,20 +339,20 @@ export function coerceToString(v: Value, ctx: Set<string>, coerceMore: boolean, 
     return copyToStore ? copyPathToStore(p, ctx, pos) : p;
   }
   if (v instanceof NixAttrs) {
-    const ts = v.map.get('__toString');
+    const ts = v.get('__toString');
     if (ts !== undefined) {
       const r = callFunction(force(ts), v, pos);
       return coerceToString(r, ctx, coerceMore, copyToStore, pos);
     }
-    const op = v.map.get('outPath');
+    const op = v.get('outPath');
     if (op === undefined) throw new NixEvalError('cannot coerce a set to a string', pos);
     return coerceToString(force(op), ctx, coerceMore, copyToStore, pos);
   }
   if (coerceMore) {
     if (v === true) return '1';
     if (v === false || v === null) return '';
-    if (typeof v === 'bigint') return v.toString();
-    if (typeof v === 'number') return formatFloatFixed(v);
+    if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+    if (v instanceof NixFloat) return formatFloatFixed(v.v);
     if (Array.isArray(v)) {
       let out = '';
       for (let i = 0; i < v.length; i++) {
@@ -373,28 +388,28 @@ export function coerceToPath(v: Value, ctx: Set<string>, pos: Pos | null): strin
 export function concatStrings(first: Value | undefined, parts: Expr[], env: Env, forceString: boolean, pos: Pos | null): Value {
   const ctx = new Set<string>();
   let firstType: 'string' | 'path' | 'int' | 'float' = 'string';
-  let n = 0n, nf = 0, s = '';
+  let n: NixInt = 0, nf = 0, s = '';
   for (let i = 0; i < parts.length; i++) {
     const v = i === 0 && first !== undefined ? first : parts[i]!.eval(env);
     const isFirst = i === 0 && !forceString;
     if (isFirst) {
-      firstType = typeof v === 'bigint' ? 'int' : typeof v === 'number' ? 'float' : v instanceof NixPath ? 'path' : 'string';
+      firstType = typeof v === 'number' || typeof v === 'bigint' ? 'int' : v instanceof NixFloat ? 'float' : v instanceof NixPath ? 'path' : 'string';
     }
     const ppos = parts[i]!.pos ?? pos;
     if (firstType === 'int') {
-      if (typeof v === 'bigint') n = BigInt.asIntN(64, n + v);
-      else if (typeof v === 'number') { firstType = 'float'; nf = Number(n) + v; }
+      if (typeof v === 'number' || typeof v === 'bigint') n = intAdd(n, v);
+      else if (v instanceof NixFloat) { firstType = 'float'; nf = Number(n) + v.v; }
       else throw new NixEvalError(`cannot add ${showType(v)} to an integer`, ppos);
     } else if (firstType === 'float') {
-      if (typeof v === 'bigint') nf += Number(v);
-      else if (typeof v === 'number') nf += v;
+      if (typeof v === 'number' || typeof v === 'bigint') nf += Number(v);
+      else if (v instanceof NixFloat) nf += v.v;
       else throw new NixEvalError(`cannot add ${showType(v)} to a float`, ppos);
     } else {
       s += coerceToString(v, ctx, false, firstType === 'string', ppos, !isFirst);
     }
   }
   if (firstType === 'int') return n;
-  if (firstType === 'float') return nf;
+  if (firstType === 'float') return new NixFloat(nf);
   if (firstType === 'path') {
     if (ctx.size > 0) throw new NixEvalError('a string that refers to a store path cannot be appended to a path', pos);
     return new NixPath(canonPath(s));
@@ -406,7 +421,7 @@ export function posToAttrs(pos: Pos | null): Value {
   if (pos === null) return null;
   // For «string» origins Nix 2.8 gives the source text as the file.
   const file = pos.origin.startsWith('«') ? sourceText(pos.origin) ?? pos.origin : pos.origin;
-  return mkAttrs({ file, line: BigInt(pos.line), column: BigInt(pos.col) });
+  return mkAttrs({ file, line: pos.line, column: pos.col });
 }
 
 export { mkAttrs, Env };

@@ -7,7 +7,7 @@ import {
 } from './ast.js';
 import { NixParseError, registerSource, showPosParen, type Pos } from './errors.js';
 import { Lexer, type Tok } from './lexer.js';
-import { NixPath } from './values.js';
+import { NixFloat, NixPath, mkInt } from './values.js';
 import { canonPath } from './paths.js';
 
 /** Binary operators: precedence (higher binds tighter) and associativity. */
@@ -171,7 +171,7 @@ class Parser {
       lhs = new ExprNot(this.exprOp(PREC_NOT + 1), this.pos(t));
     } else if (this.isOp('-')) {
       this.k++;
-      lhs = new ExprPrimCall('-', [new ExprConst(0n), this.exprOp(PREC_NEGATE + 1)], this.pos(t));
+      lhs = new ExprPrimCall('-', [new ExprConst(0), this.exprOp(PREC_NEGATE + 1)], this.pos(t));
     } else {
       lhs = this.exprApp();
     }
@@ -282,8 +282,8 @@ class Parser {
         this.k++;
         if (t.v === '__curPos') return new ExprPos(p);
         return new ExprVar(t.v, p);
-      case 'INT': this.k++; return withPos(new ExprConst(t.v), p);
-      case 'FLOAT': this.k++; return withPos(new ExprConst(t.v), p);
+      case 'INT': this.k++; return withPos(new ExprConst(mkInt(t.v)), p);
+      case 'FLOAT': this.k++; return withPos(new ExprConst(new NixFloat(t.v)), p);
       case 'URI': this.k++; return withPos(new ExprConst(t.v), p);
       case 'STR': this.k++; return t.ind ? this.indStringExpr(t) : this.stringExpr(t);
       case 'PATH': this.k++; return withPos(new ExprConst(new NixPath(this.absPath(t.v))), p);

@@ -5,7 +5,7 @@ import { sourceText } from './errors.js';
 import { printAttrName } from './lib/format.js';
 import type { Pos } from './errors.js';
 import {
-  Lambda, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, ThunkState, type Lazy, type Value,
+  Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, ThunkState, type Lazy, type Value,
 } from './values.js';
 import { coerceToString, copyPathToStore, force, isDerivation, callFunction } from './evaluator.js';
 import { NixEvalError } from './errors.js';
@@ -62,12 +62,12 @@ export function printValue(v: Lazy): string {
       x = x.value;
     }
     switch (typeof x) {
-      case 'bigint': parts.push(x.toString()); return;
-      case 'number': parts.push(formatFloat(x)); return;
+      case 'bigint': case 'number': parts.push(String(x)); return;
       case 'boolean': parts.push(x ? 'true' : 'false'); return;
       case 'string': parts.push(escapeString(x)); return;
     }
     if (x === null) { parts.push('null'); return; }
+    if (x instanceof NixFloat) { parts.push(formatFloat(x.v)); return; }
     if (x instanceof NixString) { parts.push(escapeString(x.s)); return; }
     if (x instanceof NixPath) { parts.push(x.path); return; }
     if (Array.isArray(x)) {
@@ -126,12 +126,12 @@ export function printJSON(v: Lazy, strict: boolean, ctx: Set<string>, out: strin
     x = v.value;
   } else x = v;
   switch (typeof x) {
-    case 'bigint': out.push(x.toString()); return;
-    case 'number': out.push(formatFloat(x)); return;
+    case 'bigint': case 'number': out.push(String(x)); return;
     case 'boolean': out.push(x ? 'true' : 'false'); return;
     case 'string': out.push(jsonString(x)); return;
   }
   if (x === null) { out.push('null'); return; }
+  if (x instanceof NixFloat) { out.push(formatFloat(x.v)); return; }
   if (x instanceof NixString) { for (const c of x.ctx) ctx.add(c); out.push(jsonString(x.s)); return; }
   if (x instanceof NixPath) { out.push(jsonString(copyPathToStore(x.path, ctx, null))); return; }
   if (Array.isArray(x)) {
@@ -191,12 +191,12 @@ export function printXML(v: Lazy, strict: boolean, ctx: Set<string>, location = 
       x = lv.value;
     } else x = lv;
     switch (typeof x) {
-      case 'bigint': el(ind, `<int value="${x}" />`); return;
-      case 'number': el(ind, `<float value="${formatFloat(x)}" />`); return;
+      case 'bigint': case 'number': el(ind, `<int value="${x}" />`); return;
       case 'boolean': el(ind, `<bool value="${x}" />`); return;
       case 'string': el(ind, `<string value="${xmlEscape(x)}" />`); return;
     }
     if (x === null) { el(ind, '<null />'); return; }
+    if (x instanceof NixFloat) { el(ind, `<float value="${formatFloat(x.v)}" />`); return; }
     if (x instanceof NixString) { for (const c of x.ctx) ctx.add(c); el(ind, `<string value="${xmlEscape(x.s)}" />`); return; }
     if (x instanceof NixPath) { el(ind, `<path value="${xmlEscape(x.path)}" />`); return; }
     if (Array.isArray(x)) {

@@ -4,7 +4,7 @@ import {
   ExprLambda, ExprLet, ExprList, ExprNot, ExprPos, ExprPrimCall, ExprSearchPath, ExprSelect, ExprUpdate, ExprVar, ExprWith,
   type AttrName, type Expr,
 } from './ast.js';
-import { NixPath } from './values.js';
+import { NixFloat, NixPath } from './values.js';
 import { escapeString, formatFloat } from './print.js';
 
 function showAttrPath(p: AttrName[]): string {
@@ -17,8 +17,8 @@ export function showExprDefault(e: Expr): string {
   const s = showExprDefault;
   if (e instanceof ExprConst) {
     const v = e.v;
-    if (typeof v === 'bigint') return String(v);
-    if (typeof v === 'number') return formatFloat(v);
+    if (typeof v === 'number' || typeof v === 'bigint') return String(v);
+    if (v instanceof NixFloat) return formatFloat(v.v);
     if (typeof v === 'string') return escapeString(v);
     if (v instanceof NixPath) return v.path;
     return String(v);

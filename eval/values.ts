@@ -1,5 +1,7 @@
 // The evaluator's value model. Chosen for speed: plain JS values where possible.
-//   int → bigint (64-bit, wrapped with BigInt.asIntN as Nix's int64_t)   float → number
+//   int → number when a safe integer (|n| < 2^53), bigint otherwise (64-bit, wrapped with
+//         BigInt.asIntN as Nix's int64_t); always normalised, so equal ints have the same JS type
+//   float → NixFloat (boxed: floats are rare, ints are everywhere)
 //   bool → boolean   null → null   string without context → string
 //   string with context → NixString   path → NixPath   list → Lazy[] (JS array)
 //   attrset → NixAttrs   function → Lambda | PrimOp | PrimOpApp
@@ -7,8 +9,66 @@
 // of the same Thunk sees the value, as Nix's shared Value* do.
 import type { Env, ExprLambda, Expr, Pos } from './ast.js';
 
-export type Value = bigint | number | boolean | null | string | NixString | NixPath | Lazy[] | NixAttrs | Lambda | PrimOp | PrimOpApp;
+export type Value = NixInt | NixFloat | boolean | null | string | NixString | NixPath | Lazy[] | NixAttrs | Lambda | PrimOp | PrimOpApp;
 export type Lazy = Value | Thunk;
+
+/** A Nix integer: a JS number when Number.isSafeInteger, else a bigint in the int64 range. */
+export type NixInt = number | bigint;
+
+export class NixFloat {
+  constructor(readonly v: number) {}
+}
+
+export function isInt(v: Value): v is NixInt {
+  return typeof v === 'number' || typeof v === 'bigint';
+}
+
+/** A 64-bit wrapped, normalised int from a bigint. */
+export function mkInt(b: bigint): NixInt {
+  if (b >= -0x1fffffffffffffn && b <= 0x1fffffffffffffn) return Number(b);
+  const w = BigInt.asIntN(64, b);
+  return w >= -0x1fffffffffffffn && w <= 0x1fffffffffffffn ? Number(w) : w;
+}
+
+/** An int from a JS integer-valued number of any size (as C++'s conversion of an in-range double). */
+export function intFromNumber(n: number): NixInt {
+  return Number.isSafeInteger(n) ? n + 0 : mkInt(BigInt(n));
+}
+
+export function intToBigInt(v: NixInt): bigint {
+  return typeof v === 'bigint' ? v : BigInt(v);
+}
+
+export function intAdd(a: NixInt, b: NixInt): NixInt {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const r = a + b;
+    if (r <= 0x1fffffffffffff && r >= -0x1fffffffffffff) return r;
+  }
+  return mkInt(intToBigInt(a) + intToBigInt(b));
+}
+
+export function intSub(a: NixInt, b: NixInt): NixInt {
+  if (typeof a === 'number' && typeof b === 'number') {
+    const r = a - b;
+    if (r <= 0x1fffffffffffff && r >= -0x1fffffffffffff) return r;
+  }
+  return mkInt(intToBigInt(a) - intToBigInt(b));
+}
+
+export function intMul(a: NixInt, b: NixInt): NixInt {
+  if (typeof a === 'number' && typeof b === 'number') {
+    // A rounded product inside the safe range is exact (the exact one would round to >= 2^53 otherwise).
+    const r = a * b;
+    if (r <= 0x1fffffffffffff && r >= -0x1fffffffffffff) return r + 0;
+  }
+  return mkInt(intToBigInt(a) * intToBigInt(b));
+}
+
+/** Truncating division; b must not be 0. */
+export function intDiv(a: NixInt, b: NixInt): NixInt {
+  if (typeof a === 'number' && typeof b === 'number') return (a - a % b) / b + 0;
+  return mkInt(intToBigInt(a) / intToBigInt(b));
+}
 
 /** String context element forms are Nix 2.8's: `/nix/store/…` (plain path), `=/nix/store/….drv` (all outputs of a .drv), `!out!/nix/store/….drv` (one output). */
 export class NixString {
@@ -29,20 +89,101 @@ export class NixAttrs {
    */
   pos: PosSource | null = null;
   posFrom: NixAttrs[] | null = null;
-  constructor(readonly map: Map<string, Lazy>) {}
+  /** The attributes; null while this set is indexed or layered (see indexed and update). */
+  private m: Map<string, Lazy> | null;
+  /** Indexed: name → position in vals (shared by every set an attribute-set literal makes). */
+  private idx: Map<string, number> | null = null;
+  private vals: Lazy[] | null = null;
+  private base: NixAttrs | null = null;
+  private top: NixAttrs | null = null;
+  /** Layers below this one (0 when flat). */
+  private depth = 0;
+  constructor(map: Map<string, Lazy>) { this.m = map; }
+
+  /**
+   * `a // b` without copying: a layer over `a`, flattened into one Map on the first use of `map`
+   * (lookups walk the layers). A fold of `//` thus copies its accumulator once every MAX_DEPTH
+   * steps instead of at every step.
+   */
+  static update(a: NixAttrs, b: NixAttrs): NixAttrs {
+    const r = new NixAttrs(null!);
+    r.m = null;
+    r.base = a;
+    r.top = b;
+    r.depth = Math.max(a.depth, b.depth) + 1;
+    r.posFrom = [b, a];
+    if (r.depth > MAX_DEPTH) r.flatten();
+    return r;
+  }
+
+  /**
+   * A set whose names are those of `idx` (non-empty), with values `vals[idx.get(name)]`: what a
+   * literal `{ … }` or `rec { … }` makes, without building a Map per evaluation.
+   */
+  static indexed(idx: Map<string, number>, vals: Lazy[]): NixAttrs {
+    const r = new NixAttrs(null!);
+    r.m = null;
+    r.idx = idx;
+    r.vals = vals;
+    return r;
+  }
+
+  /** All attributes (flattening a layered set once). Never mutate it. */
+  get map(): Map<string, Lazy> { return this.m ?? this.flatten(); }
+
+  private flatten(): Map<string, Lazy> {
+    if (this.vals !== null) {
+      const m = new Map<string, Lazy>();
+      const vals = this.vals;
+      for (const [k, i] of this.idx!) m.set(k, vals[i]!);
+      this.m = m;
+      this.idx = null;
+      this.vals = null;
+      return m;
+    }
+    const tops: NixAttrs[] = [];
+    let s: NixAttrs = this;
+    while (s.m === null && s.vals === null) { tops.push(s.top!); s = s.base!; }
+    const m = new Map(s.map);
+    for (let i = tops.length - 1; i >= 0; i--) for (const [k, v] of tops[i]!.map) m.set(k, v);
+    this.m = m;
+    this.base = null;
+    this.top = null;
+    this.depth = 0;
+    return m;
+  }
+
   /** Where attribute `name` was defined, if known. */
   posOf(name: string): Pos | undefined {
     const p = this.pos?.get(name);
     if (p !== undefined) return 'pos' in p && typeof p.pos === 'object' && p.pos !== null && 'line' in p.pos ? p.pos : p as Pos;
-    if (this.posFrom) for (const a of this.posFrom) { if (a.map.has(name)) return a.posOf(name); }
+    if (this.posFrom) for (const a of this.posFrom) { if (a.has(name)) return a.posOf(name); }
     return undefined;
   }
-  get(name: string): Lazy | undefined { return this.map.get(name); }
-  has(name: string): boolean { return this.map.has(name); }
-  get size(): number { return this.map.size; }
+  get(name: string): Lazy | undefined {
+    let s: NixAttrs = this;
+    for (;;) {
+      if (s.m !== null) return s.m.get(name);
+      if (s.vals !== null) {
+        const i = s.idx!.get(name);
+        return i === undefined ? undefined : s.vals[i];
+      }
+      const v = s.top!.get(name);
+      if (v !== undefined) return v;
+      s = s.base!;
+    }
+  }
+  has(name: string): boolean { return this.get(name) !== undefined; }
+  /** Whether the set has no attributes (without flattening: a layered set is never empty). */
+  isEmpty(): boolean { return this.m !== null && this.m.size === 0; }
+  /** The number of attributes (without flattening an indexed set). */
+  get size(): number { return this.vals !== null ? this.vals.length : this.map.size; }
   /** Names sorted as Nix 2.8 orders attributes (byte order of the UTF-8 names). */
   sortedNames(): string[] { return [...this.map.keys()].sort(compareNames); }
 }
+
+/** Layers a `//` chain may have before it is flattened. */
+const MAX_DEPTH = 16;
 
 export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -52,9 +193,25 @@ export class Lambda {
   constructor(readonly fn: ExprLambda, readonly env: Env) {}
 }
 
-/** A builtin function of `arity` arguments; `fn` receives them unforced (it forces what it needs). */
+/**
+ * A primop's implementation: the call's position, then its `arity` arguments, unforced (it forces
+ * what it needs). Positional rather than an array: no array per call, no destructuring.
+ */
+export type PrimFn = (pos: Pos | null, a: Lazy, b: Lazy, c: Lazy, ...more: Lazy[]) => Value;
+
+/** A builtin function of `arity` arguments. */
 export class PrimOp {
-  constructor(readonly name: string, readonly arity: number, readonly fn: (args: Lazy[], pos: Pos | null) => Value) {}
+  constructor(readonly name: string, readonly arity: number, readonly fn: PrimFn) {}
+}
+
+/** Calls a primop with all its arguments. */
+export function callPrimOp(op: PrimOp, args: Lazy[], pos: Pos | null): Value {
+  switch (args.length) {
+    case 1: return op.fn(pos, args[0]!, undefined!, undefined!);
+    case 2: return op.fn(pos, args[0]!, args[1]!, undefined!);
+    case 3: return op.fn(pos, args[0]!, args[1]!, args[2]!);
+    default: return op.fn(pos, args[0]!, args[1]!, args[2]!, ...args.slice(3));
+  }
 }
 
 /** A primop applied to fewer arguments than its arity. */
@@ -62,13 +219,25 @@ export class PrimOpApp {
   constructor(readonly op: PrimOp, readonly args: Lazy[]) {}
 }
 
-export const enum ThunkState { Pending, Running, Done }
+export const enum ThunkState { Pending, Running, Done, /** A lazy application, see appThunk. */ PendingApp }
 
 export class Thunk {
   state: ThunkState = ThunkState.Pending;
   value: Value = null;
   /** Either an expression in an environment, or a native computation (for builtins' lazy results). */
   constructor(public expr: Expr | null, public env: Env | null, public native: (() => Value) | null = null) {}
+}
+
+/**
+ * The lazy application `f arg` (Nix's mkApp), as one small object rather than a thunk plus a
+ * closure: until forced, `value` holds f, `env` the argument and `expr` the call's position.
+ * builtins.genList and map make one per element.
+ */
+export function appThunk(f: Lazy, arg: Lazy, pos: Pos | null): Thunk {
+  const t = new Thunk(pos as unknown as Expr | null, arg as unknown as Env | null, null);
+  t.value = f as Value;
+  t.state = ThunkState.PendingApp;
+  return t;
 }
 
 export function isString(v: Value): v is string | NixString {
@@ -96,12 +265,12 @@ export function mkAttrs(entries: Record<string, Lazy> | Map<string, Lazy>): NixA
 /** Nix's type names (builtins.typeOf). */
 export function typeOf(v: Value): string {
   switch (typeof v) {
-    case 'bigint': return 'int';
-    case 'number': return 'float';
+    case 'bigint': case 'number': return 'int';
     case 'boolean': return 'bool';
     case 'string': return 'string';
   }
   if (v === null) return 'null';
+  if (v instanceof NixFloat) return 'float';
   if (v instanceof NixString) return 'string';
   if (v instanceof NixPath) return 'path';
   if (Array.isArray(v)) return 'list';
@@ -112,12 +281,12 @@ export function typeOf(v: Value): string {
 /** Type descriptions as Nix's showType prints them in errors. */
 export function showType(v: Value): string {
   switch (typeof v) {
-    case 'bigint': return 'an integer';
-    case 'number': return 'a float';
+    case 'bigint': case 'number': return 'an integer';
     case 'boolean': return 'a Boolean';
     case 'string': return 'a string';
   }
   if (v === null) return 'null';
+  if (v instanceof NixFloat) return 'a float';
   if (v instanceof NixString) return 'a string';
   if (v instanceof NixPath) return 'a path';
   if (Array.isArray(v)) return 'a list';

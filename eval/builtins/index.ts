@@ -20,8 +20,8 @@ import {
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
 import {
-  EMPTY_CTX, Lambda, NixAttrs, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
-  type Lazy, type Value,
+  EMPTY_CTX, appThunk, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
+  intAdd, intFromNumber, intToBigInt, mkInt, type Lazy, type NixInt, type PrimFn, type Value,
 } from '../values.js';
 import { compareVersions, splitVersion, parseDrvName } from '../lib/versions.js';
 import { nixMatch, nixSplit, RegexError } from '../lib/regex.js';
@@ -53,7 +53,7 @@ export interface BuiltinHost {
 let host: BuiltinHost | null = null;
 export function setBuiltinHost(h: BuiltinHost): void { host = h; }
 
-function prim(name: string, arity: number, fn: (a: Lazy[], pos: Pos | null) => Value, global = false): void {
+function prim(name: string, arity: number, fn: PrimFn, global = false): void {
   registerBuiltin(name, new PrimOp(name, arity, fn), { global });
 }
 
@@ -67,24 +67,24 @@ registerBuiltin('false', false, { global: true });
 registerBuiltin('null', null, { global: true });
 registerBuiltin('currentSystem', 'x86_64-linux');
 registerBuiltin('nixVersion', '2.8.0');
-registerBuiltin('langVersion', 6n);
+registerBuiltin('langVersion', 6);
 registerBuiltin('storeDir', '/nix/store');
-registerBuiltin('currentTime', BigInt(Math.floor(Date.now() / 1000)));
+registerBuiltin('currentTime', Math.floor(Date.now() / 1000));
 
 // ---- control
-prim('throw', 1, ([m], pos) => { throw new NixThrownError(coerceToString(force(m!), new Set(), false, false, pos)); }, true);
-prim('abort', 1, ([m], pos) => {
+prim('throw', 1, (pos, m) => { throw new NixThrownError(coerceToString(force(m!), new Set(), false, false, pos)); }, true);
+prim('abort', 1, (pos, m) => {
   throw new NixAbortError(`evaluation aborted with the following error message: '${coerceToString(force(m!), new Set(), false, false, pos)}'`);
 }, true);
-prim('addErrorContext', 2, ([, v]) => force(v!));
-prim('seq', 2, ([a, b]) => { force(a!); return force(b!); });
-prim('deepSeq', 2, ([a, b]) => { forceDeep(a!); return force(b!); });
-prim('trace', 2, ([m, v]) => {
+prim('addErrorContext', 2, (_pos, _u0, v) => force(v!));
+prim('seq', 2, (_pos, a, b) => { force(a!); return force(b!); });
+prim('deepSeq', 2, (_pos, a, b) => { forceDeep(a!); return force(b!); });
+prim('trace', 2, (_pos, m, v) => {
   const x = force(m!);
   traceWrite(`trace: ${typeof x === 'string' ? x : x instanceof NixString ? x.s : printValue(x)}\n`);
   return force(v!);
 });
-prim('tryEval', 1, ([v]) => {
+prim('tryEval', 1, (_pos, v) => {
   try {
     const x = force(v!);
     void x;
@@ -96,77 +96,83 @@ prim('tryEval', 1, ([v]) => {
 });
 
 // ---- types
-prim('typeOf', 1, ([v]) => typeOf(force(v!)));
-prim('isNull', 1, ([v]) => force(v!) === null, true);
-prim('isInt', 1, ([v]) => typeof force(v!) === 'bigint');
-prim('isFloat', 1, ([v]) => typeof force(v!) === 'number');
-prim('isBool', 1, ([v]) => typeof force(v!) === 'boolean');
-prim('isString', 1, ([v]) => isString(force(v!)));
-prim('isPath', 1, ([v]) => force(v!) instanceof NixPath);
-prim('isList', 1, ([v]) => Array.isArray(force(v!)));
-prim('isAttrs', 1, ([v]) => force(v!) instanceof NixAttrs);
-prim('isFunction', 1, ([v]) => { const x = force(v!); return x instanceof Lambda || x instanceof PrimOp || x instanceof PrimOpApp; });
+prim('typeOf', 1, (_pos, v) => typeOf(force(v!)));
+prim('isNull', 1, (_pos, v) => force(v!) === null, true);
+prim('isInt', 1, (_pos, v) => { const x = force(v!); return typeof x === 'number' || typeof x === 'bigint'; });
+prim('isFloat', 1, (_pos, v) => force(v!) instanceof NixFloat);
+prim('isBool', 1, (_pos, v) => typeof force(v!) === 'boolean');
+prim('isString', 1, (_pos, v) => isString(force(v!)));
+prim('isPath', 1, (_pos, v) => force(v!) instanceof NixPath);
+prim('isList', 1, (_pos, v) => Array.isArray(force(v!)));
+prim('isAttrs', 1, (_pos, v) => force(v!) instanceof NixAttrs);
+prim('isFunction', 1, (_pos, v) => { const x = force(v!); return x instanceof Lambda || x instanceof PrimOp || x instanceof PrimOpApp; });
 
 // ---- arithmetic
-prim('add', 2, ([a, b], pos) => {
+prim('add', 2, (pos, a, b) => {
   const x = force(a!), y = force(b!);
-  if (typeof x === 'number' || typeof y === 'number') return forceFloat(x, pos) + forceFloat(y, pos);
-  return BigInt.asIntN(64, forceInt(x, pos) + forceInt(y, pos));
+  if (x instanceof NixFloat || y instanceof NixFloat) return new NixFloat(forceFloat(x, pos) + forceFloat(y, pos));
+  return intAdd(forceInt(x, pos), forceInt(y, pos));
 });
-prim('sub', 2, ([a, b], pos) => arith('-', force(a!), force(b!), pos));
-prim('mul', 2, ([a, b], pos) => arith('*', force(a!), force(b!), pos));
-prim('div', 2, ([a, b], pos) => arith('/', force(a!), force(b!), pos));
-prim('lessThan', 2, ([a, b], pos) => lessThan(force(a!), force(b!), pos));
-prim('bitAnd', 2, ([a, b], pos) => forceInt(a!, pos) & forceInt(b!, pos));
-prim('bitOr', 2, ([a, b], pos) => forceInt(a!, pos) | forceInt(b!, pos));
-prim('bitXor', 2, ([a, b], pos) => forceInt(a!, pos) ^ forceInt(b!, pos));
-prim('ceil', 1, ([a], pos) => BigInt.asIntN(64, BigInt(Math.ceil(forceFloat(a!, pos)))));
-prim('floor', 1, ([a], pos) => BigInt.asIntN(64, BigInt(Math.floor(forceFloat(a!, pos)))));
+prim('sub', 2, (pos, a, b) => arith('-', force(a!), force(b!), pos));
+prim('mul', 2, (pos, a, b) => arith('*', force(a!), force(b!), pos));
+prim('div', 2, (pos, a, b) => arith('/', force(a!), force(b!), pos));
+prim('lessThan', 2, (pos, a, b) => lessThan(force(a!), force(b!), pos));
+/** A bitwise operation: on JS numbers when both fit in 32 bits (JS's bitwise operators are int32), else on bigints. */
+function bitOp(x: NixInt, y: NixInt, small: (a: number, b: number) => number, big: (a: bigint, b: bigint) => bigint): NixInt {
+  if (typeof x === 'number' && typeof y === 'number' && (x | 0) === x && (y | 0) === y) return small(x, y);
+  return mkInt(big(intToBigInt(x), intToBigInt(y)));
+}
+prim('bitAnd', 2, (pos, a, b) => bitOp(forceInt(a!, pos), forceInt(b!, pos), (x, y) => x & y, (x, y) => x & y));
+prim('bitOr', 2, (pos, a, b) => bitOp(forceInt(a!, pos), forceInt(b!, pos), (x, y) => x | y, (x, y) => x | y));
+prim('bitXor', 2, (pos, a, b) => bitOp(forceInt(a!, pos), forceInt(b!, pos), (x, y) => x ^ y, (x, y) => x ^ y));
+prim('ceil', 1, (pos, a) => intFromNumber(Math.ceil(forceFloat(a!, pos))));
+prim('floor', 1, (pos, a) => intFromNumber(Math.floor(forceFloat(a!, pos))));
 
 // ---- attrsets
-prim('attrNames', 1, ([a], pos) => forceAttrs(a!, pos).sortedNames());
-prim('attrValues', 1, ([a], pos) => { const s = forceAttrs(a!, pos); return s.sortedNames().map((k) => s.map.get(k)!); });
-prim('getAttr', 2, ([n, a], pos) => {
+prim('attrNames', 1, (pos, a) => forceAttrs(a!, pos).sortedNames());
+prim('attrValues', 1, (pos, a) => { const s = forceAttrs(a!, pos); return s.sortedNames().map((k) => s.map.get(k)!); });
+prim('getAttr', 2, (pos, n, a) => {
   const name = forceStringNoCtx(n!, pos);
   const s = forceAttrs(a!, pos);
-  const v = s.map.get(name);
+  const v = s.get(name);
   if (v === undefined) throw new NixEvalError(`attribute '${name}' missing for call to 'getAttr'`, pos);
   return force(v);
 });
-prim('hasAttr', 2, ([n, a], pos) => forceAttrs(a!, pos).map.has(forceStringNoCtx(n!, pos)));
-prim('removeAttrs', 2, ([a, l], pos) => {
+prim('hasAttr', 2, (pos, n, a) => forceAttrs(a!, pos).has(forceStringNoCtx(n!, pos)));
+prim('removeAttrs', 2, (pos, a, l) => {
   const s = forceAttrs(a!, pos);
   const m = new Map(s.map);
   for (const x of forceList(l!, pos)) m.delete(forceStringNoCtx(x, pos));
   const r = new NixAttrs(m); r.posFrom = [s]; return r;
 }, true);
-prim('listToAttrs', 1, ([l], pos) => {
+prim('listToAttrs', 1, (pos, l) => {
   const m = new Map<string, Lazy>();
-  for (const e of forceList(l!, pos)) {
-    const s = forceAttrs(e, pos);
-    const n = s.map.get('name');
+  const xs = forceList(l!, pos);
+  for (let i = 0; i < xs.length; i++) {
+    const s = forceAttrs(xs[i]!, pos);
+    const n = s.get('name');
     if (n === undefined) throw new NixEvalError(`attribute 'name' missing for call to 'listToAttrs'`, pos);
     const name = forceStringNoCtx(n, pos);
     if (m.has(name)) continue;
-    const v = s.map.get('value');
+    const v = s.get('value');
     if (v === undefined) throw new NixEvalError(`attribute 'value' missing for call to 'listToAttrs'`, pos);
     m.set(name, v);
   }
   return new NixAttrs(m);
 });
-prim('intersectAttrs', 2, ([a, b], pos) => {
+prim('intersectAttrs', 2, (pos, a, b) => {
   const x = forceAttrs(a!, pos), y = forceAttrs(b!, pos);
   const m = new Map<string, Lazy>();
   for (const [k, v] of y.map) if (x.map.has(k)) m.set(k, v);
   return new NixAttrs(m);
 });
-prim('catAttrs', 2, ([n, l], pos) => {
+prim('catAttrs', 2, (pos, n, l) => {
   const name = forceStringNoCtx(n!, pos);
   const out: Lazy[] = [];
-  for (const e of forceList(l!, pos)) { const v = forceAttrs(e, pos).map.get(name); if (v !== undefined) out.push(v); }
+  for (const e of forceList(l!, pos)) { const v = forceAttrs(e, pos).get(name); if (v !== undefined) out.push(v); }
   return out;
 });
-prim('functionArgs', 1, ([f], pos) => {
+prim('functionArgs', 1, (pos, f) => {
   const x = force(f!);
   if (x instanceof Lambda) {
     const m = new Map<string, Lazy>();
@@ -179,13 +185,14 @@ prim('functionArgs', 1, ([f], pos) => {
   if (x instanceof PrimOp || x instanceof PrimOpApp) return new NixAttrs(new Map());
   throw new NixEvalError(`'functionArgs' requires a function`, pos);
 });
-prim('mapAttrs', 2, ([f, a], pos) => {
+prim('mapAttrs', 2, (pos, f, a) => {
   const s = forceAttrs(a!, pos);
   const m = new Map<string, Lazy>();
-  for (const [k, v] of s.map) m.set(k, lazyNative(() => callFunction(callFunction(force(f!), k, pos), v, pos)));
+  // As Nix: per attribute, the application of (the application of f to the name) to the value.
+  for (const [k, v] of s.map) m.set(k, appThunk(appThunk(f!, k, pos), v, pos));
   return new NixAttrs(m); // Nix's mapAttrs keeps no positions
 });
-prim('zipAttrsWith', 2, ([f, l], pos) => {
+prim('zipAttrsWith', 2, (pos, f, l) => {
   const acc = new Map<string, Lazy[]>();
   for (const e of forceList(l!, pos)) for (const [k, v] of forceAttrs(e, pos).map) {
     let a = acc.get(k); if (!a) acc.set(k, a = []); a.push(v);
@@ -194,64 +201,65 @@ prim('zipAttrsWith', 2, ([f, l], pos) => {
   for (const [k, vs] of acc) m.set(k, lazyNative(() => callFunction(callFunction(force(f!), k, pos), vs, pos)));
   return new NixAttrs(m);
 });
-prim('unsafeGetAttrPos', 2, ([n, a], pos) => {
+prim('unsafeGetAttrPos', 2, (pos, n, a) => {
   const name = forceStringNoCtx(n!, pos);
   const s = forceAttrs(a!, pos);
   const p = s.posOf(name);
-  if (!s.map.has(name) || !p) return null;
-  return mkAttrs({ file: posFile(p), line: BigInt(p.line), column: BigInt(p.col) });
+  if (!s.has(name) || !p) return null;
+  return mkAttrs({ file: posFile(p), line: p.line, column: p.col });
 });
 
 // ---- lists
-prim('length', 1, ([l], pos) => BigInt(forceList(l!, pos).length));
-prim('head', 1, ([l], pos) => {
+prim('length', 1, (pos, l) => forceList(l!, pos).length);
+prim('head', 1, (pos, l) => {
   const x = forceList(l!, pos);
   if (x.length === 0) throw new NixEvalError(`list index 0 is out of bounds`, pos);
   return force(x[0]!);
 });
-prim('tail', 1, ([l], pos) => {
+prim('tail', 1, (pos, l) => {
   const x = forceList(l!, pos);
   if (x.length === 0) throw new NixEvalError(`'tail' called on an empty list`, pos);
   return x.slice(1);
 });
-prim('elemAt', 2, ([l, n], pos) => {
+prim('elemAt', 2, (pos, l, n) => {
   const x = forceList(l!, pos), i = forceInt(n!, pos);
-  if (i < 0n || i >= BigInt(x.length)) throw new NixEvalError(`list index ${i} is out of bounds`, pos);
+  if (i < 0 || i >= x.length) throw new NixEvalError(`list index ${i} is out of bounds`, pos);
   return force(x[Number(i)]!);
 });
-prim('elem', 2, ([e, l], pos) => { const x = force(e!); return forceList(l!, pos).some((y) => eqValues(x, force(y), pos)); });
-prim('map', 2, ([f, l], pos) => forceList(l!, pos).map((e) => lazyNative(() => callFunction(force(f!), e, pos))), true);
-prim('filter', 2, ([f, l], pos) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).filter((e) => forceBool(callFunction(fn, e, pos), pos)); });
-prim('foldl\'', 3, ([f, z, l], pos) => {
+prim('elem', 2, (pos, e, l) => { const x = force(e!); return forceList(l!, pos).some((y) => eqValues(x, force(y), pos)); });
+prim('map', 2, (pos, f, l) => forceList(l!, pos).map((e) => appThunk(f!, e, pos)), true);
+prim('filter', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).filter((e) => forceBool(callFunction(fn, e, pos), pos)); });
+prim('foldl\'', 3, (pos, f, z, l) => {
   const fn = forceFunction(f!, pos);
   let acc: Lazy = z!;
-  for (const e of forceList(l!, pos)) acc = call2(fn, acc, e, pos);
+  const xs = forceList(l!, pos);
+  for (let i = 0; i < xs.length; i++) acc = call2(fn, acc, xs[i]!, pos);
   return force(acc);
 });
-prim('genList', 2, ([f, n], pos) => {
+prim('genList', 2, (pos, f, n) => {
   const len = forceInt(n!, pos);
-  if (len < 0n) throw new NixEvalError(`cannot create list of size ${len}`, pos);
+  if (len < 0) throw new NixEvalError(`cannot create list of size ${len}`, pos);
   const out: Lazy[] = new Array(Number(len));
-  for (let i = 0; i < out.length; i++) { const iv = BigInt(i); out[i] = lazyNative(() => callFunction(force(f!), iv, pos)); }
+  for (let i = 0; i < out.length; i++) out[i] = appThunk(f!, i, pos);
   return out;
 });
-prim('concatLists', 1, ([l], pos) => ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(x, pos))));
-prim('concatMap', 2, ([f, l], pos) => { const fn = forceFunction(f!, pos); return ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(callFunction(fn, x, pos), pos))); });
-prim('all', 2, ([f, l], pos) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).every((x) => forceBool(callFunction(fn, x, pos), pos)); });
-prim('any', 2, ([f, l], pos) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).some((x) => forceBool(callFunction(fn, x, pos), pos)); });
-prim('sort', 2, ([f, l], pos) => {
+prim('concatLists', 1, (pos, l) => ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(x, pos))));
+prim('concatMap', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(callFunction(fn, x, pos), pos))); });
+prim('all', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).every((x) => forceBool(callFunction(fn, x, pos), pos)); });
+prim('any', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).some((x) => forceBool(callFunction(fn, x, pos), pos)); });
+prim('sort', 2, (pos, f, l) => {
   const fn = forceFunction(f!, pos);
   const x = forceList(l!, pos).slice();
   // A stable merge sort calling the comparator as Nix's std::stable_sort does (less-than).
   return mergeSort(x, (a, b) => forceBool(call2(fn, a, b, pos), pos));
 });
-prim('partition', 2, ([f, l], pos) => {
+prim('partition', 2, (pos, f, l) => {
   const fn = forceFunction(f!, pos);
   const right: Lazy[] = [], wrong: Lazy[] = [];
   for (const e of forceList(l!, pos)) (forceBool(callFunction(fn, e, pos), pos) ? right : wrong).push(e);
   return mkAttrs({ right, wrong });
 });
-prim('groupBy', 2, ([f, l], pos) => {
+prim('groupBy', 2, (pos, f, l) => {
   const fn = forceFunction(f!, pos);
   const m = new Map<string, Lazy[]>();
   for (const e of forceList(l!, pos)) {
@@ -260,7 +268,7 @@ prim('groupBy', 2, ([f, l], pos) => {
   }
   return new NixAttrs(m as Map<string, Lazy>);
 });
-prim('genericClosure', 1, ([a], pos) => {
+prim('genericClosure', 1, (pos, a) => {
   const args = forceAttrs(a!, pos);
   const start = args.map.get('startSet'), op = args.map.get('operator');
   if (start === undefined) throw new NixEvalError(`attribute 'startSet' required`, pos);
@@ -279,7 +287,7 @@ prim('genericClosure', 1, ([a], pos) => {
     const k = s.map.get('key');
     if (k === undefined) throw new NixEvalError(`attribute 'key' required`, pos);
     const key = force(k);
-    const canon = typeof key === 'bigint' || typeof key === 'number' ? `n${Number(key)}` : isString(key) ? `s${strOf(key)}` : key instanceof NixPath ? `p${key.path}` : null;
+    const canon = typeof key === 'bigint' || typeof key === 'number' ? `n${Number(key)}` : key instanceof NixFloat ? `n${key.v}` : isString(key) ? `s${strOf(key)}` : key instanceof NixPath ? `p${key.path}` : null;
     // Keys live in an ordered set: keys of kinds that cannot be compared are an error.
     if (firstKey === undefined) firstKey = key;
     else if ((canon?.[0] ?? 'o') !== firstKind) throw new NixEvalError(`cannot compare ${showType(key)} with ${showType(firstKey)}`);
@@ -316,35 +324,35 @@ function mergeSort(a: Lazy[], less: (x: Lazy, y: Lazy) => boolean): Lazy[] {
 
 /** f a b, without the intermediate partial application when f is a two-argument primop. */
 function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
-  if (f instanceof PrimOp && f.arity === 2) return f.fn([a, b], pos);
+  if (f instanceof PrimOp && f.arity === 2) return f.fn(pos, a, b, undefined!);
   return callFunction(callFunction(f, a, pos), b, pos);
 }
 
 // ---- strings
-prim('toString', 1, ([v], pos) => { const ctx = new Set<string>(); return mkString(coerceToString(force(v!), ctx, true, false, pos), ctx); }, true);
-prim('stringLength', 1, ([v], pos) => {
+prim('toString', 1, (pos, v) => { const ctx = new Set<string>(); return mkString(coerceToString(force(v!), ctx, true, false, pos), ctx); }, true);
+prim('stringLength', 1, (pos, v) => {
   const s = coerceToString(force(v!), new Set(), false, false, pos);
-  return BigInt(isAscii(s) ? s.length : utf8(s).length);
+  return isAscii(s) ? s.length : utf8(s).length;
 });
-prim('substring', 3, ([a, b, v], pos) => {
+prim('substring', 3, (pos, a, b, v) => {
   const start = forceInt(a!, pos), len = forceInt(b!, pos);
   const ctx = new Set<string>();
   const s = coerceToString(force(v!), ctx, false, false, pos);
-  if (start < 0n) throw new NixEvalError("negative start position in 'substring'", pos);
+  if (start < 0) throw new NixEvalError("negative start position in 'substring'", pos);
   if (isAscii(s)) {
     const st = Number(start);
-    return mkString(len < 0n ? s.slice(st) : s.slice(st, st + Number(len > BigInt(s.length) ? BigInt(s.length) : len)), ctx);
+    return mkString(len < 0 ? s.slice(st) : s.slice(st, st + Number(len > s.length ? s.length : len)), ctx);
   }
   const buf = utf8(s), st = Number(start);
-  const end = len < 0n ? buf.length : Math.min(buf.length, st + Number(len > BigInt(buf.length) ? BigInt(buf.length) : len));
+  const end = len < 0 ? buf.length : Math.min(buf.length, st + Number(len > buf.length ? buf.length : len));
   return mkString(st >= buf.length ? '' : buf.subarray(st, end).toString('utf8'), ctx);
 });
-prim('concatStringsSep', 2, ([sep, l], pos) => {
+prim('concatStringsSep', 2, (pos, sep, l) => {
   const ctx = new Set<string>();
   const s = forceStringCtx(sep!, ctx, pos);
   return mkString(forceList(l!, pos).map((e) => coerceToString(force(e), ctx, false, true, pos)).join(s), ctx);
 });
-prim('replaceStrings', 3, ([from, to, s], pos) => {
+prim('replaceStrings', 3, (pos, from, to, s) => {
   const fromL = forceList(from!, pos).map((x) => str(x, pos));
   const toL = forceList(to!, pos);
   if (fromL.length !== toL.length) throw new NixEvalError(`'from' and 'to' arguments to 'replaceStrings' have different lengths`, pos);
@@ -368,37 +376,39 @@ prim('replaceStrings', 3, ([from, to, s], pos) => {
   }
   return mkString(out, ctx);
 });
-prim('baseNameOf', 1, ([v], pos) => { const ctx = new Set<string>(); return mkString(baseNameOf(coerceToString(force(v!), ctx, false, false, pos)), ctx); }, true);
-prim('dirOf', 1, ([v], pos) => {
+prim('baseNameOf', 1, (pos, v) => { const ctx = new Set<string>(); return mkString(baseNameOf(coerceToString(force(v!), ctx, false, false, pos)), ctx); }, true);
+prim('dirOf', 1, (pos, v) => {
   const x = force(v!);
   if (x instanceof NixPath) return new NixPath(dirOf(x.path));
   const ctx = new Set<string>();
   return mkString(dirOf(coerceToString(x, ctx, false, false, pos)), ctx);
 }, true);
-prim('toPath', 1, ([v], pos) => { const ctx = new Set<string>(); return mkString(canonPath(coerceToPath(force(v!), ctx, pos)), ctx); });
-prim('compareVersions', 2, ([a, b], pos) => BigInt(compareVersions(forceStringNoCtx(a!, pos), forceStringNoCtx(b!, pos))));
-prim('splitVersion', 1, ([a], pos) => splitVersion(forceStringNoCtx(a!, pos)));
-prim('parseDrvName', 1, ([a], pos) => { const r = parseDrvName(forceStringNoCtx(a!, pos)); return mkAttrs(r); });
+prim('toPath', 1, (pos, v) => { const ctx = new Set<string>(); return mkString(canonPath(coerceToPath(force(v!), ctx, pos)), ctx); });
+prim('compareVersions', 2, (pos, a, b) => (compareVersions(forceStringNoCtx(a!, pos), forceStringNoCtx(b!, pos))));
+prim('splitVersion', 1, (pos, a) => splitVersion(forceStringNoCtx(a!, pos)));
+prim('parseDrvName', 1, (pos, a) => { const r = parseDrvName(forceStringNoCtx(a!, pos)); return mkAttrs(r); });
 function regexCall<T>(f: () => T, pos: Pos | null): T {
   try { return f(); } catch (e) {
     if (e instanceof RegexError) throw new NixEvalError(e.message, pos);
     throw e;
   }
 }
-prim('match', 2, ([re, s], pos) => {
+prim('match', 2, (pos, re, s) => {
   const r = forceStringNoCtx(re!, pos), input = str(s!, pos);
   return regexCall(() => nixMatch(r, input), pos);
 });
-prim('split', 2, ([re, s], pos) => {
+prim('split', 2, (pos, re, s) => {
   const r = forceStringNoCtx(re!, pos), input = str(s!, pos);
   return regexCall(() => nixSplit(r, input), pos) as Lazy[];
 });
 function tomlToValue(v: TomlValue): Value {
   if (Array.isArray(v)) return v.map(tomlToValue);
   if (typeof v === 'object') return new NixAttrs(new Map(Object.entries(v).map(([k, x]) => [k, tomlToValue(x)])));
+  if (typeof v === 'bigint') return mkInt(v);
+  if (typeof v === 'number') return new NixFloat(v);
   return v;
 }
-prim('fromTOML', 1, ([s], pos) => {
+prim('fromTOML', 1, (pos, s) => {
   try { return tomlToValue(fromTOML(str(s!, pos))); } catch (e) {
     if (e instanceof TomlError) throw new NixEvalError(e.message, pos);
     throw e;
@@ -406,15 +416,15 @@ prim('fromTOML', 1, ([s], pos) => {
 });
 
 // ---- string context
-prim('hasContext', 1, ([s], pos) => ctxOf(forceString(s!, pos)).size > 0);
-prim('unsafeDiscardStringContext', 1, ([s], pos) => str(s!, pos));
-prim('unsafeDiscardOutputDependency', 1, ([s], pos) => {
+prim('hasContext', 1, (pos, s) => ctxOf(forceString(s!, pos)).size > 0);
+prim('unsafeDiscardStringContext', 1, (pos, s) => str(s!, pos));
+prim('unsafeDiscardOutputDependency', 1, (pos, s) => {
   const x = forceString(s!, pos);
   const ctx = new Set<string>();
   for (const c of ctxOf(x)) ctx.add(c.startsWith('=') ? c.slice(1) : c);
   return mkString(strOf(x), ctx);
 });
-prim('getContext', 1, ([s], pos) => {
+prim('getContext', 1, (pos, s) => {
   const info = new Map<string, { path: boolean; all: boolean; outputs: string[] }>();
   const get = (p: string) => { let i = info.get(p); if (!i) info.set(p, i = { path: false, all: false, outputs: [] }); return i; };
   for (const c of ctxOf(forceString(s!, pos))) {
@@ -432,7 +442,7 @@ prim('getContext', 1, ([s], pos) => {
   }
   return new NixAttrs(m);
 });
-prim('appendContext', 2, ([s, c], pos) => {
+prim('appendContext', 2, (pos, s, c) => {
   const x = forceString(s!, pos);
   const ctx = new Set(ctxOf(x));
   for (const [p, v] of forceAttrs(c!, pos).map) {
@@ -456,21 +466,21 @@ prim('appendContext', 2, ([s, c], pos) => {
 });
 
 // ---- JSON, XML, hashing
-prim('toJSON', 1, ([v], pos) => {
+prim('toJSON', 1, (pos, v) => {
   const ctx = new Set<string>();
   const out: string[] = [];
   try { printJSON(v!, true, ctx, out); } catch (e) { if (e instanceof NixEvalError) e.at(pos).addTrace(); throw e; }
   return mkString(out.join(''), ctx);
 });
-prim('fromJSON', 1, ([v], pos) => fromJSON(str(v!, pos), pos));
-prim('toXML', 1, ([v]) => { const ctx = new Set<string>(); return mkString(printXML(v!, true, ctx, false), ctx); });
+prim('fromJSON', 1, (pos, v) => fromJSON(str(v!, pos), pos));
+prim('toXML', 1, (_pos, v) => { const ctx = new Set<string>(); return mkString(printXML(v!, true, ctx, false), ctx); });
 const HASH_ALGOS: Record<string, string> = { md5: 'md5', sha1: 'sha1', sha256: 'sha256', sha512: 'sha512' };
-prim('hashString', 2, ([t, s], pos) => {
+prim('hashString', 2, (pos, t, s) => {
   const algo = forceStringNoCtx(t!, pos);
   if (!HASH_ALGOS[algo]) throw new NixEvalError(`unknown hash algorithm '${algo}'`, pos);
   return createHash(HASH_ALGOS[algo]!).update(str(s!, pos)).digest('hex');
 });
-prim('hashFile', 2, ([t, p], pos) => {
+prim('hashFile', 2, (pos, t, p) => {
   const algo = forceStringNoCtx(t!, pos);
   if (!HASH_ALGOS[algo]) throw new NixEvalError(`unknown hash algorithm '${algo}'`, pos);
   const ctx = new Set<string>();
@@ -488,20 +498,20 @@ function readFileOr(path: string, pos: Pos | null): Buffer {
     throw new NixEvalError(`opening file '${path}': ${why}`, pos);
   }
 }
-prim('readFile', 1, ([p], pos) => {
+prim('readFile', 1, (pos, p) => {
   const ctx = new Set<string>();
   const path = coerceToPath(force(p!), ctx, pos);
   checkReadContext(ctx);
   return mkString(readFileOr(path, pos).toString('utf8'), ctx);
 });
-prim('pathExists', 1, ([p], pos) => {
+prim('pathExists', 1, (pos, p) => {
   const ctx = new Set<string>();
   const path = coerceToPath(force(p!), ctx, pos);
   checkReadContext(ctx);
   const hp = hostPathOf(path);
   try { lstatSync(hp); return true; } catch { return existsSync(hp); }
 });
-prim('readDir', 1, ([p], pos) => {
+prim('readDir', 1, (pos, p) => {
   const ctx = new Set<string>();
   const path = coerceToPath(force(p!), ctx, pos);
   checkReadContext(ctx);
@@ -514,8 +524,8 @@ prim('readDir', 1, ([p], pos) => {
   for (const d of ents) m.set(d.name, d.isDirectory() ? 'directory' : d.isSymbolicLink() ? 'symlink' : d.isFile() ? 'regular' : 'unknown');
   return new NixAttrs(m);
 });
-prim('getEnv', 1, ([n], pos) => process.env[forceStringNoCtx(n!, pos)] ?? '');
-prim('import', 1, ([p], pos) => {
+prim('getEnv', 1, (pos, n) => process.env[forceStringNoCtx(n!, pos)] ?? '');
+prim('import', 1, (pos, p) => {
   const x = force(p!);
   if (x instanceof NixAttrs && isDerivation(x)) {
     const op = x.map.get('outPath');
@@ -531,14 +541,14 @@ prim('import', 1, ([p], pos) => {
   checkReadContext(ctx);
   return host!.importFile(path, null, pos);
 }, true);
-prim('scopedImport', 2, ([s, p], pos) => {
+prim('scopedImport', 2, (pos, s, p) => {
   const scope = forceAttrs(s!, pos);
   const ctx = new Set<string>();
   const path = coerceToPath(force(p!), ctx, pos);
   checkReadContext(ctx);
   return host!.importFile(path, scope, pos);
 }, true);
-prim('findFile', 2, ([sp, n], pos) => {
+prim('findFile', 2, (pos, sp, n) => {
   const name = forceStringNoCtx(n!, pos);
   for (const e of forceList(sp!, pos)) {
     const a = forceAttrs(e, pos);
@@ -558,13 +568,13 @@ prim('findFile', 2, ([sp, n], pos) => {
   if (name.startsWith('nix/') && COREPKGS[name.slice(4)] !== undefined) return new NixPath(`${COREPKGS_DIR}/${name.slice(4)}`);
   throw new NixThrownError(`file '${name}' was not found in the Nix search path (add it using $NIX_PATH or -I)`, pos);
 });
-prim('toFile', 2, ([n, s], pos) => {
+prim('toFile', 2, (pos, n, s) => {
   void n; void s;
   throw new NixEvalError(`'builtins.toFile' needs a store, which this evaluation does not have`, pos);
 });
-prim('filterSource', 2, ([, p], pos) => { void p; throw new NixEvalError(`'builtins.filterSource' needs a store, which this evaluation does not have`, pos); });
-prim('path', 1, (_a, pos) => { throw new NixEvalError(`'builtins.path' needs a store, which this evaluation does not have`, pos); });
-prim('storePath', 1, ([p], pos) => {
+prim('filterSource', 2, (pos, _u0, p) => { void p; throw new NixEvalError(`'builtins.filterSource' needs a store, which this evaluation does not have`, pos); });
+prim('path', 1, (pos) => { throw new NixEvalError(`'builtins.path' needs a store, which this evaluation does not have`, pos); });
+prim('storePath', 1, (pos, p) => {
   const ctx = new Set<string>();
   const s = canonPath(coerceToPath(force(p!), ctx, pos));
   // Nix resolves symlinks first, so a missing component is reported as such.
@@ -579,15 +589,15 @@ prim('storePath', 1, ([p], pos) => {
   ctx.add(sp);
   return mkString(s, ctx);
 });
-prim('placeholder', 1, ([n], pos) => {
+prim('placeholder', 1, (pos, n) => {
   const name = forceStringNoCtx(n!, pos);
   const h = createHash('sha256').update(`nix-output:${name}`).digest();
   return '/' + nixBase32(h);
 }, true);
 for (const f of ['fetchGit', 'fetchMercurial', 'fetchTarball', 'fetchTree', 'fetchurl']) {
-  prim(f, 1, (_a, pos) => { throw new NixEvalError(`'builtins.${f}' needs the network and a store, which this evaluation does not have`, pos); }, f !== 'fetchurl');
+  prim(f, 1, (pos) => { throw new NixEvalError(`'builtins.${f}' needs the network and a store, which this evaluation does not have`, pos); }, f !== 'fetchurl');
 }
-prim('derivationStrict', 1, (_a, pos) => { throw new NixEvalError(`'derivationStrict' needs the derivation support (eval/derivation), which is not registered`, pos); }, true);
+prim('derivationStrict', 1, (pos) => { throw new NixEvalError(`'derivationStrict' needs the derivation support (eval/derivation), which is not registered`, pos); }, true);
 
 export function nixBase32(h: Buffer): string {
   const chars = '0123456789abcdfghijklmnpqrsvwxyz';

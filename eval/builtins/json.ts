@@ -2,7 +2,7 @@
 // messages; this turns its result into Nix values.
 import { fromJSON as parseJson, JsonParseError, type JsonValue } from '../lib/json.js';
 import { NixEvalError, type Pos } from '../errors.js';
-import { NixAttrs, type Lazy, type Value } from '../values.js';
+import { NixAttrs, NixFloat, mkInt, type Lazy, type Value } from '../values.js';
 
 export function fromJSON(text: string, pos: Pos | null): Value {
   let parsed: JsonValue;
@@ -16,6 +16,8 @@ export function fromJSON(text: string, pos: Pos | null): Value {
 }
 
 function toValue(v: JsonValue): Value {
+  if (typeof v === 'bigint') return mkInt(v);
+  if (typeof v === 'number') return new NixFloat(v);
   if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) return v.map(toValue) as Lazy[];
   const m = new Map<string, Lazy>();

@@ -63,8 +63,13 @@ export function compareBytes(a: string, b: string): number {
 }
 
 export function sortedKeys<T>(m: Map<string, T> | Set<string>): string[] {
-  return [...m.keys()].sort(compareBytes);
+  const keys = [...m.keys()];
+  // Without characters from U+D800 on, UTF-16 order (the default sort's, native) is byte order.
+  for (let i = 0; i < keys.length; i++) if (AT_OR_ABOVE_D800.test(keys[i]!)) return keys.sort(compareBytes);
+  return keys.sort();
 }
+
+const AT_OR_ABOVE_D800 = /[\ud800-\uffff]/;
 
 // ---- printing --------------------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ const GLOBAL = new Set(['derivationStrict', 'placeholder', 'fetchTarball']);
 export function registerDerivationPrimops(session: InstantiationSession): void {
   for (const [key, fn] of Object.entries(derivationPrimops(evalHost, session))) {
     const name = key.replace(/^__/, '');
-    registerBuiltin(name, new PrimOp(name, fn.length, (args: Lazy[]) => force(fn(...args))), { global: GLOBAL.has(name) });
+    registerBuiltin(name, new PrimOp(name, fn.length, (_pos, ...args: Lazy[]) => force(fn(...args.slice(0, fn.length)))), { global: GLOBAL.has(name) });
   }
 }
 

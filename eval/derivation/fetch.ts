@@ -1,11 +1,14 @@
 // builtins.fetchurl / builtins.fetchTarball at evaluation time. Evaluation is synchronous, so the
 // download runs in a worker thread while this thread waits on an Atomics flag; the body comes
 // back through a temporary file.
-import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+
+// child_process, os and worker_threads are loaded on first use: every evaluation imports this
+// module, few fetch anything.
+const require = createRequire(import.meta.url);
+const tmpdir = (): string => (require('node:os') as typeof import('node:os')).tmpdir();
 import { TsixError } from '../../store/errors.js';
 
 /** A download that failed (code E_FETCH). */
@@ -49,6 +52,7 @@ export function downloadSync(url: string): Buffer {
     const file = join(dir, 'body');
     const flag = new SharedArrayBuffer(4);
     const state = new Int32Array(flag);
+    const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
     const w = new Worker(WORKER, { eval: true, workerData: { url, file, flag } });
     w.unref();
     while (Atomics.load(state, 0) === 0) Atomics.wait(state, 0, 0, 1000);
@@ -77,7 +81,7 @@ export function unpackTarball(url: string, data: Buffer): { tmpDir: string; top:
       : magic.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])) ? '-J'
         : magic[0] === 0x42 && magic[1] === 0x5a && magic[2] === 0x68 ? '-j'
           : magic.readUInt32LE(0) === 0xfd2fb528 ? '--zstd' : null;
-    execFileSync('tar', ['-x', ...(filter ? [filter] : []), '-f', archive, '-C', out, '--no-same-owner', '--no-same-permissions'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    (require('node:child_process') as typeof import('node:child_process')).execFileSync('tar', ['-x', ...(filter ? [filter] : []), '-f', archive, '-C', out, '--no-same-owner', '--no-same-permissions'], { stdio: ['ignore', 'ignore', 'pipe'] });
     const members = readdirSync(out);
     if (members.length !== 1) throw new FetchError(url, `tarball contains an unexpected number of top-level files (${members.length})`);
     return { tmpDir, top: join(out, members[0]!) };

@@ -1,0 +1,34 @@
+// `tsix eval` without a worker thread: most evaluations are small, and a worker's start-up (a new
+// isolate, the modules loaded again) costs more than they do. The attempt is abandoned, leaving
+// nothing visible, when it fails in any way (the worker then reproduces the error with its trace),
+// needs the store (import from derivation is served to the worker only), overflows this thread's
+// default stack, or uses more than a quarter of this thread's heap limit.
+import { getHeapStatistics } from 'node:v8';
+import type { EvalArgs } from './cli.js';
+import { setHeapCheck } from './evaluator.js';
+import { builtinEntries, registerBuiltin } from './builtins/index.js';
+import { enableDerivations } from './derivation/evaluator-adapter.js';
+import { setStorePathResolver } from './ifd/store-reads.js';
+import { runEval } from './run-eval.js';
+
+class NeedWorker extends Error {}
+
+export function evalOnMainThread(args: EvalArgs, cwd: string, stdinText: string | null): { code: number; output: [boolean, string][] } | null {
+  const output: [boolean, string][] = [];
+  // As setupEvalWorker (ifd/eval-setup.ts) without the worker bridge: the evaluator's storePath stays.
+  const storePath = builtinEntries().get('storePath');
+  const store = enableDerivations();
+  if (storePath) registerBuiltin('storePath', storePath.value, { global: storePath.global });
+  setStorePathResolver(() => { throw new NeedWorker('store access'); });
+  const limit = getHeapStatistics().heap_size_limit / 4;
+  setHeapCheck(() => { if (getHeapStatistics().used_heap_size > limit) throw new NeedWorker('heap'); });
+  try {
+    const code = runEval(args, cwd, stdinText, { out: (s) => { output.push([false, s]); }, err: (s) => { output.push([true, s]); } }, store);
+    return { code, output };
+  } catch {
+    return null;
+  } finally {
+    setHeapCheck(null);
+    setStorePathResolver(null);
+  }
+}
