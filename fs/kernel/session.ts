@@ -8,6 +8,7 @@ import { inodeOf, type LoadedDirectory, type Resolved, type StoreTree } from '..
 import type { Node } from '../../store/castore/nodes.js';
 import { logger } from '../../store/log.js';
 import type { FuseChannel } from './channel.js';
+import type { ReadPool } from './read-pool.js';
 import {
   align8, ATTR, ATTR_OUT, cString, DIRENT_HEADER, dtypeOf, ENTRY_OUT, FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE,
   FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, INIT, INIT_OUT, OP, OPEN_OUT, parseRequest, ROOT_ID,
@@ -56,6 +57,8 @@ const UNKNOWN_INO = 0xffffffff;
 const PAGE = 4096;
 const POOLED_MIN = 64 << 10;
 const POOL_MAX = 32;
+/** What dispatch returns for a request a read worker has answered already. */
+const REPLIED: Buffer[] = [];
 
 interface DirItem { str: string; name: Buffer; ino: number; type: number; r?: Resolved }
 const DOT = Buffer.from('.');
@@ -86,6 +89,9 @@ export class KernelSession {
   readonly initialized: Promise<Negotiated>;
   negotiated: Negotiated | null = null;
 
+  /** Workers answering READs of files in pack files (kernel mounts of a local store). */
+  private pool: ReadPool | null = null;
+
   constructor(private readonly tree: StoreTree, private readonly opts: SessionOptions, private channel: FuseChannel | null = null) {
     const root: KNode = { id: ROOT_ID, path: '/', r: { kind: 'mountRoot' }, nlookup: 1 };
     this.nodes.set(ROOT_ID, root);
@@ -93,8 +99,9 @@ export class KernelSession {
     this.initialized = new Promise((res) => { this.initDone = res; });
   }
 
-  attach(channel: FuseChannel): void {
+  attach(channel: FuseChannel, pool: ReadPool | null = null): void {
     this.channel = channel;
+    this.pool = pool;
   }
 
   /** Nodes the kernel currently knows (root included). */
@@ -142,6 +149,7 @@ export class KernelSession {
   }
 
   private send(req: Request, parts: Buffer[]): void {
+    if (parts === REPLIED) return;
     if (req.opcode === OP.LOOKUP && !this.waitingLookups.delete(req.unique)) {
       // Answered EINTR already: the counts this reply raised are not the kernel's.
       for (const id of this.counted.get(parts) ?? []) this.forget(id, 1);
@@ -182,7 +190,7 @@ export class KernelSession {
         if (this.negotiated && this.negotiated.offered & INIT.NO_OPEN_SUPPORT) throw new Errno(ERRNO.ENOSYS);
         return [openOut(0, FOPEN_KEEP_CACHE)];
       }
-      case OP.READ: return this.read(node, req.arg);
+      case OP.READ: return this.read(node, req);
       case OP.RELEASE: case OP.RELEASEDIR: {
         this.rootListings.delete(Number(req.arg.readBigUInt64LE(0)));
         return [];
@@ -305,7 +313,8 @@ export class KernelSession {
     return out;
   }
 
-  private async read(node: KNode, arg: Buffer): Promise<Buffer[]> {
+  private async read(node: KNode, req: Request): Promise<Buffer[]> {
+    const arg = req.arg;
     const r = node.r;
     if (r.kind !== 'node' || r.node.type === 'directory') throw new Errno(ERRNO.EISDIR);
     if (r.node.type !== 'file') throw new Errno(ERRNO.EINVAL);
@@ -318,6 +327,14 @@ export class KernelSession {
     if (offset === 0) {
       const parentPath = node.path.slice(0, node.path.lastIndexOf('/'));
       if (parentPath) void this.tree.resolve(parentPath).then(() => this.tree.prefetchAfter(node.path), () => undefined);
+    }
+    if (this.pool && this.tree.reader.hasLayouts) {
+      const l = await this.tree.reader.layout(r.node.digest);
+      if (l && 'starts' in l) {
+        await this.pool.read(req.unique, r.node.digest, l, offset, len);
+        return REPLIED;
+      }
+      if (l) return [l.subarray(offset, offset + len)];
     }
     const big = len > POOLED_MIN ? this.buffers.pop() ?? Buffer.allocUnsafeSlow(this.opts.maxRead) : null;
     const data = big ? big.subarray(0, len) : Buffer.allocUnsafe(len);
