@@ -119,14 +119,25 @@ export class BlobReader {
     const k = digest.toString('latin1');
     const hit = this.layouts.get(k);
     if (hit) return hit;
+    const bytes = this.chunks.get(k);
+    if (bytes) return Promise.resolve(bytes);
     const p = this.blobs.layout(digest).then((l) => {
+      this.layouts.delete(k);
       // Not in local files (or absent): readInto serves it (or says it is missing).
-      if (!l || l.inline) { this.layouts.delete(k); return l?.inline ?? null; }
-      return fileLayout(l);
+      if (!l) return null;
+      if (l.inline) { this.chunks.set(k, l.inline); return l.inline; }
+      const f = fileLayout(l);
+      this.layouts.set(k, Promise.resolve(f));
+      return f;
     });
     this.layouts.set(k, p);
     p.catch(() => this.layouts.delete(k));
     return p;
+  }
+
+  /** The bytes of a small (inline) blob if they are in memory. */
+  cachedInline(digest: Digest): Buffer | undefined {
+    return this.blobs.layout ? this.chunks.peek(digest.toString('latin1')) : undefined;
   }
 
   /** Fetches (into the cache) the first bytes of a blob a reader is likely to want next. */
