@@ -17,6 +17,8 @@ export interface FileLayout {
   chunks: BlobLayout['chunks'];
   starts: number[];
   digests: Buffer;
+  /** Per chunk: 1 once its bytes were read and found to match its digest (not checked again). */
+  verified: Uint8Array;
 }
 
 function fileLayout(l: BlobLayout): FileLayout {
@@ -24,7 +26,7 @@ function fileLayout(l: BlobLayout): FileLayout {
   let at = 0;
   const digests = Buffer.allocUnsafe(l.chunks.length * 32);
   l.chunks.forEach((c, i) => { starts.push(at); at += c.size; c.digest.copy(digests, i * 32); });
-  return { size: l.size, chunks: l.chunks, starts, digests };
+  return { size: l.size, chunks: l.chunks, starts, digests, verified: new Uint8Array(l.chunks.length) };
 }
 
 /** Where a sequential reader is: furthest end read, read-ahead window, fetched-ahead point. */

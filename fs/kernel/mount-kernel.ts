@@ -57,7 +57,7 @@ export async function mountKernelFs(opts: MountOptions): Promise<KernelMountedFs
   try {
     await mountDevice(fd, mountPoint, !!opts.allowOther);
     channel = new FuseChannel(fd, READ_BUFFER, session.handle);
-    pool = new ReadPool(fd);
+    pool = new ReadPool(fd, readWorkers());
     session.attach(channel, pool);
     const negotiated = await Promise.race([session.initialized, channel.ended.then((why) => { throw new KernelMountError(mountPoint, `the kernel closed the connection before INIT (${why})`); })]);
     await tuneConnection(mountPoint, opts.readAheadKb ?? 4096);
@@ -85,6 +85,12 @@ export async function mountKernelFs(opts: MountOptions): Promise<KernelMountedFs
     else closeSync(fd);
     throw err;
   }
+}
+
+/** How many READ workers ($TSIX_FUSE_READ_WORKERS, default 2). */
+function readWorkers(): number {
+  const n = Number(process.env.TSIX_FUSE_READ_WORKERS ?? 2);
+  return Number.isInteger(n) && n >= 1 && n <= 16 ? n : 2;
 }
 
 /** mount(8) with our /dev/fuse descriptor as its fd 3: the kernel mount, no helper. */

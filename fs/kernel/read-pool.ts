@@ -3,14 +3,13 @@
 // them, checks their BLAKE3 digests and writes the reply to /dev/fuse itself (read-worker.ts).
 // Hashing and copying a big file's bytes so use both cores and never hold the event loop.
 import { open, type FileHandle } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Digest } from '../../store/castore/nodes.js';
 import { CorruptionError } from '../../store/errors.js';
 import type { FileLayout } from '../blob-reader.js';
 import type { ReadDone, ReadJob } from './read-worker.js';
 
-interface Pending { resolve(): void; reject(err: unknown): void; blob: Digest; worker: number }
+interface Pending { resolve(): void; reject(err: unknown): void; blob: Digest; worker: number; layout: FileLayout; first: number; last: number }
 
 export class ReadPool {
   private readonly workers: { w: Worker; jobs: number }[] = [];
@@ -20,7 +19,7 @@ export class ReadPool {
   private nextId = 1;
   private closed = false;
 
-  constructor(private readonly fuseFd: number, private readonly size = Math.max(2, Math.min(4, availableParallelism()))) {}
+  constructor(private readonly fuseFd: number, private readonly size = 2) {}
 
   /**
    * Serves READ `unique` of bytes [pos, pos+len) (within the blob) with a worker; resolves once
@@ -28,7 +27,7 @@ export class ReadPool {
    */
   async read(unique: bigint, blob: Digest, l: FileLayout, pos: number, len: number): Promise<void> {
     const end = Math.min(l.size, pos + len);
-    let first = chunkAt(l.starts, pos);
+    const first = chunkAt(l.starts, pos);
     let last = first;
     while (last + 1 < l.chunks.length && l.starts[last + 1]! < end) last++;
     const fds: number[] = [];
@@ -43,12 +42,14 @@ export class ReadPool {
     if (this.closed) throw new Error('the FUSE read pool is closed');
     const job: ReadJob = {
       id: this.nextId++, unique, fds, offsets, sizes,
-      digests: l.digests.subarray(first * 32, (last + 1) * 32),
+      // Copies of just these chunks' entries (a view would send its whole buffer along).
+      digests: new Uint8Array(l.digests.subarray(first * 32, (last + 1) * 32)),
+      verified: l.verified.slice(first, last + 1),
       skip: pos - l.starts[first]!, take: end - pos,
     };
     const worker = this.pick();
     return new Promise<void>((resolve, reject) => {
-      this.pending.set(job.id, { resolve, reject, blob, worker });
+      this.pending.set(job.id, { resolve, reject, blob, worker, layout: l, first, last });
       this.workers[worker]!.jobs++;
       this.workers[worker]!.w.postMessage(job);
     });
@@ -98,7 +99,10 @@ export class ReadPool {
     if (!p) return;
     this.pending.delete(m.id);
     this.workers[worker]!.jobs--;
-    if (!m.error) return p.resolve();
+    if (!m.error) {
+      p.layout.verified.fill(1, p.first, p.last + 1);
+      return p.resolve();
+    }
     const e = m.error;
     if (e.corrupt !== undefined) p.reject(new CorruptionError(`blob ${p.blob.toString('hex')}: ${e.message}`, { blob: p.blob.toString('hex') }));
     else p.reject(Object.assign(new Error(e.message), { code: e.code === 'EREPLY' ? undefined : e.code }));
