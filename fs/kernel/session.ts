@@ -59,6 +59,8 @@ const POOLED_MIN = 64 << 10;
 const POOL_MAX = 32;
 /** How many following small files are handed to the reader thread when one is read here. */
 const PUSH_AHEAD = 64;
+/** How many of those are fetched and pushed first, on their own. */
+const PUSH_FIRST = 8;
 /** Files up to this size are handed over (the store keeps them inline: no chunk to read). */
 const PUSH_MAX_SIZE = 16 << 10;
 /** What dispatch returns for a request a read worker has answered already. */
@@ -399,18 +401,23 @@ export class KernelSession {
     }
     if (i <= (this.pushedTo.get(d) ?? 0)) return;
     this.pushedTo.set(d, i);
-    const data = await Promise.all(items.map((it) => this.tree.reader.layout(it.digest).catch(() => null)));
-    const files: [number, Buffer, boolean][] = [];
     const mid = items[items.length >> 1]?.node;
-    items.forEach((it, k) => {
-      const b = data[k];
-      if (!b || !Buffer.isBuffer(b) || b.length !== it.size || !this.nodes.has(it.node.id)) return;
-      const notify = it.node === mid;
-      if (notify) this.pushNotify.set(it.node.id, it.node);
-      this.pushed.add(it.node.id);
-      files.push([it.node.id, b, notify]);
-    });
-    this.channel?.push(files);
+    // The next few first, on their own (a store batches the lookups of one turn into one
+    // read): the reader is about to ask for them.
+    for (const wave of [items.slice(0, PUSH_FIRST), items.slice(PUSH_FIRST)]) {
+      if (!wave.length) continue;
+      const data = await Promise.all(wave.map((it) => this.tree.reader.layout(it.digest).catch(() => null)));
+      const files: [number, Buffer, boolean][] = [];
+      wave.forEach((it, k) => {
+        const b = data[k];
+        if (!b || !Buffer.isBuffer(b) || b.length !== it.size || !this.nodes.has(it.node.id)) return;
+        const notify = it.node === mid;
+        if (notify) this.pushNotify.set(it.node.id, it.node);
+        this.pushed.add(it.node.id);
+        files.push([it.node.id, b, notify]);
+      });
+      this.channel?.push(files);
+    }
   }
 
   private async opendir(node: KNode): Promise<Buffer[]> {
