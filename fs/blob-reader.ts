@@ -3,7 +3,9 @@
 // cached, and copied straight into the kernel's buffer. Sequential readers get chunks fetched
 // ahead of them: a reader that starts at the beginning of a big file is fed by one whole-blob
 // stream (BlobService.open, which reads runs of adjacent chunks at once), others by several
-// single-chunk fetches at a time.
+// single-chunk fetches at a time. Readers that read chunk files themselves (the kernel FUSE
+// server's read workers) get the blob's layout instead: where each chunk lies, or a small
+// blob's bytes.
 import type { BlobLayout, BlobService } from '../store/castore/blob-service.js';
 import type { ChunkRef, Digest } from '../store/castore/nodes.js';
 import { CorruptionError, NotFoundError } from '../store/errors.js';
@@ -126,7 +128,7 @@ export class BlobReader {
     const p = this.blobs.layout(digest).then((l) => {
       this.layouts.delete(k);
       // Not in local files (or absent): readInto serves it (or says it is missing).
-      if (!l) return null;
+      if (!l) { this.layouts.set(k, Promise.resolve(null)); return null; }
       if (l.inline) { this.chunks.set(k, l.inline); return l.inline; }
       const f = fileLayout(l);
       this.layouts.set(k, Promise.resolve(f));
@@ -145,12 +147,6 @@ export class BlobReader {
   /** Fetches (into the cache) the first bytes of a blob a reader is likely to want next. */
   prefetch(digest: Digest, bytes: number): void {
     if (this.prefetching >= this.maxPrefetch) return;
-    if (this.blobs.layout) {
-      // Readers go by layout: its index lookup (with the bytes of a small blob) is what to fetch.
-      this.prefetching++;
-      void this.layout(digest).catch(() => undefined).finally(() => { this.prefetching--; });
-      return;
-    }
     this.prefetching++;
     void this.index(digest).then((idx) => {
       const waits: Promise<unknown>[] = [];
