@@ -74,7 +74,12 @@ export class ReadPool {
       this.files.set(path, f);
       f.catch(() => this.files.delete(path));
     }
-    return f.then((h) => { this.fds.set(path, h.fd); return h.fd; });
+    return f.then((h) => {
+      // Opened while closing: close() has gone through the files already.
+      if (this.closed) { void h.close().catch(() => undefined); throw new Error('the FUSE read pool is closed'); }
+      this.fds.set(path, h.fd);
+      return h.fd;
+    });
   }
 
   /** The worker with the fewest jobs (started on first use). */
