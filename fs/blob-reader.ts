@@ -3,13 +3,33 @@
 // cached, and copied straight into the kernel's buffer. Sequential readers get chunks fetched
 // ahead of them: a reader that starts at the beginning of a big file is fed by one whole-blob
 // stream (BlobService.open, which reads runs of adjacent chunks at once), others by several
-// single-chunk fetches at a time.
-import type { BlobService } from '../store/castore/blob-service.js';
+// single-chunk fetches at a time. Readers that read chunk files themselves (the kernel FUSE
+// server's read workers) get the blob's layout instead: where each chunk lies, or a small
+// blob's bytes.
+import type { BlobLayout, BlobService } from '../store/castore/blob-service.js';
 import type { ChunkRef, Digest } from '../store/castore/nodes.js';
 import { CorruptionError, NotFoundError } from '../store/errors.js';
 import { Lru, WeightedLru } from './lru.js';
 
 interface BlobIndex { size: number; chunks: ChunkRef[]; offsets: number[] }
+
+/** A blob's chunks in local files, with the start of each in the blob and the digests packed together. */
+export interface FileLayout {
+  size: number;
+  chunks: BlobLayout['chunks'];
+  starts: number[];
+  digests: Buffer;
+  /** Per chunk: 1 once its bytes were read and found to match its digest (not checked again). */
+  verified: Uint8Array;
+}
+
+function fileLayout(l: BlobLayout): FileLayout {
+  const starts: number[] = [];
+  let at = 0;
+  const digests = Buffer.allocUnsafe(l.chunks.length * 32);
+  l.chunks.forEach((c, i) => { starts.push(at); at += c.size; c.digest.copy(digests, i * 32); });
+  return { size: l.size, chunks: l.chunks, starts, digests, verified: new Uint8Array(l.chunks.length) };
+}
 
 /** Where a sequential reader is: furthest end read, read-ahead window, fetched-ahead point. */
 interface Stream { next: number; window: number; aheadTo: number; pump?: Pump }
@@ -59,6 +79,7 @@ export class BlobReader {
   private readonly maxPrefetch: number;
   private prefetching = 0;
   private readonly pumps = new Map<string, Pump>();
+  private readonly layouts = new Lru<string, Promise<FileLayout | Buffer | null>>(16384);
 
   constructor(private readonly blobs: BlobService, opts: BlobReaderOptions = {}) {
     this.chunks = new WeightedLru(opts.cacheBytes ?? 64 << 20, (b) => b.length + 64);
@@ -85,6 +106,42 @@ export class BlobReader {
       copied += c.copy(dest, s + Math.max(0, pos - s) - pos, Math.max(0, pos - s), Math.min(c.length, end - s));
     }
     return copied;
+  }
+
+  /** Whether the store can tell where chunk bytes lie (then layout() serves readers). */
+  get hasLayouts(): boolean {
+    return !!this.blobs.layout;
+  }
+
+  /**
+   * For readers that read chunk files themselves (the FUSE read workers): a small blob's bytes,
+   * or where its chunks lie; null if the store cannot say (use readInto). Inline bytes are not
+   * kept here (the store's index cache has them).
+   */
+  layout(digest: Digest): Promise<FileLayout | Buffer | null> {
+    if (!this.blobs.layout) return Promise.resolve(null);
+    const k = digest.toString('latin1');
+    const hit = this.layouts.get(k);
+    if (hit) return hit;
+    const bytes = this.chunks.get(k);
+    if (bytes) return Promise.resolve(bytes);
+    const p = this.blobs.layout(digest).then((l) => {
+      this.layouts.delete(k);
+      // Not in local files (or absent): readInto serves it (or says it is missing).
+      if (!l) { this.layouts.set(k, Promise.resolve(null)); return null; }
+      if (l.inline) { this.chunks.set(k, l.inline); return l.inline; }
+      const f = fileLayout(l);
+      this.layouts.set(k, Promise.resolve(f));
+      return f;
+    });
+    this.layouts.set(k, p);
+    p.catch(() => this.layouts.delete(k));
+    return p;
+  }
+
+  /** The bytes of a small (inline) blob if they are in memory. */
+  cachedInline(digest: Digest): Buffer | undefined {
+    return this.blobs.layout ? this.chunks.peek(digest.toString('latin1')) : undefined;
   }
 
   /** Fetches (into the cache) the first bytes of a blob a reader is likely to want next. */

@@ -45,6 +45,11 @@ export class WeightedLru<K, V> {
     return this.map.has(k);
   }
 
+  /** The value without making it recently used. */
+  peek(k: K): V | undefined {
+    return this.map.get(k);
+  }
+
   set(k: K, v: V): void {
     const old = this.map.get(k);
     if (old !== undefined) { this.map.delete(k); this.weight -= this.weigh(old); }

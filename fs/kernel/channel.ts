@@ -1,7 +1,9 @@
 // The /dev/fuse connection: requests are read by a worker thread (a read(2) on /dev/fuse blocks
 // until the kernel has a request, and must neither hold the event loop nor a libuv threadpool
 // thread, which the store and every async fs call need), handed to the main thread one message
-// per request, and answered from the main thread with one write(2) per reply.
+// per request, and answered from the main thread with one write(2) per reply. Small files whose
+// contents the main thread handed over ahead of time (push) have their READs answered by the
+// reader itself: no trip through the main thread for each file of a tar or cp -r.
 import { writeSync, writevSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { logger } from '../../store/log.js';
@@ -15,9 +17,29 @@ const log = logger('fs');
  * EINTR and EAGAIN mean "read again"; ENODEV (unmounted) or ECONNABORTED (aborted) end it.
  */
 const READER = `
-const { parentPort, workerData } = require('node:worker_threads');
-const { readSync } = require('node:fs');
+const { parentPort, workerData, receiveMessageOnPort } = require('node:worker_threads');
+const { readSync, writevSync } = require('node:fs');
 const buf = Buffer.allocUnsafe(workerData.bufferSize);
+const header = Buffer.allocUnsafe(16);
+// nodeid → { data, notify }: whole contents of small files, oldest first.
+const files = new Map();
+let bytes = 0;
+function apply(m) {
+  if (m.put) for (const [id, data, notify] of m.put) {
+    if (files.has(id)) continue;
+    files.set(id, { data: Buffer.from(data.buffer, data.byteOffset, data.byteLength), notify });
+    bytes += data.byteLength;
+  }
+  if (m.drop) for (const id of m.drop) {
+    const f = files.get(id);
+    if (f) { files.delete(id); bytes -= f.data.length; }
+  }
+  for (const [id, f] of files) {
+    if (bytes <= workerData.cacheBytes) break;
+    files.delete(id);
+    bytes -= f.data.length;
+  }
+}
 for (;;) {
   let n;
   try {
@@ -28,6 +50,22 @@ for (;;) {
     break;
   }
   if (n === 0) { parentPort.postMessage({ end: 'EOF' }); break; }
+  // READ (opcode 15) of a file handed over: answered here.
+  if (n >= 64 && buf.readUInt32LE(4) === 15) {
+    for (let m; (m = receiveMessageOnPort(parentPort));) apply(m.message);
+    const id = Number(buf.readBigUInt64LE(16));
+    const f = files.get(id);
+    if (f) {
+      const off = Math.min(Number(buf.readBigUInt64LE(48)), f.data.length);
+      const part = f.data.subarray(off, Math.min(f.data.length, off + buf.readUInt32LE(56)));
+      header.writeUInt32LE(16 + part.length, 0);
+      header.writeInt32LE(0, 4);
+      buf.copy(header, 8, 8, 16);
+      try { writevSync(workerData.fd, [header, part]); } catch {}
+      if (f.notify) { f.notify = false; parentPort.postMessage({ hit: id }); }
+      continue;
+    }
+  }
   const req = new Uint8Array(n);
   req.set(buf.subarray(0, n));
   parentPort.postMessage(req, [req.buffer]);
@@ -40,16 +78,35 @@ export class FuseChannel {
   readonly ended: Promise<string>;
   private done = false;
 
-  constructor(readonly fd: number, bufferSize: number, onRequest: (req: Buffer) => void) {
-    this.worker = new Worker(READER, { eval: true, workerData: { fd, bufferSize } });
+  /** Called when the reader answers a READ of a file pushed with `notify` set (once). */
+  onHit: (nodeid: number) => void = () => undefined;
+
+  constructor(readonly fd: number, bufferSize: number, onRequest: (req: Buffer) => void, cacheBytes = 32 << 20) {
+    this.worker = new Worker(READER, { eval: true, workerData: { fd, bufferSize, cacheBytes } });
     let end: (why: string) => void = () => undefined;
     this.ended = new Promise((res) => { end = res; });
-    this.worker.on('message', (m: Uint8Array | { end: string }) => {
+    this.worker.on('message', (m: Uint8Array | { end: string } | { hit: number }) => {
       if (m instanceof Uint8Array) onRequest(Buffer.from(m.buffer, m.byteOffset, m.byteLength));
+      else if ('hit' in m) this.onHit(m.hit);
       else { this.done = true; end(m.end); }
     });
     this.worker.on('error', (err) => { log.error({ err: err.message }, 'FUSE reader failed'); this.done = true; end(err.message); });
     this.worker.on('exit', () => { this.done = true; end('exit'); });
+  }
+
+  /**
+   * Hands whole contents of files (by nodeid; never reused, the store never changes) to the
+   * reader, which then answers their READs itself. `notify`: tell onHit when it first does.
+   */
+  push(files: [nodeid: number, data: Buffer, notify: boolean][]): void {
+    if (this.done || files.length === 0) return;
+    const put = files.map(([id, data, notify]) => [id, new Uint8Array(data), notify] as const);
+    this.worker.postMessage({ put }, put.map((f) => f[1].buffer));
+  }
+
+  /** Forgets pushed contents (of nodes the kernel forgot). */
+  drop(ids: number[]): void {
+    if (!this.done && ids.length) this.worker.postMessage({ drop: ids });
   }
 
   /**

@@ -11,6 +11,7 @@ import type { MountedFs, MountOptions } from '../mount.js';
 import { findMount, prepareMountPoint, unmount } from '../mount-point.js';
 import { StoreTree } from '../tree.js';
 import { FuseChannel } from './channel.js';
+import { ReadPool } from './read-pool.js';
 import { KernelSession, type Negotiated } from './session.js';
 
 const log = logger('fs');
@@ -52,18 +53,22 @@ export async function mountKernelFs(opts: MountOptions): Promise<KernelMountedFs
   }
   const session = new KernelSession(tree, { timeout, maxRead: MAX_IO, maxWrite: MAX_IO });
   let channel: FuseChannel | null = null;
+  let pool: ReadPool | null = null;
   try {
     await mountDevice(fd, mountPoint, !!opts.allowOther);
     channel = new FuseChannel(fd, READ_BUFFER, session.handle);
-    session.attach(channel);
+    pool = new ReadPool(fd, readWorkers());
+    session.attach(channel, pool);
     const negotiated = await Promise.race([session.initialized, channel.ended.then((why) => { throw new KernelMountError(mountPoint, `the kernel closed the connection before INIT (${why})`); })]);
     await tuneConnection(mountPoint, opts.readAheadKb ?? 4096);
     log.info({ mountPoint, allowOther: !!opts.allowOther, listRoot: !!opts.listRoot, backend: 'kernel' }, 'mounted');
     let unmounted: Promise<void> | null = null;
     const ch = channel;
+    const readers = pool;
     const lost = ch.ended.then(async (why) => {
       if (unmounted) return new Promise<void>(() => undefined);
       log.error({ mountPoint, why }, 'the mount is gone (unmounted or aborted from outside)');
+      await readers.close();
       closeSync(fd);
       unmounted = Promise.resolve();
     });
@@ -73,13 +78,19 @@ export async function mountKernelFs(opts: MountOptions): Promise<KernelMountedFs
       negotiated,
       lost,
       nodeCount: () => session.nodeCount,
-      unmount: () => (unmounted ??= stop(mountPoint, fd, ch)),
+      unmount: () => (unmounted ??= stop(mountPoint, fd, ch, readers)),
     };
   } catch (err) {
-    if (channel) await stop(mountPoint, fd, channel).catch(() => undefined);
+    if (channel) await stop(mountPoint, fd, channel, pool).catch(() => undefined);
     else closeSync(fd);
     throw err;
   }
+}
+
+/** How many READ workers ($TSIX_FUSE_READ_WORKERS, default 2). */
+function readWorkers(): number {
+  const n = Number(process.env.TSIX_FUSE_READ_WORKERS ?? 2);
+  return Number.isInteger(n) && n >= 1 && n <= 16 ? n : 2;
 }
 
 /** mount(8) with our /dev/fuse descriptor as its fd 3: the kernel mount, no helper. */
@@ -104,7 +115,7 @@ function mountDevice(fd: number, mountPoint: string, allowOther: boolean): Promi
  * mount is detached lazily; its connection is then aborted (our server is going away), so its
  * remaining users get ENOTCONN rather than hanging.
  */
-async function stop(mountPoint: string, fd: number, channel: FuseChannel): Promise<void> {
+async function stop(mountPoint: string, fd: number, channel: FuseChannel, pool: ReadPool | null): Promise<void> {
   const m = await findMount(mountPoint).catch(() => null);
   const ours = m?.fsType === 'fuse.tsix' ? m : null;
   if (ours) {
@@ -119,6 +130,8 @@ async function stop(mountPoint: string, fd: number, channel: FuseChannel): Promi
     log.warn({ mountPoint }, 'the store mount was gone before unmounting');
   }
   await channel.ended;
+  // The read workers write to the descriptor: stop them before it is closed (and its number reused).
+  await pool?.close();
   closeSync(fd);
   log.info({ mountPoint }, 'unmounted');
 }

@@ -8,6 +8,7 @@ import { inodeOf, type LoadedDirectory, type Resolved, type StoreTree } from '..
 import type { Node } from '../../store/castore/nodes.js';
 import { logger } from '../../store/log.js';
 import type { FuseChannel } from './channel.js';
+import type { ReadPool } from './read-pool.js';
 import {
   align8, ATTR, ATTR_OUT, cString, DIRENT_HEADER, dtypeOf, ENTRY_OUT, FOPEN_CACHE_DIR, FOPEN_KEEP_CACHE,
   FUSE_KERNEL_MINOR_VERSION, FUSE_KERNEL_VERSION, INIT, INIT_OUT, OP, OPEN_OUT, parseRequest, ROOT_ID,
@@ -56,8 +57,16 @@ const UNKNOWN_INO = 0xffffffff;
 const PAGE = 4096;
 const POOLED_MIN = 64 << 10;
 const POOL_MAX = 32;
+/** How many following small files are handed to the reader thread when one is read here. */
+const PUSH_AHEAD = 64;
+/** How many of those are fetched and pushed first, on their own. */
+const PUSH_FIRST = 8;
+/** Files up to this size are handed over (the store keeps them inline: no chunk to read). */
+const PUSH_MAX_SIZE = 16 << 10;
+/** What dispatch returns for a request a read worker has answered already. */
+const REPLIED: Buffer[] = [];
 
-interface DirItem { str: string; name: Buffer; ino: number; type: number; r?: Resolved }
+interface DirItem { str: string; name: Buffer; ino: number; type: number; r?: Resolved; attr?: Buffer }
 const DOT = Buffer.from('.');
 const DOTDOT = Buffer.from('..');
 
@@ -86,6 +95,16 @@ export class KernelSession {
   readonly initialized: Promise<Negotiated>;
   negotiated: Negotiated | null = null;
 
+  /** Workers answering READs of files in pack files (kernel mounts of a local store). */
+  private pool: ReadPool | null = null;
+  /** Per directory: entries before this index were considered for handing to the reader. */
+  private readonly pushedTo = new WeakMap<LoadedDirectory, number>();
+  /** Nodes whose contents the reader holds (dropped there when the kernel forgets them). */
+  private readonly pushed = new Set<number>();
+  /** Pushed nodes whose first READ in the reader continues pushing after them. */
+  private readonly pushNotify = new Map<number, KNode>();
+  private toDrop: number[] = [];
+
   constructor(private readonly tree: StoreTree, private readonly opts: SessionOptions, private channel: FuseChannel | null = null) {
     const root: KNode = { id: ROOT_ID, path: '/', r: { kind: 'mountRoot' }, nlookup: 1 };
     this.nodes.set(ROOT_ID, root);
@@ -93,8 +112,14 @@ export class KernelSession {
     this.initialized = new Promise((res) => { this.initDone = res; });
   }
 
-  attach(channel: FuseChannel): void {
+  attach(channel: FuseChannel, pool: ReadPool | null = null): void {
     this.channel = channel;
+    this.pool = pool;
+    channel.onHit = (id) => {
+      const n = this.pushNotify.get(id);
+      this.pushNotify.delete(id);
+      if (n) void this.pushAhead(n).catch(() => undefined);
+    };
   }
 
   /** Nodes the kernel currently knows (root included). */
@@ -142,6 +167,7 @@ export class KernelSession {
   }
 
   private send(req: Request, parts: Buffer[]): void {
+    if (parts === REPLIED) return;
     if (req.opcode === OP.LOOKUP && !this.waitingLookups.delete(req.unique)) {
       // Answered EINTR already: the counts this reply raised are not the kernel's.
       for (const id of this.counted.get(parts) ?? []) this.forget(id, 1);
@@ -182,7 +208,7 @@ export class KernelSession {
         if (this.negotiated && this.negotiated.offered & INIT.NO_OPEN_SUPPORT) throw new Errno(ERRNO.ENOSYS);
         return [openOut(0, FOPEN_KEEP_CACHE)];
       }
-      case OP.READ: return this.read(node, req.arg);
+      case OP.READ: return this.read(node, req);
       case OP.RELEASE: case OP.RELEASEDIR: {
         this.rootListings.delete(Number(req.arg.readBigUInt64LE(0)));
         return [];
@@ -237,6 +263,10 @@ export class KernelSession {
     node.nlookup -= n;
     if (node.nlookup <= 0) {
       this.nodes.delete(id);
+      this.pushNotify.delete(id);
+      if (this.pushed.delete(id) && this.toDrop.push(id) === 1) {
+        queueMicrotask(() => { this.channel?.drop(this.toDrop); this.toDrop = []; });
+      }
       if (this.byPath.get(node.path) === node) this.byPath.delete(node.path);
     }
   }
@@ -305,7 +335,8 @@ export class KernelSession {
     return out;
   }
 
-  private async read(node: KNode, arg: Buffer): Promise<Buffer[]> {
+  private async read(node: KNode, req: Request): Promise<Buffer[]> {
+    const arg = req.arg;
     const r = node.r;
     if (r.kind !== 'node' || r.node.type === 'directory') throw new Errno(ERRNO.EISDIR);
     if (r.node.type !== 'file') throw new Errno(ERRNO.EINVAL);
@@ -315,9 +346,20 @@ export class KernelSession {
     if (len <= 0) return [];
     // Readers of a file's start often read its next siblings too (tar, cp -r): StoreTree fetches
     // them ahead once it knows the parent by path (entries from READDIRPLUS skipped resolve()).
-    if (offset === 0) {
+    // (With the reader thread taking pushed files, pushAhead below does this.)
+    if (offset === 0 && !(this.pool && this.tree.reader.hasLayouts)) {
       const parentPath = node.path.slice(0, node.path.lastIndexOf('/'));
       if (parentPath) void this.tree.resolve(parentPath).then(() => this.tree.prefetchAfter(node.path), () => undefined);
+    }
+    if (this.pool && this.tree.reader.hasLayouts) {
+      const l = await this.tree.reader.layout(r.node.digest);
+      // After this read's own fetch: one started now would join its LevelDB batch.
+      if (offset === 0) void this.pushAhead(node).catch(() => undefined);
+      if (l && 'starts' in l) {
+        await this.pool.read(req.unique, r.node.digest, l, offset, len);
+        return REPLIED;
+      }
+      if (l) return [l.subarray(offset, offset + len)];
     }
     const big = len > POOLED_MIN ? this.buffers.pop() ?? Buffer.allocUnsafeSlow(this.opts.maxRead) : null;
     const data = big ? big.subarray(0, len) : Buffer.allocUnsafe(len);
@@ -330,6 +372,51 @@ export class KernelSession {
     } catch (err) {
       if (big && this.buffers.length < POOL_MAX) this.buffers.push(big);
       throw err;
+    }
+  }
+
+  /**
+   * Readers of a file often read its next siblings too (tar, cp -r, in directory order): the
+   * contents of the next small files the kernel knows (has nodeids for) go to the reader
+   * thread, which answers their READs itself. The first READ of the middle one pushes more.
+   */
+  private async pushAhead(node: KNode): Promise<void> {
+    if (!this.tree.reader.hasLayouts) return;
+    const slash = node.path.lastIndexOf('/');
+    const parent = this.byPath.get(node.path.slice(0, slash));
+    if (!parent || parent.r.kind !== 'node' || parent.r.node.type !== 'directory') return;
+    const d = await this.tree.directory(parent.r.node.digest);
+    const at = d.order.get(node.path.slice(slash + 1));
+    if (at === undefined) return;
+    let i = Math.max(at + 1, this.pushedTo.get(d) ?? 0);
+    const until = Math.min(d.entries.length, at + 1 + PUSH_AHEAD);
+    const items: { node: KNode; size: number; digest: Buffer }[] = [];
+    for (; i < until; i++) {
+      const e = d.entries[i]!;
+      if (e.type !== 'file' || e.size === 0 || e.size > PUSH_MAX_SIZE) continue;
+      const child = this.byPath.get(`${parent.path}/${e.name}`);
+      // Not known to the kernel yet (READDIRPLUS has not got there): pushed later.
+      if (!child) break;
+      if (!this.pushed.has(child.id)) items.push({ node: child, size: e.size, digest: e.digest });
+    }
+    if (i <= (this.pushedTo.get(d) ?? 0)) return;
+    this.pushedTo.set(d, i);
+    const mid = items[items.length >> 1]?.node;
+    // The next few first, on their own (a store batches the lookups of one turn into one
+    // read): the reader is about to ask for them.
+    for (const wave of [items.slice(0, PUSH_FIRST), items.slice(PUSH_FIRST)]) {
+      if (!wave.length) continue;
+      const data = await Promise.all(wave.map((it) => this.tree.reader.layout(it.digest).catch(() => null)));
+      const files: [number, Buffer, boolean][] = [];
+      wave.forEach((it, k) => {
+        const b = data[k];
+        if (!b || !Buffer.isBuffer(b) || b.length !== it.size || !this.nodes.has(it.node.id)) return;
+        const notify = it.node === mid;
+        if (notify) this.pushNotify.set(it.node.id, it.node);
+        this.pushed.add(it.node.id);
+        files.push([it.node.id, b, notify]);
+      });
+      this.channel?.push(files);
     }
   }
 
@@ -395,7 +482,9 @@ export class KernelSession {
     const slice: DirItem[] = [];
     for (let i = offset; i < end; i++) slice.push(at(i));
     const childPath = (it: DirItem) => `${node.path}/${it.str}`;
-    const attrs = plus ? await Promise.all(slice.map((it) => (it.r ? this.attrFor(childPath(it), it.r) : null))) : [];
+    // Attributes are kept with the directory's records (the kernel forgets nodes, not we).
+    const attrOf = (it: DirItem) => it.attr ?? (it.r ? this.attrFor(childPath(it), it.r).then((a) => (it.attr = a)) : null);
+    const attrs = plus ? (slice.every((it) => it.attr || !it.r) ? slice.map((it) => it.attr ?? null) : await Promise.all(slice.map(attrOf))) : [];
     const out = Buffer.allocUnsafe(total);
     const ids: number[] = [];
     let pos = 0;
@@ -415,8 +504,32 @@ export class KernelSession {
       pos += writeDirent(out, pos, it.ino, offset + i + 1, it.type, it.name);
     });
     const parts = [out];
-    if (ids.length) this.counted.set(parts, ids);
+    if (ids.length) {
+      this.counted.set(parts, ids);
+      this.afterReply.set(parts, () => this.pushCached(slice, childPath));
+    }
     return parts;
+  }
+
+  /** Small files of a listing whose contents are in memory already go to the reader thread. */
+  private pushCached(items: DirItem[], pathOf: (it: DirItem) => string): void {
+    if (!this.pool) return;
+    const files: [number, Buffer, boolean][] = [];
+    let last: KNode | null = null;
+    for (const it of items) {
+      const n = it.r?.kind === 'node' ? it.r.node : null;
+      if (n?.type !== 'file' || n.size === 0 || n.size > PUSH_MAX_SIZE) continue;
+      const child = this.byPath.get(pathOf(it));
+      if (!child || this.pushed.has(child.id)) continue;
+      const b = this.tree.reader.cachedInline(n.digest);
+      if (!b || b.length !== n.size) continue;
+      this.pushed.add(child.id);
+      files.push([child.id, b, false]);
+      last = child;
+    }
+    // The last one's first READ pushes (fetching) what follows it.
+    if (last) { files[files.length - 1]![2] = true; this.pushNotify.set(last.id, last); }
+    this.channel?.push(files);
   }
 
   private async xattr(node: KNode, size: number, name: string | null): Promise<Buffer[]> {

@@ -23,6 +23,21 @@ export interface BlobService {
 
   /** Every chunk must be verifiable: returns a chunk's bytes, or null. */
   readChunk(digest: Digest): Promise<Buffer | null>;
+
+  /**
+   * For readers that fetch and verify chunk bytes themselves (the FUSE read workers): a blob's
+   * chunks with the local files and offsets holding their bytes. Null if the blob is absent or
+   * its bytes are not all in local files (then use read()); small blobs come `inline`.
+   */
+  layout?(digest: Digest): Promise<BlobLayout | null>;
+}
+
+export interface BlobLayout {
+  size: number;
+  /** The whole contents of a blob kept inline (no chunk files), else null. */
+  inline: Buffer | null;
+  /** Chunks in order (empty for inline blobs), each with the file and offset of its bytes (unverified). */
+  chunks: { digest: Digest; size: number; path: string; offset: number }[];
 }
 
 export interface BlobWriter {

@@ -19,4 +19,9 @@ export interface ChunkStore {
    * entries; resolves once an index referring to them is safe to read.
    */
   put(chunks: { digest: Digest; data: Buffer }[], extra: (locations: Buffer[]) => KvOp[]): Promise<void>;
+  /**
+   * Where a chunk's bytes lie in a local file, for readers that read and verify them on their
+   * own (the FUSE read workers); absent (or null) when the bytes are not in a plain file.
+   */
+  fileOf?(location: Buffer): { path: string; offset: number } | null;
 }

@@ -4,7 +4,7 @@
 import { CorruptionError } from '../errors.js';
 import { Blake3, blake3 } from '../hash/blake3.js';
 import { KEY, key, type Kv, type KvOp } from '../kv/kv.js';
-import type { BlobService, BlobWriter } from './blob-service.js';
+import type { BlobLayout, BlobService, BlobWriter } from './blob-service.js';
 import type { ChunkRead, ChunkStore } from './chunk-store.js';
 import { findBoundary, MAX_CHUNK } from './chunker.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
@@ -99,6 +99,21 @@ export class KvBlobService implements BlobService {
 
   writer(): BlobWriter {
     return new KvBlobWriter(this.chunks, this.kv);
+  }
+
+  async layout(digest: Digest): Promise<BlobLayout | null> {
+    const idx = await this.index(digest);
+    if (!idx) return null;
+    if (idx.inline) return { size: idx.size, inline: idx.inline, chunks: [] };
+    const fileOf = this.chunks.fileOf?.bind(this.chunks);
+    if (!fileOf) return null;
+    const chunks: BlobLayout['chunks'] = [];
+    for (const c of idx.chunks) {
+      const f = fileOf(c.location);
+      if (!f) return null;
+      chunks.push({ digest: c.digest, size: c.size, path: f.path, offset: f.offset });
+    }
+    return { size: idx.size, inline: null, chunks };
   }
 
   private async index(digest: Digest): Promise<BlobIndex | null> {

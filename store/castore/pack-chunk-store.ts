@@ -68,6 +68,11 @@ export class PackChunkStore implements ChunkStore {
     return (await Promise.all(out)).flat();
   }
 
+  fileOf(location: Buffer): { path: string; offset: number } {
+    const l = decodeLocation(location);
+    return { path: this.packPath(l.pack), offset: l.offset };
+  }
+
   private async read(l: Location): Promise<Buffer> {
     const fh = await this.reader(l.pack);
     const buf = Buffer.allocUnsafe(l.length);
