@@ -6,21 +6,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { best, report, timeShell } from './bench-util.js';
 import { NIX_ENV } from '../helpers/nix.js';
+import { GRAPH_SIZE, graph } from './build-graph.js';
 
 const CLI = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const N = 50;
-
-/** Derivation i depends on i-1 and i/2: a graph with chains and fan-in, 2-wide parallelism available. */
-function graph(): string {
-  const lines = ['{ salt }:', 'let', '  mk = name: deps: derivation { inherit name salt; system = "x86_64-linux"; builder = "/bin/sh";', '    args = [ "-c" "mkdir $out; echo $name > $out/name; for d in $deps; do echo $d >> $out/deps; done" ]; deps = deps; };'];
-  for (let i = 0; i < N; i++) {
-    const deps = i === 0 ? [] : [...new Set([i - 1, Math.floor(i / 2)])].map((d) => `d${d}`);
-    lines.push(`  d${i} = mk "d${i}" [ ${deps.join(' ')} ];`);
-  }
-  lines.push(`in d${N - 1}`);
-  return lines.join('\n') + '\n';
-}
+const N = GRAPH_SIZE;
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'tsix-bench-build-'));
