@@ -12,8 +12,12 @@ export interface BlobService {
   /** Bytes [offset, offset+length) of a blob (shorter at its end), or null if absent. Reads only the chunks it needs. */
   read(digest: Digest, offset: number, length: number): Promise<Buffer | null>;
 
-  /** The whole blob as a stream of buffers, or null if absent. */
-  open(digest: Digest): Promise<AsyncIterable<Buffer> | null>;
+  /**
+   * The whole blob as a stream of buffers, or null if absent. With `transient`, the consumer
+   * promises to be done with each buffer before it asks for the next, so the service may reuse
+   * its read buffers (no allocation per piece).
+   */
+  open(digest: Digest, opts?: { transient?: boolean }): Promise<AsyncIterable<Buffer> | null>;
 
   /** A writer for a new blob; nothing is visible under its digest until `close` resolves. */
   writer(): BlobWriter;

@@ -10,7 +10,8 @@ import { findBoundary, MAX_CHUNK } from './chunker.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 
 const FLUSH_BYTES = 8 << 20;
-const READ_AHEAD = 16;
+/** A blob stream reads about this many bytes of chunks at once (one pread per adjacent run), the next group while the last is consumed. */
+const READ_GROUP = 8 << 20;
 export const INLINE_MAX = 8192;
 
 interface BlobIndex {
@@ -69,22 +70,40 @@ export class KvBlobService implements BlobService {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
-  async open(digest: Digest): Promise<AsyncIterable<Buffer> | null> {
+  async open(digest: Digest, opts: { transient?: boolean } = {}): Promise<AsyncIterable<Buffer> | null> {
     const idx = await this.index(digest);
     if (!idx) return null;
-    return this.stream(idx, digest);
+    return this.stream(idx, digest, opts.transient === true);
   }
 
-  private async *stream(idx: BlobIndex, digest: Digest): AsyncIterable<Buffer> {
+  private async *stream(idx: BlobIndex, digest: Digest, transient: boolean): AsyncIterable<Buffer> {
     if (idx.inline) {
       if (idx.size) yield idx.inline;
       return;
     }
-    let next = this.chunks.readAt(idx.chunks.slice(0, READ_AHEAD));
-    for (let i = 0; i < idx.chunks.length; i += READ_AHEAD) {
+    // Groups of whole chunks of about READ_GROUP bytes; [start, end) indexes into idx.chunks.
+    const groups: [number, number][] = [];
+    for (let i = 0; i < idx.chunks.length;) {
+      let j = i;
+      let bytes = 0;
+      while (j < idx.chunks.length && (j === i || bytes + idx.chunks[j]!.size <= READ_GROUP)) bytes += idx.chunks[j++]!.size;
+      groups.push([i, j]);
+      i = j;
+    }
+    // Transient: two buffers, one filled while the other's pieces are consumed. A buffer is
+    // refilled only after the pieces read into it two groups ago have all been taken.
+    const bufs: (Buffer | undefined)[] = [];
+    if (transient) {
+      const size = Math.min(idx.size, READ_GROUP + MAX_CHUNK);
+      bufs.push(Buffer.allocUnsafe(size), groups.length > 1 ? Buffer.allocUnsafe(size) : undefined);
+    }
+    const readGroup = (g: number) => this.chunks.readAt(idx.chunks.slice(groups[g]![0], groups[g]![1]), bufs[g & 1]);
+    let next = readGroup(0);
+    for (let g = 0; g < groups.length; g++) {
       const values = await next;
-      if (i + READ_AHEAD < idx.chunks.length) next = this.chunks.readAt(idx.chunks.slice(i + READ_AHEAD, i + 2 * READ_AHEAD));
-      for (let j = 0; j < values.length; j++) yield checkChunk(values[j]!, idx.chunks[i + j]!.digest, digest);
+      if (g + 1 < groups.length) next = readGroup(g + 1);
+      const first = groups[g]![0];
+      for (let j = 0; j < values.length; j++) yield checkChunk(values[j]!, idx.chunks[first + j]!.digest, digest);
     }
   }
 
