@@ -30,8 +30,12 @@ export interface BlobService {
 }
 
 export interface BlobWriter {
-  /** Appends bytes; the buffer may be reused by the caller once the promise resolves. */
-  write(data: Uint8Array): Promise<void>;
+  /**
+   * Appends bytes; the buffer may be reused by the caller once the promise resolves. With
+   * `owned`, the caller hands the buffer over (it never modifies it again), so the writer may
+   * keep views of it instead of copying.
+   */
+  write(data: Uint8Array, owned?: boolean): Promise<void>;
   /** Flushes the remaining chunks and the chunk index; resolves to the blob's digest and size. */
   close(): Promise<{ digest: Digest; size: number }>;
 }

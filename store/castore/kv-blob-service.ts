@@ -224,20 +224,44 @@ class KvBlobWriter implements BlobWriter {
 
   constructor(private readonly store: ChunkStore, private readonly kv: Kv) {}
 
-  async write(data: Uint8Array): Promise<void> {
+  async write(data: Uint8Array, owned = false): Promise<void> {
     if (this.closed) throw new Error('blob writer is closed');
     if (data.length === 0) return;
     this.whole.update(data);
     this.size += data.length;
-    this.pending = this.pending.length ? Buffer.concat([this.pending, data]) : Buffer.from(data);
-    let start = 0;
-    while (this.pending.length - start >= MAX_CHUNK) {
-      const end = findBoundary(this.pending, start, this.pending.length);
-      await this.emit(this.pending.subarray(start, end));
-      start = end;
+    // Chunks are views of `buf` kept until flushed: a buffer the caller may reuse is copied once.
+    const buf = owned ? Buffer.from(data.buffer, data.byteOffset, data.length) : Buffer.from(data);
+    // The stream is pending ++ buf. Chunks are cut only where MAX_CHUNK bytes follow their start,
+    // so a boundary depends on at most MAX_CHUNK bytes: those starting in the tail (shorter than
+    // MAX_CHUNK) are found in tail ++ buf[0, MAX_CHUNK), and only that much is copied.
+    const p = this.pending.length;
+    let start = 0; // offset in pending ++ buf
+    if (p > 0) {
+      const joint = Buffer.concat([this.pending, buf.subarray(0, Math.min(buf.length, MAX_CHUNK))]);
+      while (start < p && p + buf.length - start >= MAX_CHUNK) {
+        const end = findBoundary(joint, start, joint.length);
+        await this.emit(joint.subarray(start, end));
+        start = end;
+      }
+      if (start < p) {
+        // Fewer than MAX_CHUNK bytes from `start` on: all of them are in `joint`.
+        this.pending = joint.subarray(start);
+        await this.maybeFlush();
+        return;
+      }
     }
-    // Copy the tail: the caller may reuse `data`.
-    this.pending = Buffer.from(this.pending.subarray(start));
+    let s = start - p;
+    while (buf.length - s >= MAX_CHUNK) {
+      const end = findBoundary(buf, s, buf.length);
+      await this.emit(buf.subarray(s, end));
+      s = end;
+    }
+    // The tail stays a view of `buf`, which is ours (owned or copied above).
+    this.pending = buf.subarray(s);
+    await this.maybeFlush();
+  }
+
+  private async maybeFlush(): Promise<void> {
     if (this.toWriteBytes >= FLUSH_BYTES) {
       // One flush may run while the next batch is chunked; wait only for the one before it.
       await this.flushing;
@@ -287,7 +311,7 @@ class KvBlobWriter implements BlobWriter {
     this.seen.set(k, ref);
     const loc = await this.store.locate(d);
     if (loc) { this.refs[ref]!.location = loc; return; }
-    // `chunk` is a view of our own `pending` buffer, which is replaced, never mutated: no copy needed.
+    // `chunk` is a view of a buffer the writer owns, which is never mutated: no copy needed.
     this.toWrite.push({ digest: d, data: chunk, ref });
     this.toWriteBytes += chunk.length;
   }

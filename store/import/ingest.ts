@@ -140,21 +140,26 @@ class IngestRun {
       if (size > e.size) throw new IngestError(e.path, 'file grew while it was being added');
       this.narHash.update(b);
       this.scanner.update(b);
-      await w.write(b);
+      await w.write(b, true);
     };
     {
       const fh = await open(e.path, 'r');
       try {
-        // Two buffers: the next read runs while the current piece is hashed and chunked.
-        const bufs = [Buffer.allocUnsafe(READ_BUF), Buffer.allocUnsafe(READ_BUF)];
+        // A fresh buffer per read, handed over to the blob writer (it keeps views of it until its
+        // chunks are written, instead of copying); the next read runs while this piece is hashed
+        // and chunked.
+        const read = (pos: number) => {
+          const buf = Buffer.allocUnsafe(Math.min(READ_BUF, Math.max(e.size - pos, 0) + 1));
+          return fh.read(buf, 0, buf.length, pos).then((r) => buf.subarray(0, r.bytesRead));
+        };
         let pos = 0;
-        let next = fh.read(bufs[0]!, 0, READ_BUF, pos);
-        for (let i = 0; ; i ^= 1) {
-          const { bytesRead } = await next;
-          if (bytesRead === 0) break;
-          pos += bytesRead;
-          next = fh.read(bufs[i ^ 1]!, 0, READ_BUF, pos);
-          await take(bufs[i]!.subarray(0, bytesRead));
+        let next = read(pos);
+        for (;;) {
+          const b = await next;
+          if (b.length === 0) break;
+          pos += b.length;
+          next = read(pos);
+          await take(b);
         }
       } finally {
         await fh.close();
@@ -183,7 +188,7 @@ class IngestRun {
     const digest = blake3(b);
     await this.spawn(async () => {
       const w = this.cas.blobs.writer();
-      await w.write(b);
+      await w.write(b, true);
       const r = await w.close();
       if (!r.digest.equals(digest)) throw new IngestError(e.path, 'blob digest mismatch while storing');
     });
