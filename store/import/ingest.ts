@@ -8,6 +8,7 @@ import type { Directory, Node } from '../castore/nodes.js';
 import { compareNames } from '../castore/nodes.js';
 import { directoryDigest, encodeDirectory, validateDirectory, validateName, validateSymlinkTarget } from '../castore/directory-codec.js';
 import { blake3 } from '../hash/blake3.js';
+import { OffloadedSha256, sharedBuffer } from '../hash/offload-sha256.js';
 import { InvalidInputError, TsixError } from '../errors.js';
 import { narLength, narPadding, narString, NAR_TOKENS } from '../nix/nar-format.js';
 import { ReferenceScanner } from '../nix/references.js';
@@ -34,6 +35,8 @@ type FsEntry =
   | { kind: 'symlink'; name: string; target: string };
 
 const SMALL_FILE = 1 << 20;
+/** Trees with at least this many bytes of file contents hash their NAR on a worker thread. */
+const OFFLOAD_MIN = 32 << 20;
 const READ_BUF = 4 << 20;
 /** Blob writes of small files in flight at once (their order does not matter, only completion before the directories). */
 const MAX_INFLIGHT = 64;
@@ -46,11 +49,39 @@ export class IngestError extends TsixError {
 
 export async function ingestPath(cas: CaStore, fsPath: string, opts: IngestOptions = {}): Promise<IngestResult> {
   const root = await walk(fsPath, '', '', opts.filter);
-  const ctx = new IngestRun(cas, new ReferenceScanner(opts.needles ?? []));
-  ctx.nar(NAR_TOKENS.magic);
-  const node = await ctx.ingest(root);
-  await ctx.finish();
-  return { node, narHash: ctx.narHash.digest(), narSize: ctx.narSize, references: [...ctx.scanner.found()].sort() };
+  const hasher: NarHasher = contentBytes(root) >= OFFLOAD_MIN ? new OffloadedSha256() : new LocalSha256();
+  try {
+    const ctx = new IngestRun(cas, new ReferenceScanner(opts.needles ?? []), hasher);
+    ctx.nar(NAR_TOKENS.magic);
+    const node = await ctx.ingest(root);
+    await ctx.finish();
+    return { node, narHash: await hasher.digest(), narSize: ctx.narSize, references: [...ctx.scanner.found()].sort() };
+  } finally {
+    await hasher.close();
+  }
+}
+
+/** SHA-256 of the NAR, on this thread or a worker. */
+interface NarHasher {
+  update(b: Uint8Array): void;
+  /** `b` is never modified again (and, for a worker, is in shared memory). */
+  updateShared(b: Uint8Array): void;
+  digest(): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+class LocalSha256 implements NarHasher {
+  private readonly h: Hash = createHash('sha256');
+  update(b: Uint8Array): void { this.h.update(b); }
+  updateShared(b: Uint8Array): void { this.h.update(b); }
+  async digest(): Promise<Buffer> { return this.h.digest(); }
+  async close(): Promise<void> {}
+}
+
+function contentBytes(e: FsEntry): number {
+  if (e.kind === 'regular') return e.size;
+  if (e.kind === 'directory') return e.children.reduce((a, c) => a + contentBytes(c), 0);
+  return 0;
 }
 
 // Metadata is read with synchronous calls: for a tree in the page cache they cost a few
@@ -81,14 +112,18 @@ async function walk(path: string, name: string, rel: string, filter: IngestOptio
 }
 
 class IngestRun {
-  readonly narHash: Hash = createHash('sha256');
   narSize = 0;
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = null;
   /** Directories in post-order (children first), stored together once every blob is. */
   private readonly dirs: Directory[] = [];
 
-  constructor(private readonly cas: CaStore, readonly scanner: ReferenceScanner) {}
+  /** Large file contents are read into shared memory when the NAR is hashed on a worker. */
+  private readonly alloc: (n: number) => Buffer;
+
+  constructor(private readonly cas: CaStore, readonly scanner: ReferenceScanner, private readonly narHash: NarHasher) {
+    this.alloc = narHash instanceof OffloadedSha256 ? sharedBuffer : (n) => Buffer.allocUnsafe(n);
+  }
 
   nar(b: Buffer): void {
     this.narHash.update(b);
@@ -138,7 +173,7 @@ class IngestRun {
       if (size === 0) this.nar(narLength(e.size));
       size += b.length;
       if (size > e.size) throw new IngestError(e.path, 'file grew while it was being added');
-      this.narHash.update(b);
+      this.narHash.updateShared(b);
       this.scanner.update(b);
       await w.write(b, true);
     };
@@ -149,7 +184,7 @@ class IngestRun {
         // chunks are written, instead of copying); the next read runs while this piece is hashed
         // and chunked.
         const read = (pos: number) => {
-          const buf = Buffer.allocUnsafe(Math.min(READ_BUF, Math.max(e.size - pos, 0) + 1));
+          const buf = this.alloc(Math.min(READ_BUF, Math.max(e.size - pos, 0) + 1));
           return fh.read(buf, 0, buf.length, pos).then((r) => buf.subarray(0, r.bytesRead));
         };
         let pos = 0;

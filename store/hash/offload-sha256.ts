@@ -1,0 +1,104 @@
+// Incremental SHA-256 computed on a worker thread, so that hashing a large NAR (narHash) runs
+// beside the main thread's chunking and BLAKE3 instead of after them. Bytes reach the worker
+// without copies when they are in SharedArrayBuffer-backed buffers the caller never modifies
+// again (`updateShared`); other bytes are copied into shared staging segments (`update`).
+// Messages keep their order, so the digest is the SHA-256 of the bytes in the order given.
+import { Worker } from 'node:worker_threads';
+
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const h = createHash('sha256');
+parentPort.on('message', (m) => {
+  if (m === 'digest') parentPort.postMessage(h.digest());
+  else for (const v of m) h.update(v);
+});
+`;
+
+/** Bytes gathered before a message is posted (a message costs tens of microseconds). */
+const POST_BYTES = 1 << 20;
+const STAGE_SIZE = 1 << 20;
+
+/** A zero-filled buffer in shared memory (for reads that `updateShared` then hashes). */
+export function sharedBuffer(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size));
+}
+
+export class OffloadedSha256 {
+  private readonly worker = new Worker(WORKER_SOURCE, { eval: true });
+  private failure: Error | null = null;
+  private stage = new Uint8Array(new SharedArrayBuffer(STAGE_SIZE));
+  private stageStart = 0;
+  private stagePos = 0;
+  private batch: Uint8Array[] = [];
+  private batchBytes = 0;
+
+  constructor() {
+    this.worker.on('error', (err) => { this.failure ??= err; });
+    // The worker must not keep the process alive if a caller forgets to close it.
+    this.worker.unref();
+  }
+
+  /** Hashes a copy of `b` (the caller may reuse `b`). */
+  update(b: Uint8Array): void {
+    let off = 0;
+    while (off < b.length) {
+      if (this.stagePos === STAGE_SIZE) this.newStage();
+      const k = Math.min(b.length - off, STAGE_SIZE - this.stagePos);
+      this.stage.set(k === b.length ? b : b.subarray(off, off + k), this.stagePos);
+      this.stagePos += k;
+      off += k;
+    }
+    if (this.batchBytes + this.stagePos - this.stageStart >= POST_BYTES) this.post();
+  }
+
+  /** Hashes `b`, which must be backed by a SharedArrayBuffer and never be modified again. */
+  updateShared(b: Uint8Array): void {
+    if (!(b.buffer instanceof SharedArrayBuffer)) { this.update(b); return; }
+    this.sealStage();
+    this.batch.push(b);
+    this.batchBytes += b.length;
+    if (this.batchBytes >= POST_BYTES) this.post();
+  }
+
+  /** The digest of everything given; the worker then ends. */
+  async digest(): Promise<Buffer> {
+    this.post();
+    if (this.failure) throw this.failure;
+    const d = await new Promise<Uint8Array>((resolve, reject) => {
+      this.worker.once('message', resolve);
+      this.worker.once('error', reject);
+      this.worker.postMessage('digest');
+    });
+    await this.close();
+    return Buffer.from(d.buffer, d.byteOffset, d.byteLength);
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+
+  /** Moves the staged bytes not yet batched into the batch (as a view; the stage is never rewritten there). */
+  private sealStage(): void {
+    if (this.stagePos > this.stageStart) {
+      this.batch.push(this.stage.subarray(this.stageStart, this.stagePos));
+      this.batchBytes += this.stagePos - this.stageStart;
+      this.stageStart = this.stagePos;
+    }
+  }
+
+  private newStage(): void {
+    this.sealStage();
+    this.stage = new Uint8Array(new SharedArrayBuffer(STAGE_SIZE));
+    this.stageStart = 0;
+    this.stagePos = 0;
+  }
+
+  private post(): void {
+    this.sealStage();
+    if (this.batch.length === 0) return;
+    this.worker.postMessage(this.batch);
+    this.batch = [];
+    this.batchBytes = 0;
+  }
+}
