@@ -22,6 +22,12 @@ export interface BlobService {
   /** A writer for a new blob; nothing is visible under its digest until `close` resolves. */
   writer(): BlobWriter;
 
+  /**
+   * Optional: stores many small blobs at once (each whole in memory), in a few batched lookups
+   * and writes instead of a writer each; resolves to their digests, in order, once all are stored.
+   */
+  putSmall?(blobs: Buffer[]): Promise<Digest[]>;
+
   /** Whether a chunk is stored (for verification and copying). */
   hasChunk(digest: Digest): Promise<boolean>;
 

@@ -40,6 +40,10 @@ const OFFLOAD_MIN = 32 << 20;
 const READ_BUF = 4 << 20;
 /** Blob writes of small files in flight at once (their order does not matter, only completion before the directories). */
 const MAX_INFLIGHT = 64;
+/** Small files are stored in groups of up to this many files or bytes (with a store that takes groups). */
+const GROUP_FILES = 512;
+const GROUP_BYTES = 8 << 20;
+const GROUPS_IN_FLIGHT = 4;
 
 export class IngestError extends TsixError {
   constructor(path: string, message: string) {
@@ -117,6 +121,10 @@ class IngestRun {
   private failure: unknown = null;
   /** Directories in post-order (children first), stored together once every blob is. */
   private readonly dirs: Directory[] = [];
+  /** Small files read and hashed, waiting to be stored as a group. */
+  private group: { path: string; data: Buffer; digest: Buffer }[] = [];
+  private groupBytes = 0;
+  private groupsInFlight = 0;
 
   /** Large file contents are read into shared memory when the NAR is hashed on a worker. */
   private readonly alloc: (n: number) => Buffer;
@@ -140,6 +148,7 @@ class IngestRun {
 
   /** Waits for every blob, then stores the directories, leaves first, in one batch. */
   async finish(): Promise<void> {
+    await this.flushGroup();
     await Promise.all(this.inflight);
     if (this.failure) throw this.failure;
     await this.cas.directories.putMany(this.dirs);
@@ -221,13 +230,40 @@ class IngestRun {
     this.scanner.update(b);
     this.scanner.end();
     const digest = blake3(b);
-    await this.spawn(async () => {
-      const w = this.cas.blobs.writer();
-      await w.write(b, true);
-      const r = await w.close();
-      if (!r.digest.equals(digest)) throw new IngestError(e.path, 'blob digest mismatch while storing');
-    });
+    if (this.cas.blobs.putSmall) {
+      this.group.push({ path: e.path, data: b, digest });
+      this.groupBytes += b.length;
+      if (this.group.length >= GROUP_FILES || this.groupBytes >= GROUP_BYTES) await this.flushGroup();
+    } else {
+      await this.spawn(async () => {
+        const w = this.cas.blobs.writer();
+        await w.write(b, true);
+        const r = await w.close();
+        if (!r.digest.equals(digest)) throw new IngestError(e.path, 'blob digest mismatch while storing');
+      });
+    }
     return { type: 'file', name: e.name, digest, size: b.length, executable: e.executable };
+  }
+
+  /** Stores the waiting small files as one group, in the background. */
+  private async flushGroup(): Promise<void> {
+    const group = this.group;
+    if (group.length === 0) return;
+    this.group = [];
+    this.groupBytes = 0;
+    // At most GROUPS_IN_FLIGHT groups are held in memory while they are stored.
+    while (this.groupsInFlight >= GROUPS_IN_FLIGHT) await Promise.race(this.inflight);
+    this.groupsInFlight++;
+    await this.spawn(async () => {
+      try {
+        const digests = await this.cas.blobs.putSmall!(group.map((f) => f.data));
+        group.forEach((f, i) => {
+          if (!digests[i]!.equals(f.digest)) throw new IngestError(f.path, 'blob digest mismatch while storing');
+        });
+      } finally {
+        this.groupsInFlight--;
+      }
+    });
   }
 
   private async ingestDirectory(e: Extract<FsEntry, { kind: 'directory' }>): Promise<Node> {

@@ -63,6 +63,39 @@ export function blobServiceSuite(test: TestFn, name: string, open: () => Promise
     await store.close();
   });
 
+  test(`${name}: putSmall stores a group (inline, chunked, repeated, already stored) like writers do`, async (t) => {
+    const store = await open();
+    if (!store.blobs.putSmall) { t.pass('no putSmall'); await store.close(); return; }
+    const before = randomBytes(3000);
+    await put(store, before);
+    const blobs = [randomBytes(10), Buffer.alloc(0), before, randomBytes(8192), randomBytes(8193), randomBytes(300_000), before];
+    blobs.push(blobs[0]!);
+    const digests = await store.blobs.putSmall(blobs);
+    t.is(digests.length, blobs.length);
+    for (let i = 0; i < blobs.length; i++) {
+      t.true(digests[i]!.equals(blake3(blobs[i]!)));
+      t.true((await store.blobs.read(digests[i]!, 0, blobs[i]!.length + 1))!.equals(blobs[i]!));
+      t.is((await store.blobs.stat(digests[i]!))!.size, blobs[i]!.length);
+    }
+    await store.close();
+  });
+
+  test(`${name}: a blob repeating the same chunks stores and reads back`, async (t) => {
+    const store = await open();
+    const block = randomBytes(700_000);
+    const data = Buffer.concat([block, block, block, block.subarray(0, 300_000), block]);
+    for (const pieces of [1, 9, 400]) {
+      const d = await put(store, data, pieces);
+      const st = (await store.blobs.stat(d))!;
+      t.true(new Set(st.chunks.map((c) => c.digest.toString('hex'))).size < st.chunks.length, 'some chunks repeat');
+      const got: Buffer[] = [];
+      for await (const b of (await store.blobs.open(d))!) got.push(Buffer.from(b));
+      t.true(Buffer.concat(got).equals(data));
+      t.true((await store.blobs.read(d, 1_000_000, 1_500_000))!.equals(data.subarray(1_000_000, 2_500_000)));
+    }
+    await store.close();
+  });
+
   test(`${name}: an edit in the middle shares every chunk away from it`, async (t) => {
     const store = await open();
     const a = randomBytes(2_000_000);
