@@ -28,6 +28,12 @@ export interface BlobService {
    */
   putSmall?(blobs: Buffer[]): Promise<Digest[]>;
 
+  /**
+   * Optional: several whole blobs at once (meant for small ones), null for absent ones, in order;
+   * verified like `read`. One batched lookup instead of one per blob.
+   */
+  readMany?(digests: Digest[]): Promise<(Buffer | null)[]>;
+
   /** Whether a chunk is stored (for verification and copying). */
   hasChunk(digest: Digest): Promise<boolean>;
 

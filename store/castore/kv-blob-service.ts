@@ -70,6 +70,34 @@ export class KvBlobService implements BlobService {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
+  // Indexes come in one getMany; inline blobs are answered from them (verified by decodeIndex) and
+  // are not put in the index cache (a bulk reader streams through them), chunked ones are read.
+  async readMany(digests: Digest[]): Promise<(Buffer | null)[]> {
+    const out: (Buffer | null)[] = new Array<Buffer | null>(digests.length).fill(null);
+    /** Blobs stored in chunks: read through `read` once their index is known. */
+    const chunked: number[] = [];
+    const lookup: number[] = [];
+    digests.forEach((d, i) => {
+      const idx = this.indexCache.get(d.toString('latin1'));
+      if (!idx) lookup.push(i);
+      else if (idx.inline) out[i] = idx.inline;
+      else chunked.push(i);
+    });
+    if (lookup.length) {
+      const raws = await this.kv.getMany(lookup.map((i) => key(KEY.blob, digests[i]!)));
+      lookup.forEach((i, j) => {
+        const raw = raws[j];
+        if (!raw) return;
+        const idx = decodeIndex(raw, digests[i]!);
+        if (idx.inline) { out[i] = idx.inline; return; }
+        this.indexCache.set(digests[i]!.toString('latin1'), idx);
+        chunked.push(i);
+      });
+    }
+    await Promise.all(chunked.map(async (i) => { out[i] = await this.read(digests[i]!, 0, Number.MAX_SAFE_INTEGER); }));
+    return out;
+  }
+
   async open(digest: Digest, opts: { transient?: boolean } = {}): Promise<AsyncIterable<Buffer> | null> {
     const idx = await this.index(digest);
     if (!idx) return null;

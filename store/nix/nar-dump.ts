@@ -154,15 +154,39 @@ function sizeMismatch(node: Node & { type: 'file' }, got: number): CorruptionErr
 
 function fetchAhead(cas: CaStore, f: Frame): void {
   const limit = Math.min(f.entries.length, f.next + LOOKAHEAD);
+  // With a blob service that reads many blobs at once, small files are fetched in groups: the
+  // window is refilled only when half of it has been written.
+  const readMany = cas.blobs.readMany?.bind(cas.blobs);
+  if (readMany && f.fetched < limit && f.fetched - f.next > LOOKAHEAD / 2) return;
+  const group: number[] = [];
   for (; f.fetched < limit; f.fetched++) {
     const e = f.entries[f.fetched]!;
     let p: Promise<Buffer | Directory> | null = null;
     if (e.type === 'directory') p = getDirectory(cas, e);
-    else if (e.type === 'file' && e.size <= SMALL_FILE) p = readSmall(cas, e);
+    else if (e.type === 'file' && e.size <= SMALL_FILE) {
+      if (readMany) { group.push(f.fetched); continue; }
+      p = readSmall(cas, e);
+    }
     if (p) {
       p.catch(noop); // awaited later; never an unhandled rejection if the consumer stops early
       f.ahead.set(f.fetched, p);
     }
+  }
+  if (group.length) {
+    const files = group.map((i) => f.entries[i] as Node & { type: 'file' });
+    const all = readMany!(files.map((e) => e.digest));
+    all.catch(noop);
+    group.forEach((i, j) => {
+      const e = files[j]!;
+      const p = all.then((bs) => {
+        const b = bs[j];
+        if (!b) throw new NotFoundError(`blob ${e.digest.toString('hex')} ('${e.name}')`, { digest: e.digest.toString('hex') });
+        if (b.length !== e.size) throw sizeMismatch(e, b.length);
+        return b;
+      });
+      p.catch(noop);
+      f.ahead.set(i, p);
+    });
   }
 }
 

@@ -80,6 +80,20 @@ export function blobServiceSuite(test: TestFn, name: string, open: () => Promise
     await store.close();
   });
 
+  test(`${name}: readMany returns whole blobs (inline, chunked, absent) in order`, async (t) => {
+    const store = await open();
+    if (!store.blobs.readMany) { t.pass('no readMany'); await store.close(); return; }
+    const blobs = [randomBytes(100), randomBytes(500_000), Buffer.alloc(0), randomBytes(9000)];
+    const digests = [];
+    for (const b of blobs) digests.push(await put(store, b));
+    const absent = blake3(Buffer.from('not stored'));
+    const got = await store.blobs.readMany([digests[0]!, absent, digests[1]!, digests[2]!, digests[3]!, digests[0]!]);
+    t.deepEqual(got.map((b) => b?.toString('hex') ?? null), [blobs[0], null, blobs[1], blobs[2], blobs[3], blobs[0]].map((b) => b?.toString('hex') ?? null));
+    // Read again (now from the index cache for chunked ones).
+    t.true((await store.blobs.readMany([digests[1]!]))[0]!.equals(blobs[1]!));
+    await store.close();
+  });
+
   test(`${name}: a blob repeating the same chunks stores and reads back`, async (t) => {
     const store = await open();
     const block = randomBytes(700_000);
