@@ -25,8 +25,11 @@ export interface BlobService {
   /**
    * Optional: stores many small blobs at once (each whole in memory), in a few batched lookups
    * and writes instead of a writer each; resolves to their digests, in order, once all are stored.
+   * `digests`, when given, are the BLAKE3 of each blob, computed by the caller from these very
+   * bytes (an ingest hashes every file anyway): they are then not computed again. (A wrong one
+   * would still be caught on read: inline blobs are verified against their digest.)
    */
-  putSmall?(blobs: Buffer[]): Promise<Digest[]>;
+  putSmall?(blobs: Buffer[], digests?: Digest[]): Promise<Digest[]>;
 
   /**
    * Optional: several whole blobs at once (meant for small ones), null for absent ones, in order;

@@ -150,8 +150,8 @@ export class KvBlobService implements BlobService {
 
   // Inline blobs: one getMany for the ones already stored (not written again), one batch for the
   // rest. Larger ones go through a writer each (they are chunked).
-  async putSmall(blobs: Buffer[]): Promise<Digest[]> {
-    const digests = blobs.map((b) => blake3(b));
+  async putSmall(blobs: Buffer[], known?: Digest[]): Promise<Digest[]> {
+    const digests = known && known.length === blobs.length ? known : blobs.map((b) => blake3(b));
     const inline: number[] = [];
     const chunked: Promise<void>[] = [];
     blobs.forEach((b, i) => {

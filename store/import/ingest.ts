@@ -256,7 +256,7 @@ class IngestRun {
     this.groupsInFlight++;
     await this.spawn(async () => {
       try {
-        const digests = await this.cas.blobs.putSmall!(group.map((f) => f.data));
+        const digests = await this.cas.blobs.putSmall!(group.map((f) => f.data), group.map((f) => f.digest));
         group.forEach((f, i) => {
           if (!digests[i]!.equals(f.digest)) throw new IngestError(f.path, 'blob digest mismatch while storing');
         });
