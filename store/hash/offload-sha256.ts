@@ -25,7 +25,8 @@ export function sharedBuffer(size: number): Buffer {
 }
 
 export class OffloadedSha256 {
-  private readonly worker = new Worker(WORKER_SOURCE, { eval: true });
+  // No inherited flags: the source is CommonJS, which e.g. --input-type=module would break.
+  private readonly worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
   private failure: Error | null = null;
   private stage = new Uint8Array(new SharedArrayBuffer(STAGE_SIZE));
   private stageStart = 0;
