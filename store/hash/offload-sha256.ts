@@ -66,6 +66,7 @@ export class OffloadedSha256 {
   async digest(): Promise<Buffer> {
     this.post();
     if (this.failure) throw this.failure;
+    this.worker.ref(); // keep the process alive until the answer arrives
     const d = await new Promise<Uint8Array>((resolve, reject) => {
       this.worker.once('message', resolve);
       this.worker.once('error', reject);
