@@ -19,8 +19,13 @@ export interface BlobService {
    */
   open(digest: Digest, opts?: { transient?: boolean }): Promise<AsyncIterable<Buffer> | null>;
 
-  /** A writer for a new blob; nothing is visible under its digest until `close` resolves. */
-  writer(): BlobWriter;
+  /**
+   * A writer for a new blob; nothing is visible under its digest until `close` resolves. With
+   * `hashedByCaller`, the caller computes the blob's BLAKE3 itself from the very bytes it writes
+   * and passes it to `close` (a service may then skip hashing the whole blob again; its chunks
+   * are hashed and verified on read as always).
+   */
+  writer(opts?: { hashedByCaller?: boolean }): BlobWriter;
 
   /**
    * Optional: stores many small blobs at once (each whole in memory), in a few batched lookups
@@ -51,6 +56,9 @@ export interface BlobWriter {
    * keep views of it instead of copying.
    */
   write(data: Uint8Array, owned?: boolean): Promise<void>;
-  /** Flushes the remaining chunks and the chunk index; resolves to the blob's digest and size. */
-  close(): Promise<{ digest: Digest; size: number }>;
+  /**
+   * Flushes the remaining chunks and the chunk index; resolves to the blob's digest and size.
+   * `digest`: the caller's BLAKE3 of the contents (required for a `hashedByCaller` writer).
+   */
+  close(digest?: Digest): Promise<{ digest: Digest; size: number }>;
 }

@@ -144,8 +144,8 @@ export class KvBlobService implements BlobService {
     return (await this.chunks.get(digest)) ?? (await this.index(digest))?.inline ?? null;
   }
 
-  writer(): BlobWriter {
-    return new KvBlobWriter(this.chunks, this.kv);
+  writer(opts: { hashedByCaller?: boolean } = {}): BlobWriter {
+    return new KvBlobWriter(this.chunks, this.kv, opts.hashedByCaller === true);
   }
 
   // Inline blobs: one getMany for the ones already stored (not written again), one batch for the
@@ -285,12 +285,12 @@ class KvBlobWriter implements BlobWriter {
   private closed = false;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly store: ChunkStore, private readonly kv: Kv) {}
+  constructor(private readonly store: ChunkStore, private readonly kv: Kv, private readonly hashedByCaller = false) {}
 
   async write(data: Uint8Array, owned = false): Promise<void> {
     if (this.closed) throw new Error('blob writer is closed');
     if (data.length === 0) return;
-    this.whole.update(data);
+    if (!this.hashedByCaller) this.whole.update(data);
     this.size += data.length;
     // Chunks are views of `buf` kept until flushed: a buffer the caller may reuse is copied once.
     const buf = owned ? Buffer.from(data.buffer, data.byteOffset, data.length) : Buffer.from(data);
@@ -335,10 +335,11 @@ class KvBlobWriter implements BlobWriter {
     }
   }
 
-  async close(): Promise<{ digest: Digest; size: number }> {
+  async close(given?: Digest): Promise<{ digest: Digest; size: number }> {
     if (this.closed) throw new Error('blob writer is closed');
     this.closed = true;
-    const digest = this.whole.digest();
+    if (this.hashedByCaller && !given) throw new Error('blob writer needs the digest computed by its caller');
+    const digest = this.hashedByCaller ? given! : this.whole.digest();
     const indexOp = (): KvOp => ({ type: 'put', key: key(KEY.blob, digest), value: this.indexValue() });
     if (this.refs.length === 0 && this.pending.length <= INLINE_MAX) {
       // A blob stored before is not written again (LevelDB would log the bytes once more).

@@ -176,13 +176,17 @@ class IngestRun {
     if (e.executable) this.nar(NAR_TOKENS.executable);
     this.nar(NAR_TOKENS.contents);
     if (e.size <= SMALL_FILE) return this.ingestSmallFile(e);
-    const w = this.cas.blobs.writer();
+    // With the NAR hashed on a worker, the file's BLAKE3 is computed there too, from the same reads.
+    const offload = this.narHash instanceof OffloadedSha256 ? this.narHash : null;
+    const blobId = offload?.blob();
+    const w = this.cas.blobs.writer({ hashedByCaller: offload !== null });
     let size = 0;
     const take = async (b: Buffer) => {
       if (size === 0) this.nar(narLength(e.size));
       size += b.length;
       if (size > e.size) throw new IngestError(e.path, 'file grew while it was being added');
       this.narHash.updateShared(b);
+      if (offload) offload.blobUpdate(blobId!, b);
       this.scanner.update(b);
       await w.write(b, true);
     };
@@ -214,7 +218,7 @@ class IngestRun {
     this.narSize += size;
     this.nar(narPadding(size));
     this.scanner.end();
-    const { digest } = await w.close();
+    const { digest } = await w.close(offload ? await offload.blobDigest(blobId!) : undefined);
     return { type: 'file', name: e.name, digest, size, executable: e.executable };
   }
 
