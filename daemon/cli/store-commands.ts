@@ -1,5 +1,6 @@
 // `tsix store add|add-fixed|dump|restore|ls|cat|verify`.
 import { fstatSync, writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { resolve } from 'node:path';
@@ -111,14 +112,15 @@ async function dump(argv: string[], ctx: CliContext): Promise<number> {
 
 /**
  * fd 1 when the output is the process's stdout and that is a regular file or a character device
- * (/dev/null, a tty): writes to those block rather than fail with EAGAIN, so a synchronous write
+ * other than a terminal (/dev/null): writes to those block rather than fail with EAGAIN, so a synchronous write
  * of each large piece costs one system call and no stream machinery. Pipes and sockets: null.
  */
 function syncOutputFd(out: NodeJS.WritableStream): number | null {
   if (out !== process.stdout) return null;
   try {
     const st = fstatSync(1);
-    return st.isFile() || st.isCharacterDevice() ? 1 : null;
+    // Not a terminal: libuv may have made its descriptor non-blocking (EAGAIN on a full buffer).
+    return st.isFile() || (st.isCharacterDevice() && !isatty(1)) ? 1 : null;
   } catch {
     return null;
   }
