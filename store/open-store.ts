@@ -1,5 +1,6 @@
 // Opens a Store by URL. For a local LevelDB store that a daemon holds, the daemon's socket is
 // used instead of the database (LevelDB allows one process).
+import { lstatSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PackChunkStore } from './castore/pack-chunk-store.js';
@@ -7,7 +8,6 @@ import { ConfigError } from './errors.js';
 import { KvStore } from './kv/kv-store.js';
 import { LevelKv } from './kv/level-kv.js';
 import { MemoryKv } from './kv/memory-kv.js';
-import { openLayeredStore, parseLayeredUrl } from './layered/layered-store.js';
 import type { Store } from './store.js';
 import { daemonSocketPath, defaultStoreUrl, parseStoreUrl } from './store-url.js';
 
@@ -20,7 +20,12 @@ type RemoteModule = { connectRemoteStore(socketPath: string): Promise<Store | nu
 
 export async function openStore(url: string | null = null, opts: OpenStoreOptions = {}): Promise<Store> {
   const u = url ?? defaultStoreUrl();
-  if (parseLayeredUrl(u)) return openLayeredStore(u, (local) => openStore(local, opts));
+  // Only a URL with a query can name substituters: the layered store (and the cache code it
+  // pulls in) is loaded only then, which keeps start-up of plain commands short.
+  if (u.includes('?')) {
+    const { openLayeredStore, parseLayeredUrl } = await import('./layered/layered-store.js');
+    if (parseLayeredUrl(u)) return openLayeredStore(u, (local) => openStore(local, opts));
+  }
   const loc = parseStoreUrl(u);
   switch (loc.kind) {
     case 'memory':
@@ -40,6 +45,11 @@ export async function openStore(url: string | null = null, opts: OpenStoreOption
 }
 
 async function connectDaemon(socketPath: string): Promise<Store | null> {
+  // No socket file, no daemon: skip loading the client (connecting would fail with ENOENT anyway).
+  try { lstatSync(socketPath); } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+  }
   let mod: RemoteModule;
   try {
     const path = './remote/remote-store.js';

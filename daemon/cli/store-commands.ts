@@ -1,18 +1,18 @@
 // `tsix store add|add-fixed|dump|restore|ls|cat|verify`.
+import { fstatSync, writeSync } from 'node:fs';
+import { isatty } from 'node:tty';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { resolve } from 'node:path';
 import type { Node } from '../../store/castore/nodes.js';
 import { directoryEntries } from '../../store/castore/nodes.js';
 import { NotFoundError, InvalidInputError } from '../../store/errors.js';
-import { addPathToStore } from '../../store/import/add-to-store.js';
 import { parseHashAlgo } from '../../store/nix/hash.js';
 import { splitStorePath } from '../../store/nix/store-path.js';
 import { openStore } from '../../store/open-store.js';
 import type { Store } from '../../store/store.js';
 import { parseArgs } from './args.js';
 import { UsageError, type CliContext } from './command.js';
-import { verifyStore } from './store-verify.js';
 import { storePathArg } from './store-path-arg.js';
 
 const SUBCOMMANDS: Record<string, (argv: string[], ctx: CliContext) => Promise<number>> = {
@@ -23,7 +23,7 @@ const SUBCOMMANDS: Record<string, (argv: string[], ctx: CliContext) => Promise<n
   ls,
   cat,
   // Without paths: the whole store (nix-store --verify); with paths or keys: nix store verify.
-  verify: (argv, ctx) => (argv.some((a) => !a.startsWith('-')) ? signCommands(['verify', ...argv], ctx) : verifyStore(argv, ctx)),
+  verify: async (argv, ctx) => (argv.some((a) => !a.startsWith('-')) ? signCommands(['verify', ...argv], ctx) : (await import('./store-verify.js')).verifyStore(argv, ctx)),
   'verify-sigs': (argv, ctx) => signCommands(['verify-sigs', ...argv], ctx),
   sign: (argv, ctx) => signCommands(['sign', ...argv], ctx),
   'generate-key': (argv, ctx) => signCommands(['generate-key', ...argv], ctx),
@@ -53,6 +53,7 @@ export async function withStore<T>(ctx: CliContext, f: (s: Store) => Promise<T>)
 async function add(argv: string[], ctx: CliContext): Promise<number> {
   const { positional } = parseArgs(argv, {}, 'store add');
   if (positional.length === 0) throw new UsageError('usage: tsix store add PATH...');
+  const { addPathToStore } = await import('../../store/import/add-to-store.js');
   return withStore(ctx, async (store) => {
     for (const p of positional) {
       const info = await addPathToStore(store, resolve(p));
@@ -66,6 +67,7 @@ async function addFixed(argv: string[], ctx: CliContext): Promise<number> {
   const { flags, positional } = parseArgs(argv, { bool: ['--recursive'] }, 'store add-fixed');
   if (positional.length < 2) throw new UsageError('usage: tsix store add-fixed [--recursive] ALGO PATH...');
   const algo = parseHashAlgo(positional[0]!);
+  const { addPathToStore } = await import('../../store/import/add-to-store.js');
   return withStore(ctx, async (store) => {
     for (const p of positional.slice(1)) {
       const info = await addPathToStore(store, resolve(p), { method: flags.has('--recursive') ? 'recursive' : 'flat', algo });
@@ -98,9 +100,35 @@ async function dump(argv: string[], ctx: CliContext): Promise<number> {
   const { dumpNar } = await import('../../store/nix/nar-dump.js');
   return withStore(ctx, async (store) => {
     const { node } = await resolveStoreNode(store, positional[0]!);
-    await pipeline(Readable.from(dumpNar(store, node)), ctx.stdout, { end: false });
+    const fd = syncOutputFd(ctx.stdout);
+    if (fd !== null) {
+      // Written synchronously, each piece before the next is produced: the pieces may be reused.
+      for await (const b of dumpNar(store, node, { transient: true })) writeAllSync(fd, b);
+    } else {
+      await pipeline(Readable.from(dumpNar(store, node)), ctx.stdout, { end: false });
+    }
     return 0;
   });
+}
+
+/**
+ * fd 1 when the output is the process's stdout and that is a regular file or a character device
+ * other than a terminal (/dev/null): writes to those block rather than fail with EAGAIN, so a synchronous write
+ * of each large piece costs one system call and no stream machinery. Pipes and sockets: null.
+ */
+function syncOutputFd(out: NodeJS.WritableStream): number | null {
+  if (out !== process.stdout) return null;
+  try {
+    const st = fstatSync(1);
+    // Not a terminal: libuv may have made its descriptor non-blocking (EAGAIN on a full buffer).
+    return st.isFile() || (st.isCharacterDevice() && !isatty(1)) ? 1 : null;
+  } catch {
+    return null;
+  }
+}
+
+function writeAllSync(fd: number, b: Buffer): void {
+  for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off);
 }
 
 async function restore(argv: string[], ctx: CliContext): Promise<number> {

@@ -12,11 +12,35 @@ export interface BlobService {
   /** Bytes [offset, offset+length) of a blob (shorter at its end), or null if absent. Reads only the chunks it needs. */
   read(digest: Digest, offset: number, length: number): Promise<Buffer | null>;
 
-  /** The whole blob as a stream of buffers, or null if absent. */
-  open(digest: Digest): Promise<AsyncIterable<Buffer> | null>;
+  /**
+   * The whole blob as a stream of buffers, or null if absent. With `transient`, the consumer
+   * promises to be done with each buffer before it asks for the next, so the service may reuse
+   * its read buffers (no allocation per piece).
+   */
+  open(digest: Digest, opts?: { transient?: boolean }): Promise<AsyncIterable<Buffer> | null>;
 
-  /** A writer for a new blob; nothing is visible under its digest until `close` resolves. */
-  writer(): BlobWriter;
+  /**
+   * A writer for a new blob; nothing is visible under its digest until `close` resolves. With
+   * `hashedByCaller`, the caller computes the blob's BLAKE3 itself from the very bytes it writes
+   * and passes it to `close` (a service may then skip hashing the whole blob again; its chunks
+   * are hashed and verified on read as always).
+   */
+  writer(opts?: { hashedByCaller?: boolean }): BlobWriter;
+
+  /**
+   * Optional: stores many small blobs at once (each whole in memory), in a few batched lookups
+   * and writes instead of a writer each; resolves to their digests, in order, once all are stored.
+   * `digests`, when given, are the BLAKE3 of each blob, computed by the caller from these very
+   * bytes (an ingest hashes every file anyway): they are then not computed again. (A wrong one
+   * would still be caught on read: inline blobs are verified against their digest.)
+   */
+  putSmall?(blobs: Buffer[], digests?: Digest[]): Promise<Digest[]>;
+
+  /**
+   * Optional: several whole blobs at once (meant for small ones), null for absent ones, in order;
+   * verified like `read`. One batched lookup instead of one per blob.
+   */
+  readMany?(digests: Digest[]): Promise<(Buffer | null)[]>;
 
   /** Whether a chunk is stored (for verification and copying). */
   hasChunk(digest: Digest): Promise<boolean>;
@@ -41,8 +65,15 @@ export interface BlobLayout {
 }
 
 export interface BlobWriter {
-  /** Appends bytes; the buffer may be reused by the caller once the promise resolves. */
-  write(data: Uint8Array): Promise<void>;
-  /** Flushes the remaining chunks and the chunk index; resolves to the blob's digest and size. */
-  close(): Promise<{ digest: Digest; size: number }>;
+  /**
+   * Appends bytes; the buffer may be reused by the caller once the promise resolves. With
+   * `owned`, the caller hands the buffer over (it never modifies it again), so the writer may
+   * keep views of it instead of copying.
+   */
+  write(data: Uint8Array, owned?: boolean): Promise<void>;
+  /**
+   * Flushes the remaining chunks and the chunk index; resolves to the blob's digest and size.
+   * `digest`: the caller's BLAKE3 of the contents (required for a `hashedByCaller` writer).
+   */
+  close(digest?: Digest): Promise<{ digest: Digest; size: number }>;
 }

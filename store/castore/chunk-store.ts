@@ -10,8 +10,12 @@ export interface ChunkRead { digest: Digest; size: number; location: Buffer }
 export interface ChunkStore {
   /** A stored chunk's location, or null if absent (chunks being written by this process count as stored). */
   locate(digest: Digest): Promise<Buffer | null>;
-  /** Chunks by location, in order (not verified: the caller checks digests). Adjacent ones may be read together. */
-  readAt(chunks: ChunkRead[]): Promise<Buffer[]>;
+  /**
+   * Chunks by location, in order (not verified: the caller checks digests). Adjacent ones may be
+   * read together. With `into` (at least the chunks' total size), a backend that reads from files
+   * may place the bytes there, back to back, instead of allocating.
+   */
+  readAt(chunks: ChunkRead[], into?: Buffer): Promise<Buffer[]>;
   /** A chunk's bytes by digest, or null. */
   get(digest: Digest): Promise<Buffer | null>;
   /**

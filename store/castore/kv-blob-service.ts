@@ -10,7 +10,8 @@ import { findBoundary, MAX_CHUNK } from './chunker.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 
 const FLUSH_BYTES = 8 << 20;
-const READ_AHEAD = 16;
+/** A blob stream reads about this many bytes of chunks at once (one pread per adjacent run), the next group while the last is consumed. */
+const READ_GROUP = 8 << 20;
 export const INLINE_MAX = 8192;
 
 interface BlobIndex {
@@ -69,22 +70,68 @@ export class KvBlobService implements BlobService {
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
-  async open(digest: Digest): Promise<AsyncIterable<Buffer> | null> {
-    const idx = await this.index(digest);
-    if (!idx) return null;
-    return this.stream(idx, digest);
+  // Indexes come in one getMany; inline blobs are answered from them (verified by decodeIndex) and
+  // are not put in the index cache (a bulk reader streams through them), chunked ones are read.
+  async readMany(digests: Digest[]): Promise<(Buffer | null)[]> {
+    const out: (Buffer | null)[] = new Array<Buffer | null>(digests.length).fill(null);
+    /** Blobs stored in chunks: read through `read` once their index is known. */
+    const chunked: number[] = [];
+    const lookup: number[] = [];
+    digests.forEach((d, i) => {
+      const idx = this.indexCache.get(d.toString('latin1'));
+      if (!idx) lookup.push(i);
+      else if (idx.inline) out[i] = idx.inline;
+      else chunked.push(i);
+    });
+    if (lookup.length) {
+      const raws = await this.kv.getMany(lookup.map((i) => key(KEY.blob, digests[i]!)));
+      lookup.forEach((i, j) => {
+        const raw = raws[j];
+        if (!raw) return;
+        const idx = decodeIndex(raw, digests[i]!);
+        if (idx.inline) { out[i] = idx.inline; return; }
+        this.indexCache.set(digests[i]!.toString('latin1'), idx);
+        chunked.push(i);
+      });
+    }
+    await Promise.all(chunked.map(async (i) => { out[i] = await this.read(digests[i]!, 0, Number.MAX_SAFE_INTEGER); }));
+    return out;
   }
 
-  private async *stream(idx: BlobIndex, digest: Digest): AsyncIterable<Buffer> {
+  async open(digest: Digest, opts: { transient?: boolean } = {}): Promise<AsyncIterable<Buffer> | null> {
+    const idx = await this.index(digest);
+    if (!idx) return null;
+    return this.stream(idx, digest, opts.transient === true);
+  }
+
+  private async *stream(idx: BlobIndex, digest: Digest, transient: boolean): AsyncIterable<Buffer> {
     if (idx.inline) {
       if (idx.size) yield idx.inline;
       return;
     }
-    let next = this.chunks.readAt(idx.chunks.slice(0, READ_AHEAD));
-    for (let i = 0; i < idx.chunks.length; i += READ_AHEAD) {
+    // Groups of whole chunks of about READ_GROUP bytes; [start, end) indexes into idx.chunks.
+    const groups: [number, number][] = [];
+    for (let i = 0; i < idx.chunks.length;) {
+      let j = i;
+      let bytes = 0;
+      while (j < idx.chunks.length && (j === i || bytes + idx.chunks[j]!.size <= READ_GROUP)) bytes += idx.chunks[j++]!.size;
+      groups.push([i, j]);
+      i = j;
+    }
+    // Transient: two buffers, one filled while the other's pieces are consumed. A buffer is
+    // refilled only after the pieces read into it two groups ago have all been taken.
+    const bufs: (Buffer | undefined)[] = [];
+    if (transient) {
+      const size = Math.min(idx.size, READ_GROUP + MAX_CHUNK);
+      bufs.push(Buffer.allocUnsafe(size), groups.length > 1 ? Buffer.allocUnsafe(size) : undefined);
+    }
+    const readGroup = (g: number) => this.chunks.readAt(idx.chunks.slice(groups[g]![0], groups[g]![1]), bufs[g & 1]);
+    let next = readGroup(0);
+    for (let g = 0; g < groups.length; g++) {
       const values = await next;
-      if (i + READ_AHEAD < idx.chunks.length) next = this.chunks.readAt(idx.chunks.slice(i + READ_AHEAD, i + 2 * READ_AHEAD));
-      for (let j = 0; j < values.length; j++) yield checkChunk(values[j]!, idx.chunks[i + j]!.digest, digest);
+      if (g + 1 < groups.length) next = readGroup(g + 1);
+      const first = groups[g]![0];
+      for (let j = 0; j < values.length; j++) yield checkChunk(values[j]!, idx.chunks[first + j]!.digest, digest);
     }
   }
 
@@ -97,8 +144,40 @@ export class KvBlobService implements BlobService {
     return (await this.chunks.get(digest)) ?? (await this.index(digest))?.inline ?? null;
   }
 
-  writer(): BlobWriter {
-    return new KvBlobWriter(this.chunks, this.kv);
+  writer(opts: { hashedByCaller?: boolean } = {}): BlobWriter {
+    return new KvBlobWriter(this.chunks, this.kv, opts.hashedByCaller === true);
+  }
+
+  // Inline blobs: one getMany for the ones already stored (not written again), one batch for the
+  // rest. Larger ones go through a writer each (they are chunked).
+  async putSmall(blobs: Buffer[], known?: Digest[]): Promise<Digest[]> {
+    const digests = known && known.length === blobs.length ? known : blobs.map((b) => blake3(b));
+    const inline: number[] = [];
+    const chunked: Promise<void>[] = [];
+    blobs.forEach((b, i) => {
+      if (b.length <= INLINE_MAX) { inline.push(i); return; }
+      chunked.push((async () => {
+        const w = this.writer();
+        await w.write(b);
+        const r = await w.close();
+        if (!r.digest.equals(digests[i]!)) throw new Error('blob digest changed while storing');
+      })());
+    });
+    if (inline.length) {
+      const keys = inline.map((i) => key(KEY.blob, digests[i]!));
+      const stored = await this.kv.getMany(keys);
+      const ops: KvOp[] = [];
+      const seen = new Set<string>();
+      inline.forEach((i, j) => {
+        const k = keys[j]!.toString('latin1');
+        if (stored[j] || seen.has(k)) return;
+        seen.add(k);
+        ops.push({ type: 'put', key: keys[j]!, value: encodeIndex(null, blobs[i]!) });
+      });
+      await this.kv.batch(ops);
+    }
+    await Promise.all(chunked);
+    return digests;
   }
 
   async layout(digest: Digest): Promise<BlobLayout | null> {
@@ -214,26 +293,55 @@ class KvBlobWriter implements BlobWriter {
   private toWrite: { digest: Digest; data: Buffer; ref: number }[] = [];
   private toWriteBytes = 0;
   private readonly seen = new Map<string, number>();
+  /** Chunks cut from the stream, not yet hashed and looked up. */
+  private cut: Buffer[] = [];
+  private readonly cutSeen = new Set<string>();
   private size = 0;
   private closed = false;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly store: ChunkStore, private readonly kv: Kv) {}
+  constructor(private readonly store: ChunkStore, private readonly kv: Kv, private readonly hashedByCaller = false) {}
 
-  async write(data: Uint8Array): Promise<void> {
+  async write(data: Uint8Array, owned = false): Promise<void> {
     if (this.closed) throw new Error('blob writer is closed');
     if (data.length === 0) return;
-    this.whole.update(data);
+    if (!this.hashedByCaller) this.whole.update(data);
     this.size += data.length;
-    this.pending = this.pending.length ? Buffer.concat([this.pending, data]) : Buffer.from(data);
-    let start = 0;
-    while (this.pending.length - start >= MAX_CHUNK) {
-      const end = findBoundary(this.pending, start, this.pending.length);
-      await this.emit(this.pending.subarray(start, end));
-      start = end;
+    // Chunks are views of `buf` kept until flushed: a buffer the caller may reuse is copied once.
+    const buf = owned ? Buffer.from(data.buffer, data.byteOffset, data.length) : Buffer.from(data);
+    // The stream is pending ++ buf. Chunks are cut only where MAX_CHUNK bytes follow their start,
+    // so a boundary depends on at most MAX_CHUNK bytes: those starting in the tail (shorter than
+    // MAX_CHUNK) are found in tail ++ buf[0, MAX_CHUNK), and only that much is copied.
+    const p = this.pending.length;
+    let start = 0; // offset in pending ++ buf
+    if (p > 0) {
+      const joint = Buffer.concat([this.pending, buf.subarray(0, Math.min(buf.length, MAX_CHUNK))]);
+      while (start < p && p + buf.length - start >= MAX_CHUNK) {
+        const end = findBoundary(joint, start, joint.length);
+        this.cut.push(joint.subarray(start, end));
+        start = end;
+      }
+      if (start < p) {
+        // Fewer than MAX_CHUNK bytes from `start` on: all of them are in `joint`.
+        this.pending = joint.subarray(start);
+        await this.emitCut();
+        await this.maybeFlush();
+        return;
+      }
     }
-    // Copy the tail: the caller may reuse `data`.
-    this.pending = Buffer.from(this.pending.subarray(start));
+    let s = start - p;
+    while (buf.length - s >= MAX_CHUNK) {
+      const end = findBoundary(buf, s, buf.length);
+      this.cut.push(buf.subarray(s, end));
+      s = end;
+    }
+    // The tail stays a view of `buf`, which is ours (owned or copied above).
+    this.pending = buf.subarray(s);
+    await this.emitCut();
+    await this.maybeFlush();
+  }
+
+  private async maybeFlush(): Promise<void> {
     if (this.toWriteBytes >= FLUSH_BYTES) {
       // One flush may run while the next batch is chunked; wait only for the one before it.
       await this.flushing;
@@ -242,10 +350,11 @@ class KvBlobWriter implements BlobWriter {
     }
   }
 
-  async close(): Promise<{ digest: Digest; size: number }> {
+  async close(given?: Digest): Promise<{ digest: Digest; size: number }> {
     if (this.closed) throw new Error('blob writer is closed');
     this.closed = true;
-    const digest = this.whole.digest();
+    if (this.hashedByCaller && !given) throw new Error('blob writer needs the digest computed by its caller');
+    const digest = this.hashedByCaller ? given! : this.whole.digest();
     const indexOp = (): KvOp => ({ type: 'put', key: key(KEY.blob, digest), value: this.indexValue() });
     if (this.refs.length === 0 && this.pending.length <= INLINE_MAX) {
       // A blob stored before is not written again (LevelDB would log the bytes once more).
@@ -256,9 +365,10 @@ class KvBlobWriter implements BlobWriter {
     let start = 0;
     while (start < this.pending.length) {
       const end = findBoundary(this.pending, start, this.pending.length);
-      await this.emit(this.pending.subarray(start, end));
+      this.cut.push(this.pending.subarray(start, end));
       start = end;
     }
+    await this.emitCut();
     await this.flushing;
     await this.flush(() => [indexOp()]);
     return { digest, size: this.size };
@@ -268,8 +378,27 @@ class KvBlobWriter implements BlobWriter {
     return encodeIndex(this.refs.map((r) => ({ digest: r.digest, size: r.size, location: r.location! })), null);
   }
 
-  private async emit(chunk: Buffer): Promise<void> {
-    const d = blake3(chunk);
+  /**
+   * Hashes the chunks cut so far and looks all of them up at once (one batched lookup for a
+   * write's ~60 chunks rather than one round trip each), then records them in order.
+   */
+  private async emitCut(): Promise<void> {
+    const chunks = this.cut;
+    if (chunks.length === 0) return;
+    this.cut = [];
+    const digests = chunks.map((c) => blake3(c));
+    const firstSeen = digests.map((d) => {
+      const k = d.toString('latin1');
+      if (this.seen.has(k) || this.cutSeen.has(k)) return false;
+      this.cutSeen.add(k);
+      return true;
+    });
+    this.cutSeen.clear();
+    const located = await Promise.all(digests.map((d, i) => (firstSeen[i] ? this.store.locate(d) : null)));
+    chunks.forEach((chunk, i) => this.record(chunk, digests[i]!, located[i] ?? null));
+  }
+
+  private record(chunk: Buffer, d: Digest, loc: Buffer | null): void {
     const k = d.toString('latin1');
     const ref = this.refs.length;
     this.refs.push({ digest: d, size: chunk.length, location: null });
@@ -281,9 +410,8 @@ class KvBlobWriter implements BlobWriter {
       return;
     }
     this.seen.set(k, ref);
-    const loc = await this.store.locate(d);
     if (loc) { this.refs[ref]!.location = loc; return; }
-    // `chunk` is a view of our own `pending` buffer, which is replaced, never mutated: no copy needed.
+    // `chunk` is a view of a buffer the writer owns, which is never mutated: no copy needed.
     this.toWrite.push({ digest: d, data: chunk, ref });
     this.toWriteBytes += chunk.length;
   }

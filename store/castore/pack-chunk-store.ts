@@ -51,15 +51,19 @@ export class PackChunkStore implements ChunkStore {
   }
 
   /** Reads runs of chunks that lie next to each other in one pack with one pread. */
-  async readAt(chunks: ChunkRead[]): Promise<Buffer[]> {
+  async readAt(chunks: ChunkRead[], into?: Buffer): Promise<Buffer[]> {
     const locs = chunks.map((c) => decodeLocation(c.location));
     const out: Promise<Buffer[]>[] = [];
+    let at = 0;
     for (let i = 0; i < locs.length;) {
       let j = i + 1;
       let end = locs[i]!.offset + locs[i]!.length;
       while (j < locs.length && locs[j]!.pack === locs[i]!.pack && locs[j]!.offset === end) end += locs[j++]!.length;
       const run = locs.slice(i, j);
-      out.push(this.read({ pack: run[0]!.pack, offset: run[0]!.offset, length: end - run[0]!.offset }).then((buf) => {
+      const length = end - run[0]!.offset;
+      const target = into && at + length <= into.length ? into.subarray(at, at + length) : undefined;
+      at += length;
+      out.push(this.read({ pack: run[0]!.pack, offset: run[0]!.offset, length }, target).then((buf) => {
         let off = 0;
         return run.map((l) => buf.subarray(off, (off += l.length)));
       }));
@@ -73,9 +77,9 @@ export class PackChunkStore implements ChunkStore {
     return { path: this.packPath(l.pack), offset: l.offset };
   }
 
-  private async read(l: Location): Promise<Buffer> {
+  private async read(l: Location, into?: Buffer): Promise<Buffer> {
     const fh = await this.reader(l.pack);
-    const buf = Buffer.allocUnsafe(l.length);
+    const buf = into ?? Buffer.allocUnsafe(l.length);
     let got = 0;
     while (got < l.length) {
       const { bytesRead } = await fh.read(buf, got, l.length - got, l.offset + got);

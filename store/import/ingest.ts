@@ -8,6 +8,7 @@ import type { Directory, Node } from '../castore/nodes.js';
 import { compareNames } from '../castore/nodes.js';
 import { directoryDigest, encodeDirectory, validateDirectory, validateName, validateSymlinkTarget } from '../castore/directory-codec.js';
 import { blake3 } from '../hash/blake3.js';
+import { OffloadedSha256, sharedBuffer } from '../hash/offload-sha256.js';
 import { InvalidInputError, TsixError } from '../errors.js';
 import { narLength, narPadding, narString, NAR_TOKENS } from '../nix/nar-format.js';
 import { ReferenceScanner } from '../nix/references.js';
@@ -34,9 +35,15 @@ type FsEntry =
   | { kind: 'symlink'; name: string; target: string };
 
 const SMALL_FILE = 1 << 20;
+/** Trees with at least this many bytes of file contents hash their NAR on a worker thread. */
+const OFFLOAD_MIN = 32 << 20;
 const READ_BUF = 4 << 20;
 /** Blob writes of small files in flight at once (their order does not matter, only completion before the directories). */
 const MAX_INFLIGHT = 64;
+/** Small files are stored in groups of up to this many files or bytes (with a store that takes groups). */
+const GROUP_FILES = 512;
+const GROUP_BYTES = 8 << 20;
+const GROUPS_IN_FLIGHT = 4;
 
 export class IngestError extends TsixError {
   constructor(path: string, message: string) {
@@ -46,11 +53,39 @@ export class IngestError extends TsixError {
 
 export async function ingestPath(cas: CaStore, fsPath: string, opts: IngestOptions = {}): Promise<IngestResult> {
   const root = await walk(fsPath, '', '', opts.filter);
-  const ctx = new IngestRun(cas, new ReferenceScanner(opts.needles ?? []));
-  ctx.nar(NAR_TOKENS.magic);
-  const node = await ctx.ingest(root);
-  await ctx.finish();
-  return { node, narHash: ctx.narHash.digest(), narSize: ctx.narSize, references: [...ctx.scanner.found()].sort() };
+  const hasher: NarHasher = contentBytes(root) >= OFFLOAD_MIN ? new OffloadedSha256() : new LocalSha256();
+  try {
+    const ctx = new IngestRun(cas, new ReferenceScanner(opts.needles ?? []), hasher);
+    ctx.nar(NAR_TOKENS.magic);
+    const node = await ctx.ingest(root);
+    await ctx.finish();
+    return { node, narHash: await hasher.digest(), narSize: ctx.narSize, references: [...ctx.scanner.found()].sort() };
+  } finally {
+    await hasher.close();
+  }
+}
+
+/** SHA-256 of the NAR, on this thread or a worker. */
+interface NarHasher {
+  update(b: Uint8Array): void;
+  /** `b` is never modified again (and, for a worker, is in shared memory). */
+  updateShared(b: Uint8Array): void;
+  digest(): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+class LocalSha256 implements NarHasher {
+  private readonly h: Hash = createHash('sha256');
+  update(b: Uint8Array): void { this.h.update(b); }
+  updateShared(b: Uint8Array): void { this.h.update(b); }
+  async digest(): Promise<Buffer> { return this.h.digest(); }
+  async close(): Promise<void> {}
+}
+
+function contentBytes(e: FsEntry): number {
+  if (e.kind === 'regular') return e.size;
+  if (e.kind === 'directory') return e.children.reduce((a, c) => a + contentBytes(c), 0);
+  return 0;
 }
 
 // Metadata is read with synchronous calls: for a tree in the page cache they cost a few
@@ -81,14 +116,22 @@ async function walk(path: string, name: string, rel: string, filter: IngestOptio
 }
 
 class IngestRun {
-  readonly narHash: Hash = createHash('sha256');
   narSize = 0;
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = null;
   /** Directories in post-order (children first), stored together once every blob is. */
   private readonly dirs: Directory[] = [];
+  /** Small files read and hashed, waiting to be stored as a group. */
+  private group: { path: string; data: Buffer; digest: Buffer }[] = [];
+  private groupBytes = 0;
+  private groupsInFlight = 0;
 
-  constructor(private readonly cas: CaStore, readonly scanner: ReferenceScanner) {}
+  /** Large file contents are read into shared memory when the NAR is hashed on a worker. */
+  private readonly alloc: (n: number) => Buffer;
+
+  constructor(private readonly cas: CaStore, readonly scanner: ReferenceScanner, private readonly narHash: NarHasher) {
+    this.alloc = narHash instanceof OffloadedSha256 ? sharedBuffer : (n) => Buffer.allocUnsafe(n);
+  }
 
   nar(b: Buffer): void {
     this.narHash.update(b);
@@ -105,6 +148,7 @@ class IngestRun {
 
   /** Waits for every blob, then stores the directories, leaves first, in one batch. */
   async finish(): Promise<void> {
+    await this.flushGroup();
     await Promise.all(this.inflight);
     if (this.failure) throw this.failure;
     await this.cas.directories.putMany(this.dirs);
@@ -132,29 +176,38 @@ class IngestRun {
     if (e.executable) this.nar(NAR_TOKENS.executable);
     this.nar(NAR_TOKENS.contents);
     if (e.size <= SMALL_FILE) return this.ingestSmallFile(e);
-    const w = this.cas.blobs.writer();
+    // With the NAR hashed on a worker, the file's BLAKE3 is computed there too, from the same reads.
+    const offload = this.narHash instanceof OffloadedSha256 ? this.narHash : null;
+    const blobId = offload?.blob();
+    const w = this.cas.blobs.writer({ hashedByCaller: offload !== null });
     let size = 0;
     const take = async (b: Buffer) => {
       if (size === 0) this.nar(narLength(e.size));
       size += b.length;
       if (size > e.size) throw new IngestError(e.path, 'file grew while it was being added');
-      this.narHash.update(b);
+      this.narHash.updateShared(b);
+      if (offload) offload.blobUpdate(blobId!, b);
       this.scanner.update(b);
-      await w.write(b);
+      await w.write(b, true);
     };
     {
       const fh = await open(e.path, 'r');
       try {
-        // Two buffers: the next read runs while the current piece is hashed and chunked.
-        const bufs = [Buffer.allocUnsafe(READ_BUF), Buffer.allocUnsafe(READ_BUF)];
+        // A fresh buffer per read, handed over to the blob writer (it keeps views of it until its
+        // chunks are written, instead of copying); the next read runs while this piece is hashed
+        // and chunked.
+        const read = (pos: number) => {
+          const buf = this.alloc(Math.min(READ_BUF, Math.max(e.size - pos, 0) + 1));
+          return fh.read(buf, 0, buf.length, pos).then((r) => buf.subarray(0, r.bytesRead));
+        };
         let pos = 0;
-        let next = fh.read(bufs[0]!, 0, READ_BUF, pos);
-        for (let i = 0; ; i ^= 1) {
-          const { bytesRead } = await next;
-          if (bytesRead === 0) break;
-          pos += bytesRead;
-          next = fh.read(bufs[i ^ 1]!, 0, READ_BUF, pos);
-          await take(bufs[i]!.subarray(0, bytesRead));
+        let next = read(pos);
+        for (;;) {
+          const b = await next;
+          if (b.length === 0) break;
+          pos += b.length;
+          next = read(pos);
+          await take(b);
         }
       } finally {
         await fh.close();
@@ -165,7 +218,7 @@ class IngestRun {
     this.narSize += size;
     this.nar(narPadding(size));
     this.scanner.end();
-    const { digest } = await w.close();
+    const { digest } = await w.close(offload ? await offload.blobDigest(blobId!) : undefined);
     return { type: 'file', name: e.name, digest, size, executable: e.executable };
   }
 
@@ -181,13 +234,40 @@ class IngestRun {
     this.scanner.update(b);
     this.scanner.end();
     const digest = blake3(b);
-    await this.spawn(async () => {
-      const w = this.cas.blobs.writer();
-      await w.write(b);
-      const r = await w.close();
-      if (!r.digest.equals(digest)) throw new IngestError(e.path, 'blob digest mismatch while storing');
-    });
+    if (this.cas.blobs.putSmall) {
+      this.group.push({ path: e.path, data: b, digest });
+      this.groupBytes += b.length;
+      if (this.group.length >= GROUP_FILES || this.groupBytes >= GROUP_BYTES) await this.flushGroup();
+    } else {
+      await this.spawn(async () => {
+        const w = this.cas.blobs.writer();
+        await w.write(b, true);
+        const r = await w.close();
+        if (!r.digest.equals(digest)) throw new IngestError(e.path, 'blob digest mismatch while storing');
+      });
+    }
     return { type: 'file', name: e.name, digest, size: b.length, executable: e.executable };
+  }
+
+  /** Stores the waiting small files as one group, in the background. */
+  private async flushGroup(): Promise<void> {
+    const group = this.group;
+    if (group.length === 0) return;
+    this.group = [];
+    this.groupBytes = 0;
+    // At most GROUPS_IN_FLIGHT groups are held in memory while they are stored.
+    while (this.groupsInFlight >= GROUPS_IN_FLIGHT) await Promise.race(this.inflight);
+    this.groupsInFlight++;
+    await this.spawn(async () => {
+      try {
+        const digests = await this.cas.blobs.putSmall!(group.map((f) => f.data), group.map((f) => f.digest));
+        group.forEach((f, i) => {
+          if (!digests[i]!.equals(f.digest)) throw new IngestError(f.path, 'blob digest mismatch while storing');
+        });
+      } finally {
+        this.groupsInFlight--;
+      }
+    });
   }
 
   private async ingestDirectory(e: Extract<FsEntry, { kind: 'directory' }>): Promise<Node> {

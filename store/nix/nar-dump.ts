@@ -55,8 +55,15 @@ function mergeEntries(d: Directory): { entries: Node[]; names: Buffer[] } {
 
 /** Accumulates output into OUT_SIZE buffers. */
 class Out {
-  private buf = Buffer.allocUnsafe(OUT_SIZE);
+  private buf: Buffer = Buffer.allocUnsafe(OUT_SIZE);
   private pos = 0;
+  /** Transient mode: whole buffers handed out by the last take, and buffers free for reuse. */
+  private lent: Buffer[] = [];
+  private readonly free: Buffer[] = [];
+  private parked: Buffer[] = [];
+
+  /** `transient`: a taken buffer is consumed before the producer runs again, so it can be reused. */
+  constructor(private readonly transient = false) {}
 
   /** Appends bytes (full buffers move to `ready`). */
   put(b: Uint8Array): void {
@@ -89,15 +96,30 @@ class Out {
 
   /** Parks the current buffer and starts a fresh one (a yielded buffer is never written again). */
   private next(): void {
-    if (this.pos > 0) this.ready.push(this.buf.subarray(0, this.pos));
-    this.buf = Buffer.allocUnsafe(OUT_SIZE);
+    if (this.pos > 0) {
+      this.ready.push(this.buf.subarray(0, this.pos));
+      if (this.transient) this.parked.push(this.buf);
+      this.buf = this.free.pop() ?? Buffer.allocUnsafe(OUT_SIZE);
+    }
     this.pos = 0;
+  }
+
+  /**
+   * Called when buffers are taken. The producer (the generator) runs only when its consumer asks
+   * for more, after every buffer of the previous take was yielded: those are free again.
+   */
+  private recycle(): void {
+    if (!this.transient) return;
+    for (const b of this.lent) this.free.push(b);
+    this.lent = this.parked;
+    this.parked = [];
   }
 
   get length(): number { return this.pos; }
 
   /** The full buffers (the partial one stays). */
   takeReady(): Buffer[] {
+    this.recycle();
     const r = this.ready;
     this.ready = [];
     return r;
@@ -106,6 +128,7 @@ class Out {
   /** Everything written so far, as buffers to yield (the Out starts a fresh buffer). */
   drain(): Buffer[] {
     if (this.pos > 0) this.next();
+    this.recycle();
     const r = this.ready;
     this.ready = [];
     return r;
@@ -131,16 +154,48 @@ function sizeMismatch(node: Node & { type: 'file' }, got: number): CorruptionErr
 
 function fetchAhead(cas: CaStore, f: Frame): void {
   const limit = Math.min(f.entries.length, f.next + LOOKAHEAD);
+  // With a blob service that reads many blobs at once, small files are fetched in groups: the
+  // window is refilled only when half of it has been written.
+  const readMany = cas.blobs.readMany?.bind(cas.blobs);
+  if (readMany && f.fetched < limit && f.fetched - f.next > LOOKAHEAD / 2) return;
+  const group: number[] = [];
   for (; f.fetched < limit; f.fetched++) {
     const e = f.entries[f.fetched]!;
     let p: Promise<Buffer | Directory> | null = null;
     if (e.type === 'directory') p = getDirectory(cas, e);
-    else if (e.type === 'file' && e.size <= SMALL_FILE) p = readSmall(cas, e);
+    else if (e.type === 'file' && e.size <= SMALL_FILE) {
+      if (readMany) { group.push(f.fetched); continue; }
+      p = readSmall(cas, e);
+    }
     if (p) {
       p.catch(noop); // awaited later; never an unhandled rejection if the consumer stops early
       f.ahead.set(f.fetched, p);
     }
   }
+  if (group.length) {
+    const files = group.map((i) => f.entries[i] as Node & { type: 'file' });
+    const all = readMany!(files.map((e) => e.digest));
+    all.catch(noop);
+    group.forEach((i, j) => {
+      const e = files[j]!;
+      const p = all.then((bs) => {
+        const b = bs[j];
+        if (!b) throw new NotFoundError(`blob ${e.digest.toString('hex')} ('${e.name}')`, { digest: e.digest.toString('hex') });
+        if (b.length !== e.size) throw sizeMismatch(e, b.length);
+        return b;
+      });
+      p.catch(noop);
+      f.ahead.set(i, p);
+    });
+  }
+}
+
+export interface DumpOptions {
+  /**
+   * The consumer is done with each buffer before it asks for the next (it writes it out
+   * synchronously, or hashes it): output and read buffers are then reused, not allocated per piece.
+   */
+  transient?: boolean;
 }
 
 /**
@@ -148,8 +203,9 @@ function fetchAhead(cas: CaStore, f: Frame): void {
  * but must not modify them: large pieces may be the blob service's own cached chunks). Throws NotFoundError for a missing directory or blob and CorruptionError
  * for a blob whose size differs from its entry.
  */
-export async function* dumpNar(cas: CaStore, node: Node): AsyncIterable<Buffer> {
-  const out = new Out();
+export async function* dumpNar(cas: CaStore, node: Node, opts: DumpOptions = {}): AsyncIterable<Buffer> {
+  const transient = opts.transient === true;
+  const out = new Out(transient);
   out.put(NAR_TOKENS.magic);
   const stack: Frame[] = [];
 
@@ -170,7 +226,7 @@ export async function* dumpNar(cas: CaStore, node: Node): AsyncIterable<Buffer> 
       } else {
         yield* out.drain();
         let got = 0;
-        const stream = await cas.blobs.open(n.digest);
+        const stream = await cas.blobs.open(n.digest, { transient });
         if (!stream) throw new NotFoundError(`blob ${n.digest.toString('hex')} ('${n.name}')`, { digest: n.digest.toString('hex') });
         for await (const piece of stream) {
           got += piece.length;

@@ -1,6 +1,7 @@
 // NAR → castore: parses a NAR stream, writing file contents as blobs and directories (leaves
 // first, in one putMany at the end) while computing narHash/narSize and scanning references.
 import { encodeDirectory, directoryDigest } from '../castore/directory-codec.js';
+import { blake3 } from '../hash/blake3.js';
 import type { BlobWriter } from '../castore/blob-service.js';
 import { compareNames, emptyDirectory, type Directory, type Node } from '../castore/nodes.js';
 import { HashMismatchError } from '../errors.js';
@@ -19,7 +20,12 @@ export interface ImportNarOptions {
   expectedNarHash?: Buffer;
   /** The archive's expected size in bytes. */
   expectedNarSize?: number;
+  /** About how large the archive is (e.g. a narinfo's NarSize), when known: large ones are hashed on a worker thread. */
+  sizeHint?: number;
 }
+
+/** Archives from this size on have their sha256 computed on a worker thread. */
+const HASH_ON_WORKER_MIN = 32 << 20;
 
 export interface ImportNarResult {
   /** The root node (name ''). */
@@ -33,6 +39,15 @@ export interface ImportNarResult {
 
 /** Writes to a BlobWriter go out in pieces of at least this size (fewer, larger chunker calls). */
 const WRITE_BATCH = 256 * 1024;
+/**
+ * With a blob service that stores groups (putSmall), files up to this size are gathered whole and
+ * stored in groups of up to GROUP_FILES files or GROUP_BYTES bytes, at most GROUPS_IN_FLIGHT at
+ * once, in the background: one batched lookup and write per group instead of two round trips per file.
+ */
+const SMALL_FILE = 1 << 20;
+const GROUP_FILES = 512;
+const GROUP_BYTES = 8 << 20;
+const GROUPS_IN_FLIGHT = 4;
 
 interface Frame { name: string; dir: Directory; size: number }
 
@@ -53,6 +68,13 @@ class CastoreSink implements NarSink {
   /** Small pieces are gathered here; the writer may keep nothing once `write` resolves, so it is reused. */
   private readonly batch = Buffer.allocUnsafe(WRITE_BATCH);
   private batchBytes = 0;
+  /** The current small file's contents (gathered whole), and how much of it has arrived. */
+  private small: Buffer | null = null;
+  private smallFill = 0;
+  private group: { data: Buffer; digest: Buffer }[] = [];
+  private groupBytes = 0;
+  private readonly storing = new Set<Promise<void>>();
+  private failure: unknown = null;
 
   constructor(private readonly cas: CaStore, private readonly scanner: ReferenceScanner | null) {}
 
@@ -86,14 +108,25 @@ class CastoreSink implements NarSink {
     this.add({ type: 'directory', name: f.name, digest, size: f.size });
   }
 
-  fileStart(name: Buffer | null, executable: boolean, _size: number): void {
+  fileStart(name: Buffer | null, executable: boolean, size: number): void {
     this.scanName(name);
     this.file = { name: this.decode(name), executable };
-    this.writer = this.cas.blobs.writer();
+    if (size <= SMALL_FILE && this.cas.blobs.putSmall) {
+      this.small = Buffer.allocUnsafe(size);
+      this.smallFill = 0;
+    } else {
+      this.writer = this.cas.blobs.writer();
+    }
   }
 
   async fileData(data: Buffer): Promise<void> {
     this.scanner?.update(data);
+    if (this.small) {
+      if (this.smallFill + data.length > this.small.length) throw new Error('NAR file contents longer than declared');
+      data.copy(this.small, this.smallFill);
+      this.smallFill += data.length;
+      return;
+    }
     if (data.length >= WRITE_BATCH && this.batchBytes === 0) {
       await this.writer!.write(data);
       return;
@@ -116,6 +149,20 @@ class CastoreSink implements NarSink {
   }
 
   async fileEnd(): Promise<void> {
+    if (this.small) {
+      const data = this.small;
+      this.small = null;
+      if (this.smallFill !== data.length) throw new Error('NAR file contents shorter than declared');
+      this.scanner?.end();
+      const digest = blake3(data);
+      this.group.push({ data, digest });
+      this.groupBytes += data.length;
+      if (this.group.length >= GROUP_FILES || this.groupBytes >= GROUP_BYTES) await this.storeGroup();
+      const f = this.file!;
+      this.file = null;
+      this.add({ type: 'file', name: f.name, digest, size: data.length, executable: f.executable });
+      return;
+    }
     await this.flush();
     this.scanner?.end();
     const { digest, size } = await this.writer!.close();
@@ -123,6 +170,27 @@ class CastoreSink implements NarSink {
     const f = this.file!;
     this.file = null;
     this.add({ type: 'file', name: f.name, digest, size, executable: f.executable });
+  }
+
+  /** Stores the gathered small files in the background (at most GROUPS_IN_FLIGHT groups at once). */
+  private async storeGroup(): Promise<void> {
+    if (this.failure) throw this.failure;
+    const group = this.group;
+    if (group.length === 0) return;
+    this.group = [];
+    this.groupBytes = 0;
+    while (this.storing.size >= GROUPS_IN_FLIGHT) await Promise.race(this.storing);
+    const p: Promise<void> = this.cas.blobs.putSmall!(group.map((g) => g.data), group.map((g) => g.digest))
+      .then(() => undefined, (err: unknown) => { this.failure ??= err; })
+      .finally(() => this.storing.delete(p));
+    this.storing.add(p);
+  }
+
+  /** Stores what is left and waits until every small file is stored (before any directory is). */
+  async finish(): Promise<void> {
+    await this.storeGroup();
+    await Promise.all(this.storing);
+    if (this.failure) throw this.failure;
   }
 
   symlink(name: Buffer | null, target: Buffer): void {
@@ -142,7 +210,9 @@ export async function importNar(source: AsyncIterable<Uint8Array>, cas: CaStore,
   const needles = opts.needles ?? [];
   const scanner = needles.length ? new ReferenceScanner(needles.map(hashPartOf)) : null;
   const sink = new CastoreSink(cas, scanner);
-  const { narHash, narSize } = await parseNar(source, sink, { requireUtf8: true });
+  const size = opts.expectedNarSize ?? opts.sizeHint ?? 0;
+  const { narHash, narSize } = await parseNar(source, sink, { requireUtf8: true, hashOnWorker: size >= HASH_ON_WORKER_MIN });
+  await sink.finish();
   if (opts.expectedNarHash && !opts.expectedNarHash.equals(narHash)) {
     throw new HashMismatchError('NAR', formatHash({ algo: 'sha256', digest: opts.expectedNarHash }, 'base32', true), formatHash({ algo: 'sha256', digest: narHash }, 'base32', true));
   }

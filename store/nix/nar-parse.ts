@@ -3,7 +3,8 @@
 // everything else with an InvalidInputError naming what was wrong and the byte offset. No
 // allocation is ever sized by a length read from the input beyond small fixed limits: file
 // contents are streamed through in the pieces the source delivered.
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { OffloadedSha256 } from '../hash/offload-sha256.js';
 import { InvalidInputError } from '../errors.js';
 import { NAR_MAGIC } from './nar-format.js';
 
@@ -64,11 +65,17 @@ class NarReader {
   private pos = 0;
   /** Absolute offset of buf[0]. */
   private base = 0;
-  private readonly hash: Hash = createHash('sha256');
+  private readonly hash: { update(b: Buffer): unknown; digest(): Buffer | Promise<Buffer> };
   private eof = false;
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  constructor(source: AsyncIterable<Uint8Array>, hashOnWorker = false) {
     this.it = source[Symbol.asyncIterator]();
+    this.hash = hashOnWorker ? new OffloadedSha256() : createHash('sha256');
+  }
+
+  /** Ends the hashing worker, if any (after an error; `end` ends it otherwise). */
+  async closeHash(): Promise<void> {
+    if (this.hash instanceof OffloadedSha256) await this.hash.close();
   }
 
   get offset(): number { return this.base + this.pos; }
@@ -182,20 +189,22 @@ class NarReader {
     if (this.pos < this.buf.length || (await this.more())) {
       throw new BadNarError('trailing garbage after the end of the archive', this.offset);
     }
-    return { narHash: this.hash.digest(), narSize: this.offset };
+    return { narHash: await this.hash.digest(), narSize: this.offset };
   }
 }
 
 export interface NarParseOptions {
   /** Reject names and symlink targets that are not valid UTF-8 (the castore keeps them as text). */
   requireUtf8?: boolean;
+  /** Compute the sha256 on a worker thread (worth it for large archives: it then runs beside the parsing and storing). */
+  hashOnWorker?: boolean;
 }
 
 const UTF8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Parses a whole NAR into `sink`; resolves to its sha256 and size once the source is exhausted. */
 export async function parseNar(source: AsyncIterable<Uint8Array>, sink: NarSink, opts: NarParseOptions = {}): Promise<NarParseResult> {
-  const r = new NarReader(source);
+  const r = new NarReader(source, opts.hashOnWorker === true);
   const utf8 = opts.requireUtf8 ?? false;
   try {
     const at = r.offset;
@@ -208,6 +217,7 @@ export async function parseNar(source: AsyncIterable<Uint8Array>, sink: NarSink,
     return await r.end();
   } catch (e) {
     await r.abandon();
+    await r.closeHash();
     throw e;
   }
 }

@@ -4,10 +4,11 @@ import { randomBytes } from 'node:crypto';
 import { blake3 } from '../../../store/hash/blake3.js';
 import type { Store } from '../../../store/store.js';
 
-async function put(store: Store, data: Buffer, pieces = 3): Promise<Buffer> {
+async function put(store: Store, data: Buffer, pieces = 3, owned = false): Promise<Buffer> {
   const w = store.blobs.writer();
   const step = Math.ceil(data.length / pieces) || 1;
-  for (let i = 0; i < data.length; i += step) await w.write(data.subarray(i, i + step));
+  // An owned piece is a fresh copy handed over to the writer; others are the caller's views.
+  for (let i = 0; i < data.length; i += step) await w.write(owned ? Buffer.from(data.subarray(i, i + step)) : data.subarray(i, i + step), owned);
   const r = await w.close();
   if (r.size !== data.length) throw new Error(`writer reported size ${r.size}, wrote ${data.length}`);
   return r.digest;
@@ -48,6 +49,68 @@ export function blobServiceSuite(test: TestFn, name: string, open: () => Promise
     const d1 = await put(store, data, 1);
     const d2 = await put(store, data, 13);
     t.deepEqual((await store.blobs.stat(d1))!.chunks.map((c) => c.size), (await store.blobs.stat(d2))!.chunks.map((c) => c.size));
+    // Many small writes (each boundary found across the kept tail) and handed-over buffers.
+    const big = randomBytes(3_000_000);
+    const whole = (await store.blobs.stat(await put(store, big, 1)))!.chunks.map((c) => c.size);
+    for (const [pieces, owned] of [[997, false], [5, true], [2311, true]] as const) {
+      const d = await put(store, big, pieces, owned);
+      t.true(d.equals(blake3(big)));
+      t.deepEqual((await store.blobs.stat(d))!.chunks.map((c) => c.size), whole, `${pieces} pieces, owned ${owned}`);
+      const got: Buffer[] = [];
+      for await (const b of (await store.blobs.open(d, { transient: true }))!) got.push(Buffer.from(b));
+      t.true(Buffer.concat(got).equals(big), 'a transient stream yields the contents');
+    }
+    await store.close();
+  });
+
+  test(`${name}: putSmall stores a group (inline, chunked, repeated, already stored) like writers do`, async (t) => {
+    const store = await open();
+    if (!store.blobs.putSmall) { t.pass('no putSmall'); await store.close(); return; }
+    const before = randomBytes(3000);
+    await put(store, before);
+    const blobs = [randomBytes(10), Buffer.alloc(0), before, randomBytes(8192), randomBytes(8193), randomBytes(300_000), before];
+    blobs.push(blobs[0]!);
+    const digests = await store.blobs.putSmall(blobs);
+    t.is(digests.length, blobs.length);
+    // With the digests given (as an ingest that hashed the files already does).
+    const more = [randomBytes(77), randomBytes(20_000)];
+    const given = await store.blobs.putSmall(more, more.map((b) => blake3(b)));
+    for (let i = 0; i < more.length; i++) t.true((await store.blobs.read(given[i]!, 0, 1 << 20))!.equals(more[i]!));
+    for (let i = 0; i < blobs.length; i++) {
+      t.true(digests[i]!.equals(blake3(blobs[i]!)));
+      t.true((await store.blobs.read(digests[i]!, 0, blobs[i]!.length + 1))!.equals(blobs[i]!));
+      t.is((await store.blobs.stat(digests[i]!))!.size, blobs[i]!.length);
+    }
+    await store.close();
+  });
+
+  test(`${name}: readMany returns whole blobs (inline, chunked, absent) in order`, async (t) => {
+    const store = await open();
+    if (!store.blobs.readMany) { t.pass('no readMany'); await store.close(); return; }
+    const blobs = [randomBytes(100), randomBytes(500_000), Buffer.alloc(0), randomBytes(9000)];
+    const digests = [];
+    for (const b of blobs) digests.push(await put(store, b));
+    const absent = blake3(Buffer.from('not stored'));
+    const got = await store.blobs.readMany([digests[0]!, absent, digests[1]!, digests[2]!, digests[3]!, digests[0]!]);
+    t.deepEqual(got.map((b) => b?.toString('hex') ?? null), [blobs[0], null, blobs[1], blobs[2], blobs[3], blobs[0]].map((b) => b?.toString('hex') ?? null));
+    // Read again (now from the index cache for chunked ones).
+    t.true((await store.blobs.readMany([digests[1]!]))[0]!.equals(blobs[1]!));
+    await store.close();
+  });
+
+  test(`${name}: a blob repeating the same chunks stores and reads back`, async (t) => {
+    const store = await open();
+    const block = randomBytes(700_000);
+    const data = Buffer.concat([block, block, block, block.subarray(0, 300_000), block]);
+    for (const pieces of [1, 9, 400]) {
+      const d = await put(store, data, pieces);
+      const st = (await store.blobs.stat(d))!;
+      t.true(new Set(st.chunks.map((c) => c.digest.toString('hex'))).size < st.chunks.length, 'some chunks repeat');
+      const got: Buffer[] = [];
+      for await (const b of (await store.blobs.open(d))!) got.push(Buffer.from(b));
+      t.true(Buffer.concat(got).equals(data));
+      t.true((await store.blobs.read(d, 1_000_000, 1_500_000))!.equals(data.subarray(1_000_000, 2_500_000)));
+    }
     await store.close();
   });
 
