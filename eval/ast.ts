@@ -199,20 +199,25 @@ export class ExprAttrs extends Expr {
     if (this.rec) {
       const vars: Lazy[] = new Array(this.attrs.size);
       inner = new Env(env, vars);
+      const hasOverrides = this.attrs.has('__overrides');
       let i = 0;
       for (const [k, d] of this.attrs) {
-        const v = d.e.lazy(d.inherited ? env : inner);
+        // With `__overrides`, Nix makes every own attribute a thunk (no variable is looked up
+        // early), so that references to an overridden attribute see the override.
+        const v = hasOverrides && !d.inherited ? new Thunk(d.e, inner) : d.e.lazy(d.inherited ? env : inner);
         vars[i++] = v;
         map.set(k, v);
       }
-      const ov = map.get('__overrides');
-      if (ov !== undefined) {
+      if (hasOverrides) {
         // Legacy: attributes of `__overrides` replace the recursive set's own (also for references inside it).
         const names = [...this.attrs.keys()];
-        for (const [k, v] of ev.forceAttrs(ov, this.pos).map) {
+        const ovs = ev.forceAttrs(map.get('__overrides')!, this.pos);
+        for (const [k, v] of ovs.map) {
           const idx = names.indexOf(k);
           if (idx >= 0) vars[idx] = v;
           map.set(k, v);
+          const op = ovs.posOf(k);
+          if (op) (dynPos ??= new Map()).set(k, op);
         }
       }
     } else {
@@ -232,7 +237,7 @@ export class ExprAttrs extends Expr {
     const a = new NixAttrs(map);
     // Static positions come straight from the definitions; only dynamic ones need a map.
     if (dynPos === null) a.pos = this.attrs;
-    else { const st = this.attrs, dp = dynPos; a.pos = { get: (n: string) => st.get(n)?.pos ?? dp.get(n) }; }
+    else { const st = this.attrs, dp = dynPos; a.pos = { get: (n: string) => dp.get(n) ?? st.get(n)?.pos }; }
     return a;
   }
 }
