@@ -214,15 +214,19 @@ export function printXML(v: Lazy, strict: boolean, ctx: Set<string>, location = 
         }
       };
       if (isDerivation(x)) {
+        // As Nix: drvPath and outPath are forced only when strict (else used if already values);
+        // a derivation without a drvPath string, or one already shown, is <repeated />.
+        const peek = (l: Lazy | undefined): Value | undefined =>
+          l === undefined ? undefined : strict ? force(l) : l instanceof Thunk ? (l.state === ThunkState.Done ? l.value : undefined) : l;
         let attrs = '';
-        const dp = x.map.get('drvPath');
         let drvPath = '';
-        if (dp !== undefined) { const d = force(dp); if (typeof d === 'string' || d instanceof NixString) { drvPath = typeof d === 'string' ? d : d.s; attrs += ` drvPath="${xmlEscape(drvPath)}"`; } }
-        const op = x.map.get('outPath');
-        if (op !== undefined) { const o = force(op); if (typeof o === 'string' || o instanceof NixString) attrs += ` outPath="${xmlEscape(typeof o === 'string' ? o : o.s)}"`; }
+        const d = peek(x.map.get('drvPath'));
+        if (typeof d === 'string' || d instanceof NixString) { drvPath = typeof d === 'string' ? d : d.s; attrs += ` drvPath="${xmlEscape(drvPath)}"`; }
+        const o = peek(x.map.get('outPath'));
+        if (typeof o === 'string' || o instanceof NixString) attrs += ` outPath="${xmlEscape(typeof o === 'string' ? o : o.s)}"`;
         el(ind, `<derivation${attrs}>`);
-        if (drvPath !== '' && drvsSeen.has(drvPath)) el(ind + '  ', '<repeated />');
-        else { if (drvPath !== '') drvsSeen.add(drvPath); attrsBody(x, ind + '  '); }
+        if (drvPath !== '' && !drvsSeen.has(drvPath)) { drvsSeen.add(drvPath); attrsBody(x, ind + '  '); }
+        else el(ind + '  ', '<repeated />');
         el(ind, '</derivation>');
         return;
       }
