@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import {
   ExprAssert, ExprAttrs, ExprBinBool, ExprCall, ExprConcatLists, ExprConcatStrings, ExprConst, ExprEq, ExprHasAttr,
-  ExprIf, ExprLambda, ExprPart, ExprLet, ExprList, ExprNot, ExprPos, ExprPrimCall, ExprSearchPath, ExprSelect, ExprUpdate, ExprVar, ExprWith,
+  ExprIf, ExprLambda, ExprPart, setLambdaName, ExprLet, ExprList, ExprNot, ExprPos, ExprPrimCall, ExprSearchPath, ExprSelect, ExprUpdate, ExprVar, ExprWith,
   type AttrName, type Expr, type Formal, type Scope,
 } from './ast.js';
 import { NixParseError, registerSource, showPosParen, type Pos } from './errors.js';
@@ -506,7 +506,7 @@ class Parser {
         }
         dup(prev.pos, path.length);
       }
-      if (e instanceof ExprLambda && e.name === null) e.name = last;
+      setLambdaName(e, last);
       a.attrs.set(last, { e, inherited: false, pos });
     } else {
       a.dynamic.push({ name: last, e, pos });
