@@ -83,18 +83,18 @@ export class NixEvalError extends TsixError {
   traced = false;
   /** The frames, in the order they were added (innermost first, as Nix prints them). */
   frames: TraceFrame[] | null = null;
-  /** The formatted message, made when first read after a change (traces can be long). */
+  /**
+   * With --show-trace and frames, the message is made when read (a deep trace adds a frame per
+   * level: formatting each time would be quadratic); `text` is then its cache.
+   */
   private text: string | null = null;
+  private lazy = false;
   constructor(message: string, pos: Pos | null = null, code = 'E_EVAL', hint = '') {
     super(code, message);
     this.bare = message;
     this.pos = pos;
     this.hint = hint;
-    Object.defineProperty(this, 'message', {
-      get: () => (this.text ??= this.render()),
-      set: (v: string) => { this.text = v; },
-      configurable: true, enumerable: false,
-    });
+    this.refresh();
   }
   /** Attach a position if none is known yet. */
   at(pos: Pos | null): this {
@@ -108,8 +108,22 @@ export class NixEvalError extends TsixError {
     this.refresh();
     return this;
   }
-  /** The message is to be made anew (position, hint or frames changed). */
-  refresh(): void { this.text = null; }
+  /** Makes the message anew (position, hint or frames changed). */
+  refresh(): void {
+    if (showTrace && this.frames !== null) {
+      if (!this.lazy) {
+        this.lazy = true;
+        Object.defineProperty(this, 'message', {
+          get: () => (this.text ??= this.render()),
+          set: (v: string) => { this.text = v; },
+          configurable: true, enumerable: false,
+        });
+      }
+      this.text = null;
+    } else {
+      this.message = this.render();
+    }
+  }
   private render(): string {
     let text = this.bare + (this.pos ? positionBlock(this.pos) : '') + (this.hint ? `\n       ${this.hint}` : '');
     if (showTrace && this.frames !== null) {
