@@ -5,6 +5,10 @@ import {
   EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, intAdd, showType, type Lazy, type Value,
 } from './values.js';
 import * as ev from './evaluator.js';
+import { showExprDefault } from './show-expr.js';
+
+/** The origin Nix 2.8 gives derivation.nix (its positions get no trace frames and no code lines). */
+export const DERIVATION_NIX_ORIGIN = '//builtin/derivation.nix';
 
 export type { Pos } from './errors.js';
 
@@ -100,7 +104,8 @@ export class ExprSelect extends Expr {
   }
   eval(env: Env): Value {
     let v: Value = this.e.eval(env);
-    let found = false;
+    // The set and name of the last attribute found (Nix's pos2), for the trace of an error.
+    let set: NixAttrs | null = null, found = '';
     const path = this.path;
     try {
       for (let i = 0; i < path.length; i++) {
@@ -110,21 +115,37 @@ export class ExprSelect extends Expr {
           if (!(v instanceof NixAttrs)) return this.def.eval(env);
           const a = name === null ? undefined : v.get(name);
           if (a === undefined) return this.def.eval(env);
+          set = v; found = name!;
           v = ev.force(a);
         } else {
           if (!(v instanceof NixAttrs)) throw ev.typeError('a set', v, this.pos);
           const a = name === null ? undefined : v.get(name);
           if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
-          found = true;
+          set = v; found = name!;
           v = ev.force(a);
         }
       }
       return v;
     } catch (e) {
-      // Nix adds "while evaluating the attribute …" once an attribute was found (hidden without --show-trace).
-      if (found && e instanceof NixEvalError) e.addTrace();
+      // Nix adds "while evaluating the attribute …" at the definition of the last attribute found
+      // (none without a position, or in derivation.nix).
+      if (set !== null && e instanceof NixEvalError) {
+        const p = set.posOf(found);
+        if (p !== undefined && p.origin !== DERIVATION_NIX_ORIGIN) e.addTrace(p, `while evaluating the attribute '${this.showPath(env)}'`);
+      }
       throw e;
     }
+  }
+  /** Nix's showAttrPath: dynamic names evaluated, or shown as "${expr}" when that fails. */
+  private showPath(env: Env): string {
+    return this.path.map((n) => {
+      if (typeof n === 'string') return n;
+      try {
+        const v = attrNameValue(n, env);
+        if (v !== null) return v;
+      } catch { /* shown as an expression */ }
+      return `"\${${showExprDefault(n)}}"`;
+    }).join('.');
   }
 }
 
@@ -191,6 +212,7 @@ export class ExprAttrs extends Expr {
       }
       const a = NixAttrs.indexed(index, vals);
       a.pos = this.attrs;
+      a.litPos = this.pos;
       return a;
     }
     const map = new Map<string, Lazy>();
@@ -199,20 +221,25 @@ export class ExprAttrs extends Expr {
     if (this.rec) {
       const vars: Lazy[] = new Array(this.attrs.size);
       inner = new Env(env, vars);
+      const hasOverrides = this.attrs.has('__overrides');
       let i = 0;
       for (const [k, d] of this.attrs) {
-        const v = d.e.lazy(d.inherited ? env : inner);
+        // With `__overrides`, Nix makes every own attribute a thunk (no variable is looked up
+        // early), so that references to an overridden attribute see the override.
+        const v = hasOverrides && !d.inherited ? new Thunk(d.e, inner) : d.e.lazy(d.inherited ? env : inner);
         vars[i++] = v;
         map.set(k, v);
       }
-      const ov = map.get('__overrides');
-      if (ov !== undefined) {
+      if (hasOverrides) {
         // Legacy: attributes of `__overrides` replace the recursive set's own (also for references inside it).
         const names = [...this.attrs.keys()];
-        for (const [k, v] of ev.forceAttrs(ov, this.pos).map) {
+        const ovs = ev.forceAttrs(map.get('__overrides')!, this.pos);
+        for (const [k, v] of ovs.map) {
           const idx = names.indexOf(k);
           if (idx >= 0) vars[idx] = v;
           map.set(k, v);
+          const op = ovs.posOf(k);
+          if (op) (dynPos ??= new Map()).set(k, op);
         }
       }
     } else {
@@ -226,13 +253,15 @@ export class ExprAttrs extends Expr {
         const prev = this.attrs.get(name)?.pos ?? dynPos?.get(name);
         throw new NixEvalError(`dynamic attribute '${name}' already defined at ${prev ? showPosParen(prev) : '?'}`, d.pos);
       }
+      setLambdaName(d.e, name);
       map.set(name, d.e.lazy(inner));
       (dynPos ??= new Map()).set(name, d.pos);
     }
     const a = new NixAttrs(map);
+    a.litPos = this.pos;
     // Static positions come straight from the definitions; only dynamic ones need a map.
     if (dynPos === null) a.pos = this.attrs;
-    else { const st = this.attrs, dp = dynPos; a.pos = { get: (n: string) => st.get(n)?.pos ?? dp.get(n) }; }
+    else { const st = this.attrs, dp = dynPos; a.pos = { get: (n: string) => dp.get(n) ?? st.get(n)?.pos }; }
     return a;
   }
 }
@@ -315,6 +344,11 @@ export class ExprLambda extends Expr {
   describe(): string {
     return this.name === null ? `anonymous function at ${showPosParen(this.pos!)}` : `'${this.name}' at ${showPosParen(this.pos!)}`;
   }
+}
+
+/** Nix's Expr::setName: a function bound to an attribute is named after it (curried ones too). */
+export function setLambdaName(e: Expr, name: string): void {
+  for (let x: Expr = e; x instanceof ExprLambda; x = x.body) x.name = name;
 }
 
 export class ExprCall extends Expr {

@@ -32,7 +32,8 @@ export function showPosParen(pos: Pos): string {
 /** The "at FILE:L:C:" block with code lines, as Nix prints after an error's message. */
 export function positionBlock(pos: Pos): string {
   let out = `\n\n       at ${showPos(pos)}:`;
-  const text = sources.get(pos.origin);
+  // Nix 2.8 names derivation.nix '//builtin/derivation.nix', a file it cannot open for code lines.
+  const text = pos.origin === '//builtin/derivation.nix' ? undefined : sources.get(pos.origin);
   if (text === undefined) return out;
   // Files are read line by line and an unterminated last line is never shown (Nix's readLine);
   // strings are read with getline, which also yields the empty piece after a final newline.
@@ -64,9 +65,14 @@ export function nixLoggerText(text: string): string {
   return out;
 }
 
-/** --show-trace: Nix then prints the trace frames instead of the hint (tsix prints neither yet). */
+/** --show-trace: Nix then prints the trace frames instead of the hint. */
 let showTrace = false;
 export function setShowTrace(on: boolean): void { showTrace = on; }
+/** Whether --show-trace is on (Nix adds the frames of function calls only then). */
+export function isShowTrace(): boolean { return showTrace; }
+
+/** A frame of Nix's error trace ("… while evaluating …"), innermost first. */
+export interface TraceFrame { readonly pos: Pos | null; readonly hint: string }
 
 export class NixEvalError extends TsixError {
   /** The message without position block. */
@@ -75,6 +81,14 @@ export class NixEvalError extends TsixError {
   hint: string;
   /** Nix would have trace frames (shown with --show-trace); without it, Nix prints a hint line. */
   traced = false;
+  /** The frames, in the order they were added (innermost first, as Nix prints them). */
+  frames: TraceFrame[] | null = null;
+  /**
+   * With --show-trace and frames, the message is made when read (a deep trace adds a frame per
+   * level: formatting each time would be quadratic); `text` is then its cache.
+   */
+  private text: string | null = null;
+  private lazy = false;
   constructor(message: string, pos: Pos | null = null, code = 'E_EVAL', hint = '') {
     super(code, message);
     this.bare = message;
@@ -87,13 +101,47 @@ export class NixEvalError extends TsixError {
     if (this.pos === null && pos !== null) { this.pos = pos; this.refresh(); }
     return this;
   }
-  addTrace(): this {
-    if (!this.traced) { this.traced = true; this.refresh(); }
+  /** Nix's addTrace: a frame (printed with --show-trace), or without `hint` only the fact of one. */
+  addTrace(pos: Pos | null = null, hint?: string): this {
+    if (hint !== undefined) (this.frames ??= []).push({ pos, hint });
+    this.traced = true;
+    this.refresh();
     return this;
   }
+  /** Makes the message anew (position, hint or frames changed). */
   refresh(): void {
-    this.message = nixLoggerText(this.bare + (this.pos ? positionBlock(this.pos) : '') + (this.hint ? `\n       ${this.hint}` : '') +
-      (this.traced && !showTrace ? `\n(use '--show-trace' to show detailed location information)` : ''));
+    if (showTrace && this.frames !== null) {
+      if (!this.lazy) {
+        this.lazy = true;
+        Object.defineProperty(this, 'message', {
+          get: () => (this.text ??= this.render()),
+          set: (v: string) => { this.text = v; },
+          configurable: true, enumerable: false,
+        });
+      }
+      this.text = null;
+    } else {
+      this.message = this.render();
+    }
+  }
+  private render(): string {
+    let text = this.bare + (this.pos ? positionBlock(this.pos) : '') + (this.hint ? `\n       ${this.hint}` : '');
+    if (showTrace && this.frames !== null) {
+      // Nix's showErrorInfo: a blank line before each frame, except after an "at" line without
+      // code lines (which ends without a newline).
+      let bare = this.pos !== null && !this.hint && positionBlock(this.pos).indexOf('\n', 2) < 0;
+      for (const f of this.frames) {
+        text += `${bare ? '\n' : '\n\n'}       … ${f.hint}`;
+        bare = false;
+        if (f.pos !== null) {
+          const b = positionBlock(f.pos);
+          text += b;
+          bare = b.indexOf('\n', 2) < 0;
+        }
+      }
+    }
+    if (this.traced && !showTrace) text += `\n(use '--show-trace' to show detailed location information)`;
+    return nixLoggerText(text);
   }
 }
 

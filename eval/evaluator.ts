@@ -1,7 +1,7 @@
 // Core evaluation operations: forcing, calling, coercions, equality, arithmetic. The AST nodes
 // (ast.ts) and the builtins call these. One EvalState per process/thread (set by Evaluator).
 import { ExprLambda, Env, type Expr } from './ast.js';
-import { NixEvalError, sourceText, type Pos } from './errors.js';
+import { isShowTrace, NixEvalError, sourceText, type Pos } from './errors.js';
 import { canonPath } from './paths.js';
 import { formatFloatFixed } from './print.js';
 import {
@@ -61,6 +61,13 @@ export function lazyNative(f: () => Value): Thunk {
 
 export function typeError(expected: string, v: Value, pos: Pos | null): NixEvalError {
   return new NixEvalError(`value is ${showType(v)} while ${expected} was expected`, pos);
+}
+
+/** Nix's Value::determinePos: a set literal's or a function's position, else `pos`. */
+export function determinePos(v: Value, pos: Pos | null): Pos | null {
+  if (v instanceof NixAttrs) return v.litPos;
+  if (v instanceof Lambda) return v.fn.pos;
+  return pos;
 }
 
 export function missingAttr(name: string, attrs: NixAttrs, pos: Pos | null): NixEvalError {
@@ -188,7 +195,7 @@ export function callN(f: Value, args: Lazy[], pos: Pos | null): Value {
 function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
   const fn: ExprLambda = f.fn;
   const formals = fn.formals;
-  if (formals === null) return fn.body.eval(new Env(f.env, [arg]));
+  if (formals === null) return isShowTrace() ? bodyTraced(fn, new Env(f.env, [arg]), pos) : fn.body.eval(new Env(f.env, [arg]));
   const attrs = forceAttrs(arg, pos);
   const n = formals.length;
   const vars: Lazy[] = new Array(n + (fn.arg !== null ? 1 : 0));
@@ -209,7 +216,20 @@ function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
       if (!names.has(k)) throw new NixEvalError(`${fn.describe()} called with unexpected argument '${k}'`, pos, 'E_EVAL', suggest(k, [...names]));
     }
   }
-  return fn.body.eval(env);
+  return isShowTrace() ? bodyTraced(fn, env, pos) : fn.body.eval(env);
+}
+
+/** With --show-trace, Nix adds the function and its call site to the trace of an error in the body. */
+function bodyTraced(fn: ExprLambda, env: Env, pos: Pos | null): Value {
+  try {
+    return fn.body.eval(env);
+  } catch (e) {
+    if (e instanceof NixEvalError) {
+      e.addTrace(fn.pos, `while evaluating ${fn.name !== null ? `'${fn.name}'` : 'anonymous lambda'}`);
+      e.addTrace(pos, 'from call site');
+    }
+    throw e;
+  }
 }
 
 export function isDerivation(v: Value): boolean {

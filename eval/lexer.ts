@@ -20,6 +20,9 @@ const RE_INT = /[0-9]+/y;
 const RE_FLOAT = /(([1-9][0-9]*\.[0-9]*)|(0?\.[0-9]+))([Ee][+-]?[0-9]+)?/y;
 const RE_PATH = /[a-zA-Z0-9._+-]*(\/[a-zA-Z0-9._+-]+)+\/?/y;
 const RE_PATH_SEG = /[a-zA-Z0-9._+-]*\/(?=\$\{)/y;
+// Plain PATH_SEG and PATH_CHAR+: with PATH, what Nix's lexer matches inside a path (INPATH states).
+const RE_PATH_SEG_ANY = /[a-zA-Z0-9._+-]*\//y;
+const RE_PATH_CHARS = /[a-zA-Z0-9._+-]+/y;
 const RE_HPATH = /~(\/[a-zA-Z0-9._+-]+)+\/?/y;
 const RE_HPATH_START = /~\/(?=\$\{)/y;
 const RE_SPATH = /<[a-zA-Z0-9._+-]+(\/[a-zA-Z0-9._+-]+)*>/y;
@@ -152,7 +155,7 @@ export class Lexer {
         }
         case 'FLOAT': return { t: 'FLOAT', v: parseFloat(text), p };
         case 'PATH': case 'HPATH':
-          if (text.endsWith('/') && text.length > 1) this.error(`path has a trailing slash`, p);
+          if (text.endsWith('/')) return this.pathTail(p, p + best);
           return { t: kind, v: text, p };
         case 'SPATH': return { t: 'SPATH', v: text.slice(1, -1), p };
         case 'URI': return { t: 'URI', v: text, p };
@@ -169,11 +172,34 @@ export class Lexer {
     return this.src.startsWith('${', p + n);
   }
 
+  /**
+   * After a path token ending in '/' (`/a/` of `/a//b`), Nix's lexer goes on in its INPATH_SLASH
+   * state: path chunks become STR tokens, which the grammar only accepts before a `${` (an
+   * interpolated path). Anything else is an error: "path has a trailing slash" when no chunk
+   * follows the slash, else a syntax error on the token after the first chunk, positioned as
+   * flex/bison do (at end of input, the location before the last token's).
+   */
+  private pathTail(p: number, i: number): Tok {
+    const s = this.src;
+    let strs = 0, slash = true, lastStart = p;
+    for (;;) {
+      if (s.startsWith('${', i)) { this.i = p; return this.interpPath(p); }
+      const n = Math.max(matchAt(RE_PATH, s, i), matchAt(RE_PATH_SEG_ANY, s, i), matchAt(RE_PATH_CHARS, s, i));
+      if (n === 0) {
+        const atEof = i >= s.length;
+        if (slash) this.error('path has a trailing slash', atEof ? lastStart : i);
+        this.error('syntax error, unexpected PATH_END, expecting DOLLAR_CURLY', atEof ? p : lastStart);
+      }
+      if (strs === 1) this.error('syntax error, unexpected STR, expecting DOLLAR_CURLY', i);
+      strs++; lastStart = i; slash = s[i + n - 1] === '/'; i += n;
+    }
+  }
+
   /** A path containing `${…}`: literal chunks and nested token lists. */
   private interpPath(p: number): Tok {
     const s = this.src;
     const parts: (string | Tok[])[] = [];
-    let lit = '';
+    let lit = '', litStart = p;
     for (;;) {
       if (s.startsWith('${', this.i)) {
         if (lit) { parts.push(lit); lit = ''; }
@@ -182,12 +208,21 @@ export class Lexer {
         continue;
       }
       const ch = s[this.i];
-      if (ch !== undefined && /[a-zA-Z0-9._+\-/~]/.test(ch)) { lit += ch; this.i++; continue; }
+      if (ch !== undefined && /[a-zA-Z0-9._+\-/~]/.test(ch)) { if (!lit) litStart = this.i; lit += ch; this.i++; continue; }
       break;
     }
     if (lit) parts.push(lit);
     const last = parts[parts.length - 1];
-    if (typeof last === 'string' && last.endsWith('/')) this.error(`path has a trailing slash`, p);
+    if (typeof last === 'string' && last.endsWith('/')) {
+      // Nix reports the character after the slash, or at end of input the last path chunk's start.
+      if (this.i < s.length) this.error(`path has a trailing slash`, this.i);
+      let j = litStart, lastChunk = litStart;
+      while (j < this.i) {
+        const n = Math.max(matchAt(RE_PATH, s, j), matchAt(RE_PATH_SEG_ANY, s, j), matchAt(RE_PATH_CHARS, s, j), 1);
+        lastChunk = j; j += n;
+      }
+      this.error(`path has a trailing slash`, parts.length === 1 ? p : lastChunk);
+    }
     return { t: 'IPATH', parts, p };
   }
 

@@ -1,7 +1,7 @@
 // The evaluator's public face: an EvalState with the base environment (builtins), the search
 // path, file import (cached per file), and entry points to evaluate strings and files.
 import { readFileSync, statSync } from 'node:fs';
-import { Env, Scope, type Expr } from './ast.js';
+import { DERIVATION_NIX_ORIGIN, Env, Scope, type Expr } from './ast.js';
 import { builtinEntries, setBuiltinHost, COREPKGS_DIR } from './builtins/index.js';
 import { NixEvalError, type Pos } from './errors.js';
 import { callFunction, force, forceAttrs, hooks, type StoreAdapter } from './evaluator.js';
@@ -57,7 +57,7 @@ export class NixEvaluator {
     this.baseScope = new Scope(null, names);
     this.baseEnv = new Env(null, vars);
     // `derivation` is Nix code around derivationStrict (eval/derivation registers that primop).
-    this.defineGlobal('derivation', lazyNative(() => this.evalString(DERIVATION_NIX, '/', '<nix/derivation-internal.nix>')));
+    this.defineGlobal('derivation', lazyNative(() => this.evalString(DERIVATION_NIX, '/', DERIVATION_NIX_ORIGIN)));
     setBuiltinHost({
       importFile: (path, scope, pos) => this.importFile(path, scope, pos),
       nixPath: () => nixPath,
@@ -81,11 +81,12 @@ export class NixEvaluator {
   }
 
   /** Evaluates a file (a directory means its default.nix), caching the value per file. */
+  /** A file given on the command line: as `import` but without its trace frame (Nix parses and evaluates it directly). */
   evalFile(path: string): Value {
-    return this.importFile(path, null, null);
+    return this.importFile(path, null, null, false);
   }
 
-  importFile(path: string, scope: NixAttrs | null, _pos: Pos | null): Value {
+  importFile(path: string, scope: NixAttrs | null, _pos: Pos | null, traced = true): Value {
     let file = canonPath(path);
     const core = file.startsWith(COREPKGS_DIR + '/') ? COREPKGS[file.slice(COREPKGS_DIR.length + 1)] : undefined;
     if (core !== undefined) {
@@ -111,7 +112,14 @@ export class NixEvaluator {
     }
     let v: Value;
     if (scope === null) {
-      v = parse(src, file, dirOf(file), this.baseScope).eval(this.baseEnv);
+      const e = parse(src, file, dirOf(file), this.baseScope);
+      try {
+        v = e.eval(this.baseEnv);
+      } catch (err) {
+        // Nix's cacheFile (import and file arguments; not scopedImport).
+        if (traced && err instanceof NixEvalError) err.addTrace(null, `while evaluating the file '${file}':`);
+        throw err;
+      }
       this.fileCache.set(file, v);
     } else {
       const names = new Map<string, number>();

@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import {
   ExprAssert, ExprAttrs, ExprBinBool, ExprCall, ExprConcatLists, ExprConcatStrings, ExprConst, ExprEq, ExprHasAttr,
-  ExprIf, ExprLambda, ExprPart, ExprLet, ExprList, ExprNot, ExprPos, ExprPrimCall, ExprSearchPath, ExprSelect, ExprUpdate, ExprVar, ExprWith,
+  ExprIf, ExprLambda, ExprPart, setLambdaName, ExprLet, ExprList, ExprNot, ExprPos, ExprPrimCall, ExprSearchPath, ExprSelect, ExprUpdate, ExprVar, ExprWith,
   type AttrName, type Expr, type Formal, type Scope,
 } from './ast.js';
 import { NixParseError, registerSource, showPosParen, type Pos } from './errors.js';
@@ -422,7 +422,18 @@ class Parser {
   }
 
   /** Bindings of a set or let, up to (not including) `end`. */
+  /**
+   * Bison's location of an empty rule: the end of the token before it (`binds` and the name list
+   * of `inherit` start with one, so Nix positions inherited attributes there).
+   */
+  private endOfPrev(): Pos {
+    const t = this.toks[this.k - 1]!;
+    return t.t === 'OP' ? this.lx.pos(t.p + t.v.length) : this.pos(t);
+  }
+
   private binds(attrs: ExprAttrs, end: string, isLet: boolean): void {
+    // The position of the `binds` rule, given to the variables and selections of `inherit`.
+    const bindsPos = this.endOfPrev();
     while (!this.isOp(end)) {
       const t = this.cur;
       if (t.t === 'EOF') this.fail(t);
@@ -434,15 +445,16 @@ class Parser {
           from = this.expr();
           this.expect(')');
         }
+        // Nix positions the inherited attributes (and a duplicate among them) at the name list.
+        const np = this.endOfPrev();
         while (!this.isOp(';')) {
           const nt = this.cur;
           const name = this.attrName();
           if (typeof name !== 'string') throw new NixParseError('dynamic attributes not allowed in inherit', this.pos(nt));
-          const np = this.pos(nt);
           const prev = attrs.attrs.get(name);
           if (prev) throw new NixParseError(`attribute '${name}' already defined at ${showPosParen(prev.pos)}`, np);
-          if (from) attrs.attrs.set(name, { e: new ExprSelect(from, [name], null, np), inherited: false, pos: np });
-          else attrs.attrs.set(name, { e: new ExprVar(name, np), inherited: true, pos: np });
+          if (from) attrs.attrs.set(name, { e: new ExprSelect(from, [name], null, bindsPos), inherited: false, pos: np });
+          else attrs.attrs.set(name, { e: new ExprVar(name, bindsPos), inherited: true, pos: np });
         }
         this.k++;
         continue;
@@ -494,7 +506,7 @@ class Parser {
         }
         dup(prev.pos, path.length);
       }
-      if (e instanceof ExprLambda && e.name === null) e.name = last;
+      setLambdaName(e, last);
       a.attrs.set(last, { e, inherited: false, pos });
     } else {
       a.dynamic.push({ name: last, e, pos });

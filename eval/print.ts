@@ -106,7 +106,15 @@ export function forceDeep(v: Lazy): void {
     } else if (y instanceof NixAttrs) {
       if (seen.has(y)) return;
       seen.add(y);
-      for (const e of y.map.values()) go(e);
+      for (const [k, e] of y.map) {
+        try {
+          go(e);
+        } catch (err) {
+          // Nix's forceValueDeep: a frame for each attribute on the way (position or not).
+          if (err instanceof NixEvalError) err.addTrace(y.posOf(k) ?? null, `while evaluating the attribute '${k}'`);
+          throw err;
+        }
+      }
     }
   };
   go(v);
@@ -118,11 +126,14 @@ export { jsonString } from './lib/format.js';
  * printValueAsJSON. Output goes to `out` piece by piece so that a failure leaves what Nix would
  * have written before it (nix-instantiate --json streams).
  */
-export function printJSON(v: Lazy, strict: boolean, ctx: Set<string>, out: string[]): void {
+export function printJSON(v: Lazy, strict: boolean, ctx: Set<string>, out: string[], at: Pos | NixAttrs | null = null, key = ''): void {
+  // Nix's `pos` argument: the position of the attribute holding the value (given as its set and
+  // name, looked up only on an error), else the caller's.
+  const where = (): Pos | null => (at instanceof NixAttrs ? at.posOf(key) ?? null : at);
   let x: Value;
   if (strict) x = force(v);
   else if (v instanceof Thunk) {
-    if (v.state !== ThunkState.Done) throw new NixEvalError('cannot convert a thunk to JSON').addTrace();
+    if (v.state !== ThunkState.Done) throw new NixEvalError('cannot convert a thunk to JSON', where()).addTrace(where(), 'message for the trace');
     x = v.value;
   } else x = v;
   switch (typeof x) {
@@ -137,7 +148,7 @@ export function printJSON(v: Lazy, strict: boolean, ctx: Set<string>, out: strin
   if (Array.isArray(x)) {
     // Nix's JSON writer closes open containers while an error unwinds: `[` … `]` even on failure.
     out.push('[');
-    try { x.forEach((e, i) => { if (i > 0) out.push(','); printJSON(e, strict, ctx, out); }); } finally { out.push(']'); }
+    try { x.forEach((e, i) => { if (i > 0) out.push(','); printJSON(e, strict, ctx, out, at, key); }); } finally { out.push(']'); }
     return;
   }
   if (x instanceof NixAttrs) {
@@ -147,18 +158,18 @@ export function printJSON(v: Lazy, strict: boolean, ctx: Set<string>, out: strin
       return;
     }
     const op = x.map.get('outPath');
-    if (op !== undefined) { printJSON(op, strict, ctx, out); return; }
+    if (op !== undefined) { printJSON(op, strict, ctx, out, x, 'outPath'); return; }
     out.push('{');
     try {
       x.sortedNames().forEach((k, i) => {
         if (i > 0) out.push(',');
         out.push(jsonString(k), ':');
-        printJSON(x.map.get(k)!, strict, ctx, out);
+        printJSON(x.map.get(k)!, strict, ctx, out, x, k);
       });
     } finally { out.push('}'); }
     return;
   }
-  throw new NixEvalError('cannot convert a function to JSON', x instanceof Lambda ? x.fn.pos : null).addTrace();
+  throw new NixEvalError(`cannot convert ${x instanceof Lambda ? 'a function' : x instanceof PrimOp ? `the built-in function '${x.name}'` : `the partially applied built-in function '${(x as PrimOpApp).op.name}'`} to JSON`, x instanceof Lambda ? x.fn.pos : where()).addTrace(where(), 'message for the trace');
 }
 
 function xmlEscape(s: string): string {
@@ -214,15 +225,19 @@ export function printXML(v: Lazy, strict: boolean, ctx: Set<string>, location = 
         }
       };
       if (isDerivation(x)) {
+        // As Nix: drvPath and outPath are forced only when strict (else used if already values);
+        // a derivation without a drvPath string, or one already shown, is <repeated />.
+        const peek = (l: Lazy | undefined): Value | undefined =>
+          l === undefined ? undefined : strict ? force(l) : l instanceof Thunk ? (l.state === ThunkState.Done ? l.value : undefined) : l;
         let attrs = '';
-        const dp = x.map.get('drvPath');
         let drvPath = '';
-        if (dp !== undefined) { const d = force(dp); if (typeof d === 'string' || d instanceof NixString) { drvPath = typeof d === 'string' ? d : d.s; attrs += ` drvPath="${xmlEscape(drvPath)}"`; } }
-        const op = x.map.get('outPath');
-        if (op !== undefined) { const o = force(op); if (typeof o === 'string' || o instanceof NixString) attrs += ` outPath="${xmlEscape(typeof o === 'string' ? o : o.s)}"`; }
+        const d = peek(x.map.get('drvPath'));
+        if (typeof d === 'string' || d instanceof NixString) { drvPath = typeof d === 'string' ? d : d.s; attrs += ` drvPath="${xmlEscape(drvPath)}"`; }
+        const o = peek(x.map.get('outPath'));
+        if (typeof o === 'string' || o instanceof NixString) attrs += ` outPath="${xmlEscape(typeof o === 'string' ? o : o.s)}"`;
         el(ind, `<derivation${attrs}>`);
-        if (drvPath !== '' && drvsSeen.has(drvPath)) el(ind + '  ', '<repeated />');
-        else { if (drvPath !== '') drvsSeen.add(drvPath); attrsBody(x, ind + '  '); }
+        if (drvPath !== '' && !drvsSeen.has(drvPath)) { drvsSeen.add(drvPath); attrsBody(x, ind + '  '); }
+        else el(ind + '  ', '<repeated />');
         el(ind, '</derivation>');
         return;
       }

@@ -6,7 +6,7 @@ import { NixEvaluator, parseSearchPath } from './nix-evaluator.js';
 import { forceDeep, printJSON, printValue, printXML } from './print.js';
 import { setTraceSink } from './trace.js';
 import { HashingStoreAdapter } from './hashing-store.js';
-import { force, type StoreAdapter } from './evaluator.js';
+import { determinePos, force, type StoreAdapter } from './evaluator.js';
 import { canonPath } from './paths.js';
 import { Thunk, type Lazy, type Value } from './values.js';
 
@@ -55,7 +55,9 @@ function print(v: Value, args: EvalArgs, io: Output): void {
   const ctx = new Set<string>();
   if (args.output === 'json') {
     const out: string[] = [];
-    try { printJSON(v, args.strict, ctx, out); } catch (e) { io.out(out.join('')); throw e; }
+    // Nix passes v.determinePos(noPos): a set literal's or a function's position.
+    const at = determinePos(v, null);
+    try { printJSON(v, args.strict, ctx, out, at); } catch (e) { io.out(out.join('')); throw e; }
     io.out(out.join(''));
   } else if (args.output === 'xml') {
     io.out(printXML(v, args.strict, ctx, !args.noLocation));

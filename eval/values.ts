@@ -89,6 +89,8 @@ export class NixAttrs {
    */
   pos: PosSource | null = null;
   posFrom: NixAttrs[] | null = null;
+  /** Where the attribute-set literal that made this set is (Nix's Bindings::pos); null otherwise. */
+  litPos: Pos | null = null;
   /** The attributes; null while this set is indexed or layered (see indexed and update). */
   private m: Map<string, Lazy> | null;
   /** Indexed: name → position in vals (shared by every set an attribute-set literal makes). */

@@ -15,7 +15,7 @@ import { NixAbortError, NixEvalError, NixThrownError, type Pos } from '../errors
 import {
   callFunction, coerceToPath, coerceToString, compareBytes, copyPathToStore, eqValues, force, forceAttrs, forceBool, forceFloat,
   forceFunction, forceInt, forceList, forceString, forceStringCtx, forceStringNoCtx, hooks, lazyNative, lessThan, arith,
-  isDerivation,
+  isDerivation, typeError, determinePos,
 } from '../evaluator.js';
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
@@ -76,7 +76,15 @@ prim('throw', 1, (pos, m) => { throw new NixThrownError(coerceToString(force(m!)
 prim('abort', 1, (pos, m) => {
   throw new NixAbortError(`evaluation aborted with the following error message: '${coerceToString(force(m!), new Set(), false, false, pos)}'`);
 }, true);
-prim('addErrorContext', 2, (_pos, _u0, v) => force(v!));
+prim('addErrorContext', 2, (pos, m, v) => {
+  try {
+    return force(v!);
+  } catch (e) {
+    // Nix adds the message as a frame without position.
+    if (e instanceof NixEvalError) e.addTrace(null, coerceToString(force(m!), new Set(), false, false, pos));
+    throw e;
+  }
+});
 prim('seq', 2, (_pos, a, b) => { force(a!); return force(b!); });
 prim('deepSeq', 2, (_pos, a, b) => { forceDeep(a!); return force(b!); });
 prim('trace', 2, (_pos, m, v) => {
@@ -129,13 +137,23 @@ prim('ceil', 1, (pos, a) => intFromNumber(Math.ceil(forceFloat(a!, pos))));
 prim('floor', 1, (pos, a) => intFromNumber(Math.floor(forceFloat(a!, pos))));
 
 // ---- attrsets
+/**
+ * Nix's getAttr helper of primops: the error is positioned at the set's literal (with a trace
+ * naming the builtin) when the set came from one, else at the call.
+ */
+export function missingForCall(name: string, fn: string, set: NixAttrs, pos: Pos | null): NixEvalError {
+  const msg = `attribute '${name}' missing for call to '${fn}'`;
+  if (set.litPos === null) return new NixEvalError(msg, pos);
+  return new NixEvalError(msg, set.litPos).addTrace(pos, `while invoking '${fn}'`);
+}
+
 prim('attrNames', 1, (pos, a) => forceAttrs(a!, pos).sortedNames());
 prim('attrValues', 1, (pos, a) => { const s = forceAttrs(a!, pos); return s.sortedNames().map((k) => s.map.get(k)!); });
 prim('getAttr', 2, (pos, n, a) => {
   const name = forceStringNoCtx(n!, pos);
   const s = forceAttrs(a!, pos);
   const v = s.get(name);
-  if (v === undefined) throw new NixEvalError(`attribute '${name}' missing for call to 'getAttr'`, pos);
+  if (v === undefined) throw missingForCall(name, 'getAttr', s, pos);
   return force(v);
 });
 prim('hasAttr', 2, (pos, n, a) => forceAttrs(a!, pos).has(forceStringNoCtx(n!, pos)));
@@ -147,24 +165,29 @@ prim('removeAttrs', 2, (pos, a, l) => {
 }, true);
 prim('listToAttrs', 1, (pos, l) => {
   const m = new Map<string, Lazy>();
+  const srcs = new Map<string, NixAttrs>();
   const xs = forceList(l!, pos);
   for (let i = 0; i < xs.length; i++) {
     const s = forceAttrs(xs[i]!, pos);
     const n = s.get('name');
-    if (n === undefined) throw new NixEvalError(`attribute 'name' missing for call to 'listToAttrs'`, pos);
+    if (n === undefined) throw missingForCall('name', 'listToAttrs', s, pos);
     const name = forceStringNoCtx(n, pos);
     if (m.has(name)) continue;
     const v = s.get('value');
-    if (v === undefined) throw new NixEvalError(`attribute 'value' missing for call to 'listToAttrs'`, pos);
+    if (v === undefined) throw missingForCall('value', 'listToAttrs', s, pos);
     m.set(name, v);
+    srcs.set(name, s);
   }
-  return new NixAttrs(m);
+  // Nix positions each attribute at its element's `value` (looked up only when asked).
+  const r = new NixAttrs(m);
+  r.pos = { get: (k: string) => srcs.get(k)?.posOf('value') };
+  return r;
 });
 prim('intersectAttrs', 2, (pos, a, b) => {
   const x = forceAttrs(a!, pos), y = forceAttrs(b!, pos);
   const m = new Map<string, Lazy>();
   for (const [k, v] of y.map) if (x.map.has(k)) m.set(k, v);
-  return new NixAttrs(m);
+  const r = new NixAttrs(m); r.posFrom = [y]; return r; // Nix copies the attributes with their positions
 });
 prim('catAttrs', 2, (pos, n, l) => {
   const name = forceStringNoCtx(n!, pos);
@@ -189,16 +212,21 @@ prim('mapAttrs', 2, (pos, f, a) => {
   const s = forceAttrs(a!, pos);
   const m = new Map<string, Lazy>();
   // As Nix: per attribute, the application of (the application of f to the name) to the value.
-  for (const [k, v] of s.map) m.set(k, appThunk(appThunk(f!, k, pos), v, pos));
+  for (const [k, v] of s.map) m.set(k, appThunk(appThunk(f!, k, null), v, null)); // called without a position, as Nix's mkApp
   return new NixAttrs(m); // Nix's mapAttrs keeps no positions
 });
 prim('zipAttrsWith', 2, (pos, f, l) => {
+  forceFunction(f!, pos);
   const acc = new Map<string, Lazy[]>();
-  for (const e of forceList(l!, pos)) for (const [k, v] of forceAttrs(e, pos).map) {
-    let a = acc.get(k); if (!a) acc.set(k, a = []); a.push(v);
+  for (const e of forceList(l!, pos)) {
+    const x = force(e);
+    // Nix: a type error without position, traced at the call.
+    if (!(x instanceof NixAttrs)) throw typeError('a set', x, null).addTrace(pos, "while invoking 'zipAttrsWith'");
+    for (const [k, v] of x.map) { let a = acc.get(k); if (!a) acc.set(k, a = []); a.push(v); }
   }
   const m = new Map<string, Lazy>();
-  for (const [k, vs] of acc) m.set(k, lazyNative(() => callFunction(callFunction(force(f!), k, pos), vs, pos)));
+  // Lazy applications (Nix's mkApp), called without a position.
+  for (const [k, vs] of acc) m.set(k, appThunk(appThunk(f!, k, null), vs, null));
   return new NixAttrs(m);
 });
 prim('unsafeGetAttrPos', 2, (pos, n, a) => {
@@ -227,7 +255,7 @@ prim('elemAt', 2, (pos, l, n) => {
   return force(x[Number(i)]!);
 });
 prim('elem', 2, (pos, e, l) => { const x = force(e!); return forceList(l!, pos).some((y) => eqValues(x, force(y), pos)); });
-prim('map', 2, (pos, f, l) => forceList(l!, pos).map((e) => appThunk(f!, e, pos)), true);
+prim('map', 2, (pos, f, l) => forceList(l!, pos).map((e) => appThunk(f!, e, null)), true); // called without a position, as Nix's mkApp
 prim('filter', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).filter((e) => forceBool(callFunction(fn, e, pos), pos)); });
 prim('foldl\'', 3, (pos, f, z, l) => {
   const fn = forceFunction(f!, pos);
@@ -240,11 +268,19 @@ prim('genList', 2, (pos, f, n) => {
   const len = forceInt(n!, pos);
   if (len < 0) throw new NixEvalError(`cannot create list of size ${len}`, pos);
   const out: Lazy[] = new Array(Number(len));
-  for (let i = 0; i < out.length; i++) out[i] = appThunk(f!, i, pos);
+  for (let i = 0; i < out.length; i++) out[i] = appThunk(f!, i, null); // called without a position, as Nix's mkApp
   return out;
 });
 prim('concatLists', 1, (pos, l) => ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(x, pos))));
-prim('concatMap', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => forceList(callFunction(fn, x, pos), pos))); });
+prim('concatMap', 2, (pos, f, l) => {
+  const fn = forceFunction(f!, pos);
+  return ([] as Lazy[]).concat(...forceList(l!, pos).map((x) => {
+    const r = callFunction(fn, x, pos);
+    if (Array.isArray(r)) return r;
+    // Nix: at the result's (or else the function's) position, traced at the call.
+    throw typeError('a list', r, determinePos(r, determinePos(fn, pos))).addTrace(pos, "while invoking 'concatMap'");
+  }));
+});
 prim('all', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).every((x) => forceBool(callFunction(fn, x, pos), pos)); });
 prim('any', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).some((x) => forceBool(callFunction(fn, x, pos), pos)); });
 prim('sort', 2, (pos, f, l) => {
@@ -271,9 +307,9 @@ prim('groupBy', 2, (pos, f, l) => {
 prim('genericClosure', 1, (pos, a) => {
   const args = forceAttrs(a!, pos);
   const start = args.map.get('startSet'), op = args.map.get('operator');
-  if (start === undefined) throw new NixEvalError(`attribute 'startSet' required`, pos);
-  if (op === undefined) throw new NixEvalError(`attribute 'operator' required`, pos);
+  if (start === undefined) throw missingForCall('startSet', 'genericClosure', args, pos);
   const work = forceList(start, pos).slice();
+  if (op === undefined) throw missingForCall('operator', 'genericClosure', args, pos);
   const res: Lazy[] = [];
   // Keys seen: numbers, strings and paths by a canonical string (1 and 1.0 are one key, as in
   // Nix's ordered set); other kinds by comparison.
@@ -469,10 +505,19 @@ prim('appendContext', 2, (pos, s, c) => {
 prim('toJSON', 1, (pos, v) => {
   const ctx = new Set<string>();
   const out: string[] = [];
-  try { printJSON(v!, true, ctx, out); } catch (e) { if (e instanceof NixEvalError) e.at(pos).addTrace(); throw e; }
+  printJSON(v!, true, ctx, out, pos);
   return mkString(out.join(''), ctx);
 });
-prim('fromJSON', 1, (pos, v) => fromJSON(str(v!, pos), pos));
+prim('fromJSON', 1, (pos, v) => {
+  const s = str(v!, pos);
+  try {
+    return fromJSON(s, pos);
+  } catch (e) {
+    // Nix's JSON parser errors have no position; Nix traces them at the call.
+    if (e instanceof NixEvalError && e.bare.startsWith('[json.exception.')) { e.pos = null; e.addTrace(pos, 'while decoding a JSON string'); }
+    throw e;
+  }
+});
 prim('toXML', 1, (_pos, v) => { const ctx = new Set<string>(); return mkString(printXML(v!, true, ctx, false), ctx); });
 const HASH_ALGOS: Record<string, string> = { md5: 'md5', sha1: 'sha1', sha256: 'sha256', sha512: 'sha512' };
 prim('hashString', 2, (pos, t, s) => {

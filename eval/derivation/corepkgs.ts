@@ -3,27 +3,37 @@
 // The evaluator parses these once; their observable behaviour matches Nix's corepkgs.
 
 /**
- * `builtins.derivation`: calls derivationStrict and returns the first output's attribute set,
+ * `builtins.derivation` (Nix 2.8's src/libexpr/primops/derivation.nix verbatim, so positions in it
+ * are Nix's; its generated header starts with a newline): calls derivationStrict and returns the first output's attribute set,
  * each output being `drvAttrs // { <outputs…>; all; drvAttrs } // { outPath; drvPath; type; outputName }`.
  */
 export const DERIVATION_NIX = `
+/* This is the implementation of the ‘derivation’ builtin function.
+   It's actually a wrapper around the ‘derivationStrict’ primop. */
+
 drvAttrs @ { outputs ? [ "out" ], ... }:
+
 let
+
   strict = derivationStrict drvAttrs;
-  commonAttrs = drvAttrs // (builtins.listToAttrs outputsList) // {
-    all = map (x: x.value) outputsList;
-    inherit drvAttrs;
-  };
-  outputToAttrListElement = outputName: {
-    name = outputName;
-    value = commonAttrs // {
-      outPath = builtins.getAttr outputName strict;
-      drvPath = strict.drvPath;
-      type = "derivation";
-      inherit outputName;
+
+  commonAttrs = drvAttrs // (builtins.listToAttrs outputsList) //
+    { all = map (x: x.value) outputsList;
+      inherit drvAttrs;
     };
-  };
+
+  outputToAttrListElement = outputName:
+    { name = outputName;
+      value = commonAttrs // {
+        outPath = builtins.getAttr outputName strict;
+        drvPath = strict.drvPath;
+        type = "derivation";
+        inherit outputName;
+      };
+    };
+
   outputsList = map outputToAttrListElement outputs;
+
 in (builtins.head outputsList).value
 `;
 

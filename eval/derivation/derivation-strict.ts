@@ -18,6 +18,13 @@ export interface EvalOps<V> {
   coerceToString(v: V, ctx: Set<string>): string;
   /** printValueAsJSON(strict, copyToStore), adding context to `ctx`. */
   toJSON(v: V, ctx: Set<string>): string;
+  /**
+   * Adds Nix's trace frame `hint`, positioned at the `name` attribute of `drvAttrs`, to an error
+   * of the evaluator; false when `e` is not one (then the hint is appended to its message).
+   */
+  addTrace?(drvAttrs: V, e: unknown, hint: string): boolean;
+  /** The evaluator's "attribute 'x' missing for call to 'f'" error for set `v`. */
+  missingForCall?(v: V, name: string, fn: string): Error;
 }
 
 export interface StrictResult {
@@ -41,12 +48,13 @@ function tokenize(s: string): string[] {
   return s.split(/[ \t\n\r]+/).filter((x) => x !== '');
 }
 
-function withTrace<T>(key: string, name: string, f: () => T): T {
+function withTrace<V, T>(ops: EvalOps<V>, arg: V, hint: string, f: () => T): T {
   try {
     return f();
   } catch (e) {
+    if (ops.addTrace?.(arg, e, hint)) throw e;
     if (e instanceof Error && !(e as { derivationTrace?: boolean }).derivationTrace) {
-      e.message += `\n… while evaluating the attribute '${key}' of the derivation '${name}'`;
+      e.message += `\n… ${hint}`;
       (e as { derivationTrace?: boolean }).derivationTrace = true;
     }
     throw e;
@@ -57,14 +65,8 @@ function withTrace<T>(key: string, name: string, f: () => T): T {
 export function derivationStrict<V>(ops: EvalOps<V>, session: InstantiationSession, arg: V): StrictResult {
   const attrs = ops.attrs(arg);
   const nameV = attrs.get('name');
-  if (nameV === undefined) throw new DerivationEvalError(`attribute 'name' missing`, {});
-  let name: string;
-  try {
-    name = ops.forceStringNoCtx(nameV);
-  } catch (e) {
-    if (e instanceof Error) e.message += `\n… while evaluating the derivation attribute 'name'`;
-    throw e;
-  }
+  if (nameV === undefined) throw ops.missingForCall?.(arg, 'name', 'derivationStrict') ?? new DerivationEvalError(`attribute 'name' missing for call to 'derivationStrict'`, {});
+  const name = withTrace(ops, arg, `while evaluating the derivation attribute 'name'`, () => ops.forceStringNoCtx(nameV));
 
   const sa = attrs.get('__structuredAttrs');
   const structured = sa !== undefined && ops.forceBool(sa);
@@ -101,7 +103,7 @@ export function derivationStrict<V>(ops: EvalOps<V>, session: InstantiationSessi
   for (const key of [...attrs.keys()].sort(compareBytes)) {
     if (key === '__ignoreNulls') continue;
     const v = attrs.get(key)!;
-    withTrace(key, name, () => {
+    withTrace(ops, arg, `while evaluating the attribute '${key}' of the derivation '${name}'`, () => {
       if (ignoreNulls && ops.isNull(v)) return;
       if (key === '__contentAddressed' && ops.forceBool(v)) {
         throw new DerivationEvalError(`experimental Nix feature 'ca-derivations' is disabled; use '--extra-experimental-features ca-derivations' to override`, { name });

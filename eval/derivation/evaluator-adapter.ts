@@ -4,11 +4,12 @@
 // String context elements are Nix 2.8's: `/nix/store/…` (plain), `=/nix/store/….drv` (drvPath),
 // `!<output>!/nix/store/….drv` (an output).
 import type { Store } from '../../store/store.js';
-import { registerBuiltin } from '../builtins/index.js';
+import { missingForCall, registerBuiltin } from '../builtins/index.js';
 import {
   type StoreAdapter, callN, coerceToPath, coerceToString, force, forceAttrs, forceBool, forceList, forceStringCtx, forceStringNoCtx,
 } from '../evaluator.js';
 import { NixEvaluator, parseSearchPath } from '../nix-evaluator.js';
+import { NixEvalError } from '../errors.js';
 import { printJSON } from '../print.js';
 import { isFunction, mkString, NixAttrs, PrimOp, showType, Thunk, type Lazy, type Value } from '../values.js';
 import type { GlueOptions, InstantiateSession } from './evaluator-glue.js';
@@ -25,6 +26,12 @@ export const evalHost: DrvHost<Lazy> = {
   forceString: (v, ctx) => forceStringCtx(v, ctx, null),
   coerceToString: (v, ctx) => coerceToString(force(v), ctx, true, true, null),
   toJSON: (v, ctx) => { const out: string[] = []; printJSON(v, true, ctx, out); return out.join(''); },
+  missingForCall: (v, name, fn) => missingForCall(name, fn, forceAttrs(v, null), null),
+  addTrace: (drvAttrs, e, hint) => {
+    if (!(e instanceof NixEvalError)) return false;
+    e.addTrace(forceAttrs(drvAttrs, null).posOf('name') ?? null, hint);
+    return true;
+  },
   mkString: (s, ctx) => mkString(s, ctx),
   mkAttrs: (m) => new NixAttrs(m),
   isAttrs: (v) => force(v) instanceof NixAttrs,

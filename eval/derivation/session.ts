@@ -7,10 +7,10 @@ import { rmSync } from 'node:fs';
 import { TsixError } from '../../store/errors.js';
 import { encodeBase32 } from '../../store/nix/base32.js';
 import { formatContentAddress } from '../../store/nix/content-address.js';
-import { parseHash, sha256, type NixHash } from '../../store/nix/hash.js';
+import { compressHash, parseHash, sha256, type NixHash } from '../../store/nix/hash.js';
 import { narLength, narPadding, NAR_TOKENS } from '../../store/nix/nar-format.js';
 import {
-  checkStorePathName, makeFixedOutputPath, makeTextPath, parseStorePath, storePathHashPart,
+  checkStorePathName, DEFAULT_STORE_DIR, makeFixedOutputPath, makeTextPath, makeType, parseStorePath, storePathHashPart,
 } from '../../store/nix/store-path.js';
 import type { PathInfo } from '../../store/pathinfo/path-info.js';
 import type { Store } from '../../store/store.js';
@@ -266,9 +266,12 @@ export class InstantiationSession {
       parseStorePath(c);
       refs.add(c);
     }
-    checkedName(name);
     const references = [...refs].sort();
-    const path = makeTextPath(name, sha256(contents), references);
+    const digest = sha256(contents);
+    // Nix checks the name as it makes the store path, so its message names '<hash>-<name>'.
+    const fingerprint = `${makeType('text', references)}:sha256:${digest.toString('hex')}:${DEFAULT_STORE_DIR}:${name}`;
+    checkedName(name, name, `${encodeBase32(compressHash(sha256(fingerprint), 20))}-${name}`);
+    const path = makeTextPath(name, digest, references);
     this.texts.set(path, { contents, references });
     this.refs.set(path, references);
     return path;
@@ -405,12 +408,15 @@ async function writeText(store: Store, path: string, t: PendingText): Promise<vo
   });
 }
 
-function checkedName(name: string, what = name): string {
+function checkedName(name: string, what = name, baseName?: string): string {
   try {
-    checkStorePathName(name);
+    checkStorePathName(name, baseName);
   } catch (e) {
-    // Nix: "store path '<hash>-<name>' contains illegal character 'x'"; keep the substance.
-    throw new DerivationEvalError((e as Error).message.replace(/^store path: /, ''), { name, what });
+    // Nix: "store path '<hash>-<name>' contains illegal character 'x'" (exact when the would-be
+    // base name is given; otherwise keep the substance).
+    let msg = (e as Error).message.replace(/^store path: /, '');
+    if (baseName !== undefined) msg = msg.replace(/ at position \d+ of its name$/, '');
+    throw new DerivationEvalError(msg, { name, what });
   }
   return name;
 }

@@ -113,6 +113,16 @@ const CASES: [string, string[]][] = [
   ['generic-closure', ['-E', 'with builtins; [ (length (genericClosure { startSet = [ { key = 0; } ]; operator = x: if x.key < 3000 then [ { key = x.key + 1; } { key = x.key; } ] else [ ]; })) (genericClosure { startSet = [ { key = 1; } { key = 2.5; } { key = 1.0; } ]; operator = x: [ ]; }) ]', '--strict']],
   ['eerr-generic-closure-kinds', ['--strict', '-E', 'builtins.genericClosure { startSet = [ { key = 1; } { key = "a"; } ]; operator = x: [ ]; }']],
   ['eerr-json-function', ['--json', '--strict', '-E', '{ a = 1; f = x: x; }']],
+  // --show-trace: Nix's trace frames ("… while evaluating …"), innermost first; without it, the hint line
+  ['trace-select', ['--show-trace', '-E', 'let a = { b = { c = throw "x"; }; }; in a.b.c']],
+  ['trace-calls', ['--show-trace', '-E', 'let f = n: if n == 0 then throw "bottom" else f (n - 1); s = { g = x: f x; }; in s.g 2']],
+  ['trace-lazy-apps', ['--show-trace', '-E', 'builtins.addErrorContext "while doing it" (builtins.head (builtins.map (x: x.y) [ {} ]))']],
+  ['trace-strict-attrs', ['--show-trace', '--strict', '-E', '{ a = { b = [ { c = throw "deep"; } ]; }; }']],
+  ['trace-builtins', ['--show-trace', '-E', '[ (builtins.genericClosure { operator = x: [ ]; }) (builtins.concatMap (x: x) [ 1 ]) ]', '--strict']],
+  ['trace-listToAttrs', ['--show-trace', '-E', '(builtins.listToAttrs [ { name = "a"; value = throw "v"; } ]).a']],
+  ['trace-json', ['--show-trace', '-E', 'builtins.toJSON { a = x: x; }']],
+  ['trace-hint-strict', ['--strict', '-E', '{ a = throw "x"; }']],
+  ['trace-hint-none', ['-E', 'let s = builtins.listToAttrs [ ]; in (s // { a = throw "x"; }).a']],
 ];
 
 for (const [name, flags] of CASES) {
@@ -130,12 +140,15 @@ for (const [name, flags] of CASES) {
   });
 }
 
-test('tsix eval CLI: deep recursion (10,000 calls), files, imports and trace order', (t) => {
+test('tsix eval CLI: deep recursion (10,000 calls), files, imports, trace order and --show-trace of imports', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'tsix-eval-'));
   try {
     writeFileSync(join(dir, 'lib.nix'), '{ x ? 1 }: { inc = n: n + x; }');
     writeFileSync(join(dir, 'default.nix'), 'let lib = import ./lib.nix {}; f = n: if n == 0 then 0 else 1 + f (n - 1); in builtins.trace "t" [ (lib.inc 1) (f 10000) ./lib.nix ]');
-    for (const flags of [['--strict'], ['--strict', 'default.nix'], ['--strict', '-E', 'import ./.']]) {
+    writeFileSync(join(dir, 'bad.nix'), '{ x }:\nlet y = x.z;\nin { r = y + 1; }\n');
+    writeFileSync(join(dir, 'top.nix'), 'let l = import ./bad.nix { x = {}; }; in l.r\n');
+    for (const flags of [['--strict'], ['--strict', 'default.nix'], ['--strict', '-E', 'import ./.'],
+      ['--show-trace', 'top.nix'], ['top.nix'], ['--show-trace', '-E', 'import ./top.nix'], ['-E', 'import ./top.nix']]) {
       const want = nix(flags, dir);
       const got = tsixCli(flags, dir);
       t.is(got.out, want.out, flags.join(' '));
