@@ -164,14 +164,18 @@ export class Coordinator {
         roots.push(out.path);
       }
     }
+    // Level by level, each level's PathInfos fetched together (the store batches concurrent gets).
     const seen = new Set<string>();
-    while (roots.length) {
-      const p = roots.pop()!;
-      if (seen.has(p)) continue;
-      const info = await this.store.pathInfos.get(storePathHashPart(p));
-      if (!info) throw new NotFoundError(`input path '${p}'`, { path: p });
-      seen.add(p);
-      roots.push(...info.references);
+    let level = [...new Set(roots)];
+    while (level.length) {
+      for (const p of level) seen.add(p);
+      const infos = await Promise.all(level.map((p) => this.store.pathInfos.get(storePathHashPart(p))));
+      const next = new Set<string>();
+      infos.forEach((info, i) => {
+        if (!info) throw new NotFoundError(`input path '${level[i]}'`, { path: level[i] });
+        for (const r of info.references) if (!seen.has(r)) next.add(r);
+      });
+      level = [...next];
     }
     return [...seen].sort();
   }
