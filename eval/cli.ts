@@ -64,12 +64,14 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   }
   // First on this thread (no worker start-up); an evaluation that fails in any way, needs the
   // store, overflows this thread's small stack or grows large is run again in the worker, which
-  // then gives the definitive output (nothing of the first attempt is shown).
+  // then gives the definitive output. Traces are shown as they come, once: the worker's repeats
+  // of the messages already written are skipped.
+  let shownErr = 0;
   if (process.env.TSIX_EVAL_WORKER !== '1') {
     const { evalOnMainThread } = await import('./main-thread-eval.js');
-    const r = evalOnMainThread(args, process.cwd(), stdinText);
+    const r = evalOnMainThread(args, process.cwd(), stdinText, (s) => { ctx.stderr.write(s); shownErr++; });
     if (r !== null) {
-      for (const [toErr, s] of r.output) (toErr ? ctx.stderr : ctx.stdout).write(s);
+      for (const s of r.output) ctx.stdout.write(s);
       return r.code;
     }
   }
@@ -86,18 +88,20 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
     stdout: false, stderr: false,
   });
   try {
-    return await waitForWorker(worker, ctx);
+    return await waitForWorker(worker, ctx, shownErr);
   } finally {
     await ifd.close();
   }
 }
 
-function waitForWorker(worker: Worker, ctx: CliContext): Promise<number> {
+/** Relays the worker's output; its first `skipErr` messages to standard error were shown already. */
+function waitForWorker(worker: Worker, ctx: CliContext, skipErr: number): Promise<number> {
   return new Promise<number>((resolve, reject) => {
     let settled = false;
+    let skip = skipErr;
     worker.on('message', (m: WorkerMsg) => {
       if (m.t === 'out') ctx.stdout.write(m.s!);
-      else if (m.t === 'err') ctx.stderr.write(m.s!);
+      else if (m.t === 'err') { if (skip > 0) skip--; else ctx.stderr.write(m.s!); }
       else if (m.t === 'done') {
         settled = true;
         if (m.error) {

@@ -2,7 +2,7 @@
 // and by tsix's evaluator (in process, and through `tsix eval` for the CLI cases); stdout, stderr
 // and the exit status must be identical.
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -148,7 +148,10 @@ test('tsix eval CLI: deep recursion (10,000 calls), files, imports, trace order 
     writeFileSync(join(dir, 'bad.nix'), '{ x }:\nlet y = x.z;\nin { r = y + 1; }\n');
     writeFileSync(join(dir, 'top.nix'), 'let l = import ./bad.nix { x = {}; }; in l.r\n');
     for (const flags of [['--strict'], ['--strict', 'default.nix'], ['--strict', '-E', 'import ./.'],
-      ['--show-trace', 'top.nix'], ['top.nix'], ['--show-trace', '-E', 'import ./top.nix'], ['-E', 'import ./top.nix']]) {
+      ['--show-trace', 'top.nix'], ['top.nix'], ['--show-trace', '-E', 'import ./top.nix'], ['-E', 'import ./top.nix'],
+      // Deep enough to overflow the main thread's stack: the worker evaluates again, and every trace shows once.
+      ['-E', 'let f = n: if n == 0 then 0 else builtins.trace n (1 + f (n - 1)); in f 12000'],
+      ['-E', 'let f = n: if n == 0 then throw "bottom" else builtins.trace n (1 + f (n - 1)); in f 12000']]) {
       const want = nix(flags, dir);
       const got = tsixCli(flags, dir);
       t.is(got.out, want.out, flags.join(' '));
@@ -158,4 +161,18 @@ test('tsix eval CLI: deep recursion (10,000 calls), files, imports, trace order 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('tsix eval CLI: traces appear while the evaluation still runs, as Nix prints them', async (t) => {
+  // An evaluation that runs for minutes; its first trace must show long before it ends.
+  const expr = 'let l = builtins.genList (x: x) 100000; in builtins.foldl\' (a: i: builtins.trace i (builtins.foldl\' (x: y: x + y) a l)) 0 l';
+  const child = spawn(process.execPath, [CLI, 'eval', '-E', expr], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  const seen = await new Promise<boolean>((resolve) => {
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); if (err.includes('trace: 0\n')) resolve(true); });
+    child.on('exit', () => resolve(false));
+    setTimeout(() => resolve(false), 60_000); // the evaluation itself runs far longer than this
+  });
+  child.kill('SIGKILL');
+  t.true(seen, `the first trace was shown before the evaluation ended: ${err.slice(0, 200)}`);
 });
