@@ -268,7 +268,7 @@ test.serial('cri: inputs read from a FUSE mount (allow_other), as the daemon ser
   execFileSync('mksquashfs', [env.src, img, '-quiet', '-noappend', '-no-progress'], { stdio: 'ignore' });
   execFileSync('squashfuse', ['-o', 'allow_other', img, mnt]);
   try {
-    const r = await run(env.svc, `echo x > ${STORE}/${BB}/new 2>&1; ${STORE}/${BB}/bin/busybox echo from-fuse > $out; cat $out`, { inputSource: mnt });
+    const r = await run(env.svc, `{ echo x > ${STORE}/${BB}/new; } 2>&1; ${STORE}/${BB}/bin/busybox echo from-fuse > $out; cat $out`, { inputSource: mnt });
     t.is(r.code, 0, r.log);
     t.regex(r.log, /Read-only file system\nfrom-fuse\n$/);
   } finally {
