@@ -71,3 +71,23 @@ export class RunningBuilds {
     }
   }
 }
+
+/** The pid that created a build id, bundle or pod name (tsix-<pid>-…), or null. */
+export function ownerPid(name: string): number | null {
+  const m = /^tsix-(\d+)-/.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/** Whether what `pid` created is left over: its process is gone (or `all`), and it is not this one. */
+export function ownerGone(pid: number | null, all: boolean): boolean {
+  return pid !== null && (all || (pid !== process.pid && !alive(pid)));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

@@ -28,7 +28,7 @@ import { parseCriUrl, type CriOptions } from './cri-url.js';
 import { CGROUP_PARENT, LABEL_BUILD, LABEL_OWNER, LOG_FILE, SANDBOX_GID, SANDBOX_UID, containerConfig, etcFiles, podConfig, type CriLayout } from './pod-config.js';
 import { writeSeccompProfile } from './seccomp.js';
 import { createPidsParent, listParents, removeParent } from './cgroup.js';
-import { RunningBuilds } from '../running-builds.js';
+import { ownerGone, ownerPid, RunningBuilds } from '../running-builds.js';
 
 const log = logger('builder-cri');
 
@@ -45,20 +45,6 @@ const POLL_MAX_MS = 100;
 const NETWORK_ETC = ['/etc/resolv.conf', '/etc/services', '/etc/hosts'];
 /** Sandbox directories the backend mounts itself; requests may not put their own paths there. */
 const RESERVED = ['/proc', '/dev', '/etc', '/tmp', '/bin', '/sys'];
-
-function ownerPid(name: string): number | null {
-  const m = /^tsix-(\d+)-/.exec(name);
-  return m ? Number(m[1]) : null;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Checks that the runtime answers; the error names the socket and what to do. */
 async function checkRuntime(client: CriClient, make: (msg: string) => Error): Promise<void> {
@@ -84,7 +70,7 @@ export async function cleanupStalePods(url: string, all = false): Promise<string
 }
 
 async function removeStale(client: CriClient, opts: CriOptions, all: boolean): Promise<string[]> {
-  const stale = (pid: number | null): boolean => pid !== null && (all || (pid !== process.pid && !alive(pid)));
+  const stale = (pid: number | null): boolean => ownerGone(pid, all);
   const removed: string[] = [];
   for (const pod of await client.listPodSandboxes({ [LABEL_BUILD]: '1' })) {
     const owner = pod.labels[LABEL_OWNER];

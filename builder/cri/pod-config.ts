@@ -4,10 +4,11 @@
 // directory a writable scratch directory with each input bound read-only on top of it, the
 // working directory, /tmp and scratch paths writable, /etc holding Nix's sandbox files only.
 import type { BuildRequest } from '../build-service.js';
+import { SANDBOX_GID, SANDBOX_UID } from '../nix-sandbox.js';
 import { NamespaceMode, type ContainerConfig, type CriMount, type PodSandboxConfig } from './cri-client.js';
 
-export const SANDBOX_UID = 1000;
-export const SANDBOX_GID = 100;
+export { SANDBOX_GID, SANDBOX_UID, etcFiles } from '../nix-sandbox.js';
+
 /** Labels on every pod and container this backend creates; `tsix.owner` is the creating process. */
 export const LABEL_BUILD = 'tsix.build';
 export const LABEL_OWNER = 'tsix.owner';
@@ -40,17 +41,6 @@ export interface CriLayout {
   seccompProfile: string | null;
   /** The pod's cgroup parent (CGROUP_PARENT, or a per-build one below it that carries a pids limit). */
   cgroupParent: string;
-}
-
-/** /etc files as Nix 2.8 writes them in its sandbox (local-derivation-goal.cc), home being the working directory. */
-export function etcFiles(workingDir: string): Record<string, string> {
-  return {
-    passwd: `root:x:0:0:Nix build user:${workingDir}:/noshell\n`
-      + `nixbld:x:${SANDBOX_UID}:${SANDBOX_GID}:Nix build user:${workingDir}:/noshell\n`
-      + 'nobody:x:65534:65534:Nobody:/:/noshell\n',
-    group: `root:x:0:\nnixbld:!:${SANDBOX_GID}:\nnogroup:x:65534:\n`,
-    hosts: '127.0.0.1 localhost\n::1 localhost\n',
-  };
 }
 
 export function labels(): Record<string, string> {

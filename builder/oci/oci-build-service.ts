@@ -19,7 +19,7 @@ import { LogSink } from './log-sink.js';
 import { RootfsCache, rootfsShape } from './rootfs.js';
 import { DEFAULT_RUNC_ROOT, checkRunc, forceDelete, hasState, killContainer, listContainers, type Runc } from './runc.js';
 import { SANDBOX_GID, SANDBOX_UID, runtimeSpec, type SandboxLayout } from './runtime-spec.js';
-import { RunningBuilds } from '../running-builds.js';
+import { ownerGone, ownerPid, RunningBuilds } from '../running-builds.js';
 
 const log = logger('builder-oci');
 
@@ -63,28 +63,12 @@ function resolveOptions(o: OciBuilderOptions): { stateDir: string; runc: Runc; h
   };
 }
 
-/** The pid that created a container id or bundle name (tsix-<pid>-…), or null. */
-function ownerPid(name: string): number | null {
-  const m = /^tsix-(\d+)-/.exec(name);
-  return m ? Number(m[1]) : null;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Removes runc containers and bundle directories left by tsix processes that no longer run
  *  (all of them with `all`). Returns the container ids and bundle names it removed. */
 export async function cleanupStale(o: OciBuilderOptions = {}, all = false): Promise<string[]> {
   const { stateDir, runc } = resolveOptions(o);
   const stale = (name: string): boolean => {
-    const pid = ownerPid(name);
-    return pid !== null && (all || (pid !== process.pid && !alive(pid)));
+    return ownerGone(ownerPid(name), all);
   };
   const removed: string[] = [];
   for (const c of await listContainers(runc)) {

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { BuildRequest } from '../build-service.js';
-import { SANDBOX_GID, SANDBOX_UID } from './runtime-spec.js';
+import { etcFiles } from '../nix-sandbox.js';
 
 /** Mount points a rootfs must hold for `req` (runc cannot create them in a read-only, root-owned tree). */
 export interface RootfsShape {
@@ -28,17 +28,6 @@ export function rootfsShape(req: BuildRequest, networkEtc: readonly { path: stri
   if (req.shell !== null) files.add('/bin/sh');
   if (req.network) for (const e of networkEtc) files.add(e.path);
   return { dirs: [...dirs].sort(), files: [...files].sort() };
-}
-
-function etcFiles(workingDir: string): Record<string, string> {
-  // As Nix 2.8 writes them (local-derivation-goal.cc), home being the build directory.
-  return {
-    passwd: `root:x:0:0:Nix build user:${workingDir}:/noshell\n`
-      + `nixbld:x:${SANDBOX_UID}:${SANDBOX_GID}:Nix build user:${workingDir}:/noshell\n`
-      + 'nobody:x:65534:65534:Nobody:/:/noshell\n',
-    group: `root:x:0:\nnixbld:!:${SANDBOX_GID}:\nnogroup:x:65534:\n`,
-    hosts: '127.0.0.1 localhost\n::1 localhost\n',
-  };
 }
 
 /** Creates rootfs trees on demand and remembers the ones that exist. */

@@ -5,9 +5,8 @@
 import type { BuildRequest } from '../build-service.js';
 import { nixSeccompProfile } from '../seccomp.js';
 
-/** Inside the sandbox, like Nix's sandbox (`nixbld`). */
-export const SANDBOX_UID = 1000;
-export const SANDBOX_GID = 100;
+import { SANDBOX_GID, SANDBOX_UID } from '../nix-sandbox.js';
+export { SANDBOX_GID, SANDBOX_UID };
 /** Size of the uid/gid range mapped into the sandbox (container ids 0..65535). */
 export const ID_MAP_SIZE = 65536;
 

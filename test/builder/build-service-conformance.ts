@@ -318,7 +318,8 @@ export function buildServiceConformance(backend: ConformanceBackend): void {
   test.serial(title('loopback works inside the sandbox without network (test suites serve on 127.0.0.1)'), async (t) => {
     // Retries instead of sleeping a fixed time: the listener may start late on a busy machine.
     const script = [
-      '(nc -l -p 8080 > /build/got &)',
+      // The listener's stdin never ends: busybox nc stops at EOF on stdin, sometimes before the data arrives.
+      '(sleep 60 | nc -l -p 8080 > /build/got &)',
       'for i in $(seq 100); do echo hi-lo | nc -w 2 127.0.0.1 8080 2>/dev/null && break; sleep 0.05; done',
       'for i in $(seq 600); do [ -s /build/got ] && break; sleep 0.05; done',
       'cat /build/got; touch $out',
