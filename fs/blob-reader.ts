@@ -10,6 +10,7 @@ import type { BlobLayout, BlobService } from '../store/castore/blob-service.js';
 import type { ChunkRef, Digest } from '../store/castore/nodes.js';
 import { CorruptionError, NotFoundError } from '../store/errors.js';
 import { Lru, WeightedLru } from './lru.js';
+import { chunkAt } from '../store/castore/chunk-offsets.js';
 
 interface BlobIndex { size: number; chunks: ChunkRef[]; offsets: number[] }
 
@@ -327,15 +328,4 @@ export class BlobReader {
     this.chunks.set(ref.digest.toString('latin1'), c);
     return c;
   }
-}
-
-function chunkAt(offsets: number[], pos: number): number {
-  let lo = 0;
-  let hi = offsets.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (offsets[mid]! <= pos) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }

@@ -8,6 +8,7 @@ import type { Digest } from '../../store/castore/nodes.js';
 import { CorruptionError } from '../../store/errors.js';
 import type { FileLayout } from '../blob-reader.js';
 import type { ReadDone, ReadJob } from './read-worker.js';
+import { chunkAt } from '../../store/castore/chunk-offsets.js';
 
 interface Pending { resolve(): void; reject(err: unknown): void; blob: Digest; worker: number; layout: FileLayout; first: number; last: number }
 
@@ -121,15 +122,4 @@ export class ReadPool {
     }
     if (!this.closed) this.start(worker);
   }
-}
-
-function chunkAt(starts: number[], pos: number): number {
-  let lo = 0;
-  let hi = starts.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (starts[mid]! <= pos) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
 }

@@ -8,6 +8,7 @@ import type { BlobLayout, BlobService, BlobWriter } from './blob-service.js';
 import type { ChunkRead, ChunkStore } from './chunk-store.js';
 import { findBoundary, MAX_CHUNK } from './chunker.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
+import { chunkAt } from './chunk-offsets.js';
 
 const FLUSH_BYTES = 8 << 20;
 /** A blob stream reads about this many bytes of chunks at once (one pread per adjacent run), the next group while the last is consumed. */
@@ -222,16 +223,6 @@ function checkChunk(c: Buffer, d: Digest, blob: Digest): Buffer {
   return c;
 }
 
-function chunkAt(offsets: number[], pos: number): number {
-  let lo = 0;
-  let hi = offsets.length - 1;
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >> 1;
-    if (offsets[mid]! <= pos) lo = mid;
-    else hi = mid - 1;
-  }
-  return lo;
-}
 
 // Index encoding (internal, hand-rolled: it is written once per blob on the import hot path):
 //   0x69 'i' + contents                                   an inline blob
