@@ -1,5 +1,6 @@
 // What every sandbox backend does around one build: refuse work once closed, check the request,
 // tie the caller's abort signal to the build's own, and on close abort and await what still runs.
+import { rename } from 'node:fs/promises';
 import { BuildAbortedError, BuildSetupError, type BuildOptions, type BuildRequest, type BuildResult } from './build-service.js';
 import { InvalidInputError } from '../store/errors.js';
 import { validateBuildRequest } from './validate-request.js';
@@ -40,13 +41,18 @@ export class RunningBuilds {
   }
 
   /**
-   * Lets clean-up work (removing a finished build's files) go on after the caller got its answer,
-   * so a dependant build need not wait for it; close() waits for it. Failures are the work's to log.
+   * Releases a finished build's directory: moves it aside at once (`<dir>.removing`, so the name
+   * keeps the owner's pid for stale clean-up) and runs `remove` on it in the background, so a
+   * dependant build need not wait for it. A directory that cannot be moved is removed before answering.
    */
-  defer(work: Promise<void>): Promise<void> {
+  async releaseDir(dir: string, remove: (path: string) => Promise<void>): Promise<void> {
+    const doomed = `${dir}.removing`;
+    const moved = await rename(dir, doomed).then(() => true, () => false);
+    const work = remove(moved ? doomed : dir);
+    if (!moved) return work;
+    // Tracked for settled() and close(); failures are the work's to log.
     const tracked = work.catch(() => undefined).finally(() => this.background.delete(tracked));
     this.background.add(tracked);
-    return Promise.resolve();
   }
 
   /** Resolves when the deferred clean-up work has finished (including work deferred meanwhile). */

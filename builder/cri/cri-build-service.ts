@@ -357,20 +357,8 @@ class CriBuildService implements BuildService {
       logPath: sink.path,
       logTail: sink.lastLines(),
       keptWorkingDir,
-      release: () => (released ??= this.releaseBuild(dir, removePod)),
+      release: () => (released ??= this.builds.releaseDir(dir, (d) => removePod().then(() => rm(d, { recursive: true, force: true, maxRetries: 3 })))),
     };
-  }
-
-  /**
-   * Moves the build's directory out of the way at once; the pod and the files go in the background
-   * (a dependant build need not wait for them). The name keeps the owner's pid for cleanupStalePods.
-   */
-  private async releaseBuild(dir: string, removePod: () => Promise<void>): Promise<void> {
-    const doomed = `${dir}.removing`;
-    const moved = await rename(dir, doomed).then(() => true, () => false);
-    const work = removePod().then(() => rm(moved ? doomed : dir, { recursive: true, force: true, maxRetries: 3 }));
-    if (!moved) return work;
-    return this.builds.defer(work);
   }
 
   private async removePod(id: string, podId: string): Promise<void> {

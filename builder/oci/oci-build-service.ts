@@ -67,9 +67,7 @@ function resolveOptions(o: OciBuilderOptions): { stateDir: string; runc: Runc; h
  *  (all of them with `all`). Returns the container ids and bundle names it removed. */
 export async function cleanupStale(o: OciBuilderOptions = {}, all = false): Promise<string[]> {
   const { stateDir, runc } = resolveOptions(o);
-  const stale = (name: string): boolean => {
-    return ownerGone(ownerPid(name), all);
-  };
+  const stale = (name: string): boolean => ownerGone(ownerPid(name), all);
   const removed: string[] = [];
   for (const c of await listContainers(runc)) {
     if (!c.id.startsWith(ID_PREFIX) || !stale(c.id)) continue;
@@ -274,23 +272,8 @@ class OciBuildService implements BuildService {
       logPath: sink.path,
       logTail: sink.lastLines(),
       keptWorkingDir,
-      release: () => (released ??= this.releaseBundle(id, bundle)),
+      release: () => (released ??= this.builds.releaseDir(bundle, (dir) => this.removeBundle(id, dir))),
     };
-  }
-
-  /**
-   * Moves the bundle out of the way at once and deletes it in the background: a dependant build
-   * need not wait for a recursive delete. The name keeps the owner's pid, so cleanupStale finds
-   * what a killed process left half deleted.
-   */
-  private async releaseBundle(id: string, bundle: string): Promise<void> {
-    const doomed = `${bundle}.removing`;
-    try {
-      await rename(bundle, doomed);
-    } catch {
-      return this.removeBundle(id, bundle);
-    }
-    return this.builds.defer(this.removeBundle(id, doomed));
   }
 
   private async removeBundle(id: string, bundle: string): Promise<void> {

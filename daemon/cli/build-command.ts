@@ -9,7 +9,7 @@ import { takeIfdOptions } from '../coordinator/ifd-provider.js';
 import { openStore } from '../../store/open-store.js';
 import { RemoteStore } from '../../store/remote/remote-store.js';
 import type { Store } from '../../store/store.js';
-import { defaultMountPoint } from '../daemon/daemon.js';
+import { defaultMountPoint } from '../daemon/mount-point.js';
 import { startLocalSession } from '../coordinator/local-session.js';
 import { Progress } from '../coordinator/progress.js';
 import { UsageError, type CliContext } from './command.js';

@@ -36,7 +36,6 @@ export interface RunningDaemon {
 }
 
 const log = logger('daemon');
-export { defaultMountPoint };
 
 export async function startDaemon(opts: DaemonOptions): Promise<RunningDaemon> {
   const store = await openStore(opts.storeUrl, { direct: true });
