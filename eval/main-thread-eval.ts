@@ -6,8 +6,7 @@
 import { getHeapStatistics } from 'node:v8';
 import type { EvalArgs } from './cli.js';
 import { setHeapCheck } from './evaluator.js';
-import { builtinEntries, registerBuiltin } from './builtins/index.js';
-import { enableDerivations } from './derivation/evaluator-adapter.js';
+import { enableDerivationsForEval } from './derivation/evaluator-adapter.js';
 import { setStorePathResolver } from './ifd/store-reads.js';
 import { runEval } from './run-eval.js';
 
@@ -21,10 +20,8 @@ class NeedWorker extends Error {}
  */
 export function evalOnMainThread(args: EvalArgs, cwd: string, stdinText: string | null, err: (s: string) => void): { code: number; output: string[] } | null {
   const output: string[] = [];
-  // As setupEvalWorker (ifd/eval-setup.ts) without the worker bridge: the evaluator's storePath stays.
-  const storePath = builtinEntries().get('storePath');
-  const store = enableDerivations();
-  if (storePath) registerBuiltin('storePath', storePath.value, { global: storePath.global });
+  // As setupEvalWorker (ifd/eval-setup.ts), without the worker bridge.
+  const store = enableDerivationsForEval();
   setStorePathResolver(() => { throw new NeedWorker('store access'); });
   const limit = getHeapStatistics().heap_size_limit / 4;
   setHeapCheck(() => { if (getHeapStatistics().used_heap_size > limit) throw new NeedWorker('heap'); });

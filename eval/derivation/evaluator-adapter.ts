@@ -4,7 +4,7 @@
 // String context elements are Nix 2.8's: `/nix/store/…` (plain), `=/nix/store/….drv` (drvPath),
 // `!<output>!/nix/store/….drv` (an output).
 import type { Store } from '../../store/store.js';
-import { missingForCall, registerBuiltin } from '../builtins/index.js';
+import { builtinEntries, missingForCall, registerBuiltin } from '../builtins/index.js';
 import {
   type StoreAdapter, callN, coerceToPath, coerceToString, force, forceAttrs, forceBool, forceList, forceStringCtx, forceStringNoCtx,
 } from '../evaluator.js';
@@ -61,6 +61,18 @@ export function registerDerivationPrimops(session: InstantiationSession): void {
 export function enableDerivations(session: InstantiationSession = new InstantiationSession()): StoreAdapter & { session: InstantiationSession } {
   registerDerivationPrimops(session);
   return { storeDir: '/nix/store', copyPathToStore: (p) => session.copyPathToStore(p), session };
+}
+
+/**
+ * enableDerivations for `tsix eval` (on the main thread or in its worker): the evaluator's own
+ * storePath checks the path as Nix does (status of each component, then validity, which realises
+ * it through the store reads); it is kept over the session's.
+ */
+export function enableDerivationsForEval(): StoreAdapter & { session: InstantiationSession } {
+  const storePath = builtinEntries().get('storePath');
+  const store = enableDerivations();
+  if (storePath) registerBuiltin('storePath', storePath.value, { global: storePath.global });
+  return store;
 }
 
 export async function createInstantiateEvaluator(session: InstantiationSession, _store: Store, opts: GlueOptions): Promise<InstantiateSession<Lazy>> {
