@@ -4,7 +4,7 @@
 // Both must return the original bytes at any offset, and a damaged chunk must be an I/O error.
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,6 +16,7 @@ import { openStore } from '../../store/open-store.js';
 import type { Store } from '../../store/store.js';
 import { requireFuse } from '../daemon/daemon-harness.js';
 import { tempDir } from '../helpers/trees.js';
+import { checkRandomReads } from '../helpers/random-reads.js';
 
 const run = promisify(execFile);
 const sh = async (cmd: string, args: string[]) => (await run(cmd, args, { maxBuffer: 256 << 20 })).stdout;
@@ -71,19 +72,7 @@ test.serial('chunked files read by the workers: random offsets and sizes up to 2
   const m = await mount(store, roots);
   for (const f of ['big.bin', 'medium.bin']) {
     const orig = await readFile(join(src, 'big', f));
-    const fh = await open(join(m.mountPoint, names.big, f), 'r');
-    try {
-      for (let i = 0; i < 120; i++) {
-        const off = randomInt(orig.length + 10);
-        const len = randomInt(1, 2 << 20);
-        const buf = Buffer.alloc(len);
-        const { bytesRead } = await fh.read(buf, 0, len, off);
-        t.is(bytesRead, Math.max(0, Math.min(len, orig.length - off)), `${f} offset ${off} length ${len}`);
-        t.true(buf.subarray(0, bytesRead).equals(orig.subarray(off, off + bytesRead)), `${f} offset ${off} length ${len}`);
-      }
-    } finally {
-      await fh.close();
-    }
+    await checkRandomReads(t, join(m.mountPoint, names.big, f), orig, { count: 120, maxLen: 2 << 20, label: f });
   }
   await t.notThrowsAsync(sh('cmp', [join(src, 'big', 'big.bin'), join(m.mountPoint, names.big, 'big.bin')]));
 });
@@ -98,18 +87,7 @@ test.serial('small files answered by the reader thread: in directory order, at a
   for (const f of files.slice(0, 200)) t.true((await readFile(join(dir, f))).equals(await readFile(join(src, 'small', 'd', f))), f);
   for (const f of files.slice(200)) {
     const orig = await readFile(join(src, 'small', 'd', f));
-    const fh = await open(join(dir, f), 'r');
-    try {
-      for (let i = 0; i < 3; i++) {
-        const off = randomInt(orig.length + 2);
-        const len = randomInt(1, 9000);
-        const buf = Buffer.alloc(len);
-        const { bytesRead } = await fh.read(buf, 0, len, off);
-        t.true(buf.subarray(0, bytesRead).equals(orig.subarray(off, off + len)), `${f} offset ${off} length ${len}`);
-      }
-    } finally {
-      await fh.close();
-    }
+    await checkRandomReads(t, join(dir, f), orig, { count: 3, maxLen: 9000, overshoot: 2, label: f });
   }
   await t.notThrowsAsync(sh('diff', ['-r', join(src, 'small'), join(m.mountPoint, names.small)]));
   const tarOf = (d: string) => sh('bash', ['-c', `tar --sort=name --mtime=@1 --owner=0 --group=0 --numeric-owner --mode='u=rX,go=rX' -C "$1" -cf - . | sha256sum`, 'tar', d]);

@@ -4,7 +4,6 @@
 // run against the libfuse backend so that both stay interchangeable.
 import test from 'ava';
 import { execFile, spawn } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import { chmod, lstat, mkdir, open, readdir, readFile, readlink, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +18,7 @@ import type { Store } from '../../store/store.js';
 import { requireFuse } from '../daemon/daemon-harness.js';
 import { makeTreeCorpus, tempDir } from '../helpers/trees.js';
 import { contentView, describeTree } from './tree-compare.js';
+import { checkRandomReads } from '../helpers/random-reads.js';
 
 const run = promisify(execFile);
 const sh = async (cmd: string, args: string[], opts: { cwd?: string } = {}) => (await run(cmd, args, { ...opts, maxBuffer: 256 << 20 })).stdout;
@@ -186,19 +186,7 @@ for (const backend of ['kernel', 'libfuse'] as const) {
 test.serial('kernel: reads at random offsets and sizes up to 2 MiB of a multi-MiB file return the original bytes', async (t) => {
   const m = await mount('kernel', rootsWith());
   const orig = await readFile(join(corpus.rich!, 'big.bin'));
-  const fh = await open(join(pathIn(m, 'rich'), 'big.bin'), 'r');
-  try {
-    for (let i = 0; i < 150; i++) {
-      const off = randomInt(orig.length + 10);
-      const len = randomInt(1, 2 << 20);
-      const buf = Buffer.alloc(len);
-      const { bytesRead } = await fh.read(buf, 0, len, off);
-      t.is(bytesRead, Math.max(0, Math.min(len, orig.length - off)), `offset ${off} length ${len}`);
-      t.true(buf.subarray(0, bytesRead).equals(orig.subarray(off, off + bytesRead)), `offset ${off} length ${len}`);
-    }
-  } finally {
-    await fh.close();
-  }
+  await checkRandomReads(t, join(pathIn(m, 'rich'), 'big.bin'), orig, { count: 150, maxLen: 2 << 20 });
   t.is((await sh('sha256sum', [join(pathIn(m, 'rich'), 'big.bin')])).split(' ')[0], (await sh('sha256sum', [join(corpus.rich!, 'big.bin')])).split(' ')[0]);
 });
 

@@ -1,7 +1,6 @@
 // The FUSE mount against the originals: a real daemon serving a LevelDB store holding generated
 // trees, read through the kernel with ordinary tools (diff, find, tar, getfattr) and Node.
 import test from 'ava';
-import { randomInt } from 'node:crypto';
 import { appendFile, chmod, lstat, mkdir, open, readdir, readFile, rename, rmdir, stat, symlink, truncate, unlink, utimes, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { blake3 } from '../../store/hash/blake3.js';
@@ -9,6 +8,7 @@ import { tsixOk } from '../helpers/cli.js';
 import { makeTreeCorpus, tempDir } from '../helpers/trees.js';
 import { launchDaemon, requireFuse, sh, type DaemonProcess } from '../daemon/daemon-harness.js';
 import { contentView, describeTree } from './tree-compare.js';
+import { checkRandomReads } from '../helpers/random-reads.js';
 
 const NIX_ENV = { NIX_CONFIG: 'experimental-features = nix-command\nsubstituters =' };
 
@@ -137,19 +137,7 @@ test('every write fails with EROFS', async (t) => {
 test('reads at random offsets of a multi-MiB file return the original bytes', async (t) => {
   const orig = await readFile(join(corpus.rich!, 'big.bin'));
   t.true(orig.length > 3 << 20);
-  const fh = await open(join(mounted.rich!, 'big.bin'), 'r');
-  try {
-    for (let i = 0; i < 200; i++) {
-      const off = randomInt(orig.length + 10);
-      const len = randomInt(1, 600_000);
-      const buf = Buffer.alloc(len);
-      const { bytesRead } = await fh.read(buf, 0, len, off);
-      t.is(bytesRead, Math.max(0, Math.min(len, orig.length - off)), `offset ${off} length ${len}`);
-      t.true(buf.subarray(0, bytesRead).equals(orig.subarray(off, off + bytesRead)), `offset ${off} length ${len}`);
-    }
-  } finally {
-    await fh.close();
-  }
+  await checkRandomReads(t, join(mounted.rich!, 'big.bin'), orig, { count: 200, maxLen: 600_000 });
   t.is((await sh('sha256sum', [join(mounted.rich!, 'big.bin')])).split(' ')[0], (await sh('sha256sum', [join(corpus.rich!, 'big.bin')])).split(' ')[0]);
 });
 
