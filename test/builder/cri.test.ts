@@ -93,7 +93,9 @@ test.before(async () => {
   await mkdir(join(src, BB, 'bin'), { recursive: true, mode: 0o755 });
   await copyFile('/bin/busybox', join(src, BB, 'bin/busybox'));
   await mkdir(join(dir, 'logs'));
-  env = { dir, src, logs: join(dir, 'logs'), svc: await createCriBuildService(URL_) };
+  // Without containerd the service cannot be created: the directory must not outlive the failure.
+  const svc = await createCriBuildService(URL_).catch(async (e: unknown) => { await rm(dir, { recursive: true, force: true }); throw e; });
+  env = { dir, src, logs: join(dir, 'logs'), svc };
 });
 
 test.after.always(async () => {
