@@ -6,7 +6,7 @@ import { Blake3, blake3 } from '../hash/blake3.js';
 import { KEY, key, type Kv, type KvOp } from '../kv/kv.js';
 import type { BlobLayout, BlobService, BlobWriter } from './blob-service.js';
 import type { ChunkRead, ChunkStore } from './chunk-store.js';
-import { findBoundary, MAX_CHUNK } from './chunker.js';
+import { cutPoints, MAX_CHUNK } from './chunker.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 import { chunkAt } from './chunk-offsets.js';
 
@@ -307,8 +307,9 @@ class KvBlobWriter implements BlobWriter {
     let start = 0; // offset in pending ++ buf
     if (p > 0) {
       const joint = Buffer.concat([this.pending, buf.subarray(0, Math.min(buf.length, MAX_CHUNK))]);
-      while (start < p && p + buf.length - start >= MAX_CHUNK) {
-        const end = findBoundary(joint, start, joint.length);
+      // Boundaries in `joint` count while MAX_CHUNK bytes of the whole stream follow their start.
+      for (const end of cutPoints(joint, 0, joint.length, true)) {
+        if (start >= p || p + buf.length - start < MAX_CHUNK) break;
         this.cut.push(joint.subarray(start, end));
         start = end;
       }
@@ -321,8 +322,7 @@ class KvBlobWriter implements BlobWriter {
       }
     }
     let s = start - p;
-    while (buf.length - s >= MAX_CHUNK) {
-      const end = findBoundary(buf, s, buf.length);
+    for (const end of cutPoints(buf, s, buf.length, false)) {
       this.cut.push(buf.subarray(s, end));
       s = end;
     }
@@ -354,8 +354,7 @@ class KvBlobWriter implements BlobWriter {
       return { digest, size: this.size };
     }
     let start = 0;
-    while (start < this.pending.length) {
-      const end = findBoundary(this.pending, start, this.pending.length);
+    for (const end of cutPoints(this.pending, 0, this.pending.length, true)) {
       this.cut.push(this.pending.subarray(start, end));
       start = end;
     }

@@ -38,7 +38,7 @@ export interface ImportNarResult {
 }
 
 /** Writes to a BlobWriter go out in pieces of at least this size (fewer, larger chunker calls). */
-const WRITE_BATCH = 256 * 1024;
+const WRITE_BATCH = 4 << 20;
 /**
  * With a blob service that stores groups (putSmall), files up to this size are gathered whole and
  * stored in groups of up to GROUP_FILES files or GROUP_BYTES bytes, at most GROUPS_IN_FLIGHT at
