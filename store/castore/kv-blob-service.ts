@@ -9,10 +9,16 @@ import type { ChunkRead, ChunkStore } from './chunk-store.js';
 import { cutPoints, MAX_CHUNK } from './chunker.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 import { chunkAt } from './chunk-offsets.js';
+import { sharedBuffer } from '../hash/offload-sha256.js';
+import { VerifyPool, type Piece } from '../hash/verify-pool.js';
 
 const FLUSH_BYTES = 8 << 20;
 /** A blob stream reads about this many bytes of chunks at once (one pread per adjacent run), the next group while the last is consumed. */
 const READ_GROUP = 8 << 20;
+/** Blobs from this size on have their chunks checked on worker threads while they are read. */
+const OFFLOAD_MIN = 16 << 20;
+/** Groups read and checked ahead of the one being consumed, when checked on workers. */
+const AHEAD = 3;
 export const INLINE_MAX = 8192;
 
 interface BlobIndex {
@@ -119,20 +125,41 @@ export class KvBlobService implements BlobService {
       groups.push([i, j]);
       i = j;
     }
-    // Transient: two buffers, one filled while the other's pieces are consumed. A buffer is
-    // refilled only after the pieces read into it two groups ago have all been taken.
+    // Large blobs are read into shared memory and their chunks checked on the verify pool's
+    // workers, up to AHEAD groups beyond the one being consumed; smaller ones on this thread.
+    const offload = idx.size >= OFFLOAD_MIN;
+    const ahead = offload ? AHEAD : 1;
+    // Transient: a ring of ahead + 1 buffers; one is refilled only after the pieces read into it
+    // have all been taken (the consumer is done with a piece when it asks for the next).
     const bufs: (Buffer | undefined)[] = [];
-    if (transient) {
-      const size = Math.min(idx.size, READ_GROUP + MAX_CHUNK);
-      bufs.push(Buffer.allocUnsafe(size), groups.length > 1 ? Buffer.allocUnsafe(size) : undefined);
-    }
-    const readGroup = (g: number) => this.chunks.readAt(idx.chunks.slice(groups[g]![0], groups[g]![1]), bufs[g & 1]);
-    let next = readGroup(0);
+    const bufSize = Math.min(idx.size, READ_GROUP + MAX_CHUNK);
+    if (transient) for (let i = 0; i <= ahead && i < groups.length; i++) bufs.push(offload ? sharedBuffer(bufSize) : Buffer.allocUnsafe(bufSize));
+    const readGroup = async (g: number): Promise<Buffer[]> => {
+      const [first, end] = groups[g]!;
+      const chunks = idx.chunks.slice(first, end);
+      if (!offload) return (await this.chunks.readAt(chunks, bufs[g % bufs.length])).map((c, j) => checkChunk(c, chunks[j]!.digest, digest));
+      const buf = transient ? bufs[g % bufs.length]! : sharedBuffer(chunks.reduce((a, c) => a + c.size, 0));
+      const values = await this.chunks.readAt(chunks, buf);
+      // readAt fills `buf` in order when it fits; a value elsewhere (it did not) is checked here.
+      let at = 0;
+      const pieces: Piece[] = [];
+      values.forEach((v, j) => {
+        if (v.buffer === buf.buffer && v.byteOffset === buf.byteOffset + at) pieces.push({ offset: at, length: v.length, digest: chunks[j]!.digest });
+        else checkChunk(v, chunks[j]!.digest, digest);
+        at += v.length;
+      });
+      const bad = await VerifyPool.shared().check(buf, pieces);
+      if (bad >= 0) checkChunk(buf.subarray(pieces[bad]!.offset, pieces[bad]!.offset + pieces[bad]!.length), pieces[bad]!.digest, digest);
+      return values;
+    };
+    const pending: Promise<Buffer[]>[] = [];
+    // Awaited in order later; a failure of one read ahead is never an unhandled rejection meanwhile.
+    const start = (g: number) => { const p = readGroup(g); p.catch(() => undefined); pending.push(p); };
+    for (let g = 0; g < ahead && g < groups.length; g++) start(g);
     for (let g = 0; g < groups.length; g++) {
-      const values = await next;
-      if (g + 1 < groups.length) next = readGroup(g + 1);
-      const first = groups[g]![0];
-      for (let j = 0; j < values.length; j++) yield checkChunk(values[j]!, idx.chunks[first + j]!.digest, digest);
+      const values = await pending.shift()!;
+      if (g + ahead < groups.length) start(g + ahead);
+      for (const v of values) yield v;
     }
   }
 

@@ -69,19 +69,28 @@ test.serial('a second copy of a tree with one file changed adds far less than th
   t.true(second < treeBytes * 0.05, `second copy grew the store by ${second} bytes`);
 });
 
-test.serial('a corrupted chunk pack or database gives one clear error line and verify fails', async (t) => {
-  const src = join(work.dir, 'corrupt-src');
+/** A store holding one path with one file `big` of `size` seeded bytes. */
+async function storeWithFile(name: string, size: number, seed: number): Promise<{ dir: string; url: string; path: string }> {
+  const src = join(work.dir, `${name}-src`);
   await mkdir(src, { recursive: true });
-  await writeFile(join(src, 'big'), seededBytes(2 << 20, 77));
-  const dir = join(work.dir, 'corrupt-store');
+  await writeFile(join(src, 'big'), seededBytes(size, seed));
+  const dir = join(work.dir, `${name}-store`);
   const url = `level://${dir}`;
-  const path = (await tsixOk(['--store', url, 'store', 'add', src])).trim();
-  t.is((await tsix(['--store', url, 'store', 'verify', '--check-contents'])).code, 0);
+  return { dir, url, path: (await tsixOk(['--store', url, 'store', 'add', src])).trim() };
+}
+
+/** Overwrites bytes of the store's first chunk pack at `offset`. */
+async function damagePack(dir: string, offset: number): Promise<void> {
   const { readdir, open } = await import('node:fs/promises');
-  const pack = join(dir, 'packs', (await readdir(join(dir, 'packs')))[0]!);
-  const fh = await open(pack, 'r+');
-  await fh.write(Buffer.from('CORRUPTED'), 0, 9, 100_000);
+  const fh = await open(join(dir, 'packs', (await readdir(join(dir, 'packs')))[0]!), 'r+');
+  await fh.write(Buffer.from('CORRUPTED'), 0, 9, offset);
   await fh.close();
+}
+
+test.serial('a corrupted chunk pack or database gives one clear error line and verify fails', async (t) => {
+  const { dir, url, path } = await storeWithFile('corrupt', 2 << 20, 77);
+  t.is((await tsix(['--store', url, 'store', 'verify', '--check-contents'])).code, 0);
+  await damagePack(dir, 100_000);
   const cat = await tsix(['--store', url, 'store', 'cat', `${path}/big`]);
   t.not(cat.code, 0);
   t.regex(cat.stderr, /^error: chunk [0-9a-f]{64} of blob [0-9a-f]{64} does not match its digest\n$/);
@@ -93,4 +102,16 @@ test.serial('a corrupted chunk pack or database gives one clear error line and v
   t.not(broken.code, 0);
   t.regex(broken.stderr, /^error: .*(corrupt|cannot open the store)[^\n]*\n$/);
   t.notRegex(broken.stderr, /    at /);
+});
+
+test.serial('a damaged chunk of a large blob (checked on the verify workers) fails dump and cat, and its bytes are never written', async (t) => {
+  const { dir, url, path } = await storeWithFile('corrupt-large', 24 << 20, 78);
+  t.is((await tsix(['--store', url, 'store', 'dump', path])).code, 0);
+  await damagePack(dir, 20_000_000);
+  for (const args of [['store', 'dump', path], ['store', 'cat', `${path}/big`]]) {
+    const r = await tsix(['--store', url, ...args]);
+    t.not(r.code, 0, args.join(' '));
+    t.regex(r.stderr, /^error: chunk [0-9a-f]{64} of blob [0-9a-f]{64} does not match its digest\n$/);
+    t.false(r.stdout.includes('CORRUPTED'), `${args.join(' ')} wrote no byte of the damaged chunk`);
+  }
 });
