@@ -16,9 +16,11 @@ const FLUSH_BYTES = 8 << 20;
 /** A blob stream reads about this many bytes of chunks at once (one pread per adjacent run), the next group while the last is consumed. */
 const READ_GROUP = 8 << 20;
 /** Blobs from this size on have their chunks checked on worker threads while they are read. */
-const OFFLOAD_MIN = 16 << 20;
+const OFFLOAD_MIN = 1 << 20;
 /** Groups read and checked ahead of the one being consumed, when checked on workers. */
 const AHEAD = 3;
+/** At most this many chunk digests are remembered as checked (about 64 GiB of chunks). */
+const CHECKED_MAX = 1 << 20;
 export const INLINE_MAX = 8192;
 
 interface BlobIndex {
@@ -54,6 +56,12 @@ class Lru<V> {
 export class KvBlobService implements BlobService {
   private readonly indexCache = new Lru<BlobIndex>(16 << 20, (i) => 64 + i.chunks.length * 64 + (i.inline?.length ?? 0));
   private readonly chunkCache = new Lru<Buffer>(32 << 20, (b) => b.length);
+  /**
+   * Digests of chunks this process has read and found right. A daemon serving the same paths
+   * again (a binary cache, the FUSE mount's readers) then hashes each chunk once, not per read;
+   * damage done to a pack file after that check goes unnoticed here (clients check narHash).
+   */
+  private readonly checked = new Set<string>();
 
   constructor(private readonly kv: Kv, private readonly chunks: ChunkStore) {}
 
@@ -137,20 +145,24 @@ export class KvBlobService implements BlobService {
     const readGroup = async (g: number): Promise<Buffer[]> => {
       const [first, end] = groups[g]!;
       const chunks = idx.chunks.slice(first, end);
-      if (!offload) return (await this.chunks.readAt(chunks, bufs[g % bufs.length])).map((c, j) => checkChunk(c, chunks[j]!.digest, digest));
+      if (!offload) return (await this.chunks.readAt(chunks, bufs[g % bufs.length])).map((c, j) => this.check(c, chunks[j]!.digest, digest));
       const buf = transient ? bufs[g % bufs.length]! : sharedBuffer(chunks.reduce((a, c) => a + c.size, 0));
       const values = await this.chunks.readAt(chunks, buf);
       // readAt fills `buf` in order when it fits; a value elsewhere (it did not) is checked here.
       let at = 0;
+      let inBuf = 0;
       const pieces: Piece[] = [];
       values.forEach((v, j) => {
-        if (v.buffer === buf.buffer && v.byteOffset === buf.byteOffset + at) pieces.push({ offset: at, length: v.length, digest: chunks[j]!.digest });
-        else checkChunk(v, chunks[j]!.digest, digest);
+        const d = chunks[j]!.digest;
+        if (v.buffer !== buf.buffer || v.byteOffset !== buf.byteOffset + at) this.check(v, d, digest);
+        else if ((inBuf++, !this.checked.has(d.toString('latin1')))) pieces.push({ offset: at, length: v.length, digest: d });
         at += v.length;
       });
       const bad = await VerifyPool.shared().check(buf, pieces);
       if (bad >= 0) checkChunk(buf.subarray(pieces[bad]!.offset, pieces[bad]!.offset + pieces[bad]!.length), pieces[bad]!.digest, digest);
-      return values;
+      for (const p of pieces) this.markChecked(p.digest);
+      // All in `buf`, in order: one piece (a socket or file then takes it in one write, not one per chunk).
+      return inBuf === values.length ? [buf.subarray(0, at)] : values;
     };
     const pending: Promise<Buffer[]>[] = [];
     // Awaited in order later; a failure of one read ahead is never an unhandled rejection meanwhile.
@@ -234,12 +246,27 @@ export class KvBlobService implements BlobService {
     return idx;
   }
 
+  /** `c` if its BLAKE3 is `d` (checked once per process: pack files are append-only), else CorruptionError. */
+  private check(c: Buffer, d: Digest, blob: Digest): Buffer {
+    const k = d.toString('latin1');
+    if (this.checked.has(k)) return c;
+    checkChunk(c, d, blob);
+    this.markChecked(d);
+    return c;
+  }
+
+  private markChecked(d: Digest): void {
+    // Bounded (~100 MB of keys at most): forgetting only means checking again.
+    if (this.checked.size >= CHECKED_MAX) this.checked.clear();
+    this.checked.add(d.toString('latin1'));
+  }
+
   private async chunk(c: ChunkRead, blob: Digest): Promise<Buffer> {
     const k = c.digest.toString('latin1');
     const cached = this.chunkCache.get(k);
     if (cached) return cached;
     const [data] = await this.chunks.readAt([c]);
-    const checked = checkChunk(data!, c.digest, blob);
+    const checked = this.check(data!, c.digest, blob);
     this.chunkCache.set(k, checked);
     return checked;
   }

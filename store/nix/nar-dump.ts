@@ -190,6 +190,26 @@ function fetchAhead(cas: CaStore, f: Frame): void {
   }
 }
 
+/** A large file's stream, opened and its first piece requested before the writer reaches it. */
+interface OpenedLarge {
+  pieces(): AsyncIterable<Buffer>;
+}
+
+function openLarge(cas: CaStore, node: Node & { type: 'file' }, transient: boolean): OpenedLarge {
+  const it = cas.blobs.open(node.digest, { transient }).then((s) => {
+    if (!s) throw new NotFoundError(`blob ${node.digest.toString('hex')} ('${node.name}')`, { digest: node.digest.toString('hex') });
+    return s[Symbol.asyncIterator]();
+  });
+  const first = it.then((i) => i.next());
+  first.catch(noop); // awaited when the writer gets there (or never, if it stops before)
+  return {
+    async *pieces() {
+      const i = await it;
+      for (let r = await first; !r.done; r = await i.next()) yield r.value;
+    },
+  };
+}
+
 export interface DumpOptions {
   /**
    * The consumer is done with each buffer before it asks for the next (it writes it out
@@ -208,6 +228,8 @@ export async function* dumpNar(cas: CaStore, node: Node, opts: DumpOptions = {})
   const out = new Out(transient);
   out.put(NAR_TOKENS.magic);
   const stack: Frame[] = [];
+  /** Large files opened ahead (at most the one being written and the next). */
+  const openedAhead = new Map<Node, OpenedLarge>();
 
   // Writes one node; for a directory, pushes its frame (its entries are written by the loop).
   const start = async function* (n: Node, prefetched: Promise<Buffer | Directory> | undefined): AsyncGenerator<Buffer, void> {
@@ -226,9 +248,9 @@ export async function* dumpNar(cas: CaStore, node: Node, opts: DumpOptions = {})
       } else {
         yield* out.drain();
         let got = 0;
-        const stream = await cas.blobs.open(n.digest, { transient });
-        if (!stream) throw new NotFoundError(`blob ${n.digest.toString('hex')} ('${n.name}')`, { digest: n.digest.toString('hex') });
-        for await (const piece of stream) {
+        const opened = openedAhead.get(n) ?? openLarge(cas, n, transient);
+        openedAhead.delete(n);
+        for await (const piece of opened.pieces()) {
           got += piece.length;
           if (got > n.size) throw sizeMismatch(n, got);
           if (piece.length >= 4096) {
@@ -269,6 +291,16 @@ export async function* dumpNar(cas: CaStore, node: Node, opts: DumpOptions = {})
       out.putString(f.names[i]!);
       out.put(NAR_TOKENS.node);
       const depth = stack.length;
+      // The next large file of this directory starts reading while this one is written.
+      if (e.type === 'file' && e.size > SMALL_FILE) {
+        for (let j = i + 1; j < Math.min(f.entries.length, i + LOOKAHEAD); j++) {
+          const x = f.entries[j]!;
+          if (x.type === 'file' && x.size > SMALL_FILE) {
+            if (!openedAhead.has(x)) openedAhead.set(x, openLarge(cas, x, transient));
+            break;
+          }
+        }
+      }
       yield* start(e, pre);
       if (stack.length === depth) out.put(NAR_TOKENS.close); // entry of a file or symlink
     }
