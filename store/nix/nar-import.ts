@@ -65,8 +65,8 @@ class CastoreSink implements NarSink {
   readonly pending: Directory[] = [];
   private writer: BlobWriter | null = null;
   private file: { name: string; executable: boolean } | null = null;
-  /** Small pieces are gathered here; the writer may keep nothing once `write` resolves, so it is reused. */
-  private readonly batch = Buffer.allocUnsafe(WRITE_BATCH);
+  /** Small pieces are gathered here; each full batch is handed over to the writer (no copy there) and a fresh one started. */
+  private batch = Buffer.allocUnsafe(WRITE_BATCH);
   private batchBytes = 0;
   /** The current small file's contents (gathered whole), and how much of it has arrived. */
   private small: Buffer | null = null;
@@ -144,8 +144,10 @@ class CastoreSink implements NarSink {
   private async flush(): Promise<void> {
     if (this.batchBytes === 0) return;
     const n = this.batchBytes;
+    const full = this.batch;
     this.batchBytes = 0;
-    await this.writer!.write(this.batch.subarray(0, n));
+    this.batch = Buffer.allocUnsafe(WRITE_BATCH);
+    await this.writer!.write(full.subarray(0, n), true);
   }
 
   async fileEnd(): Promise<void> {
