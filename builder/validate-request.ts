@@ -1,8 +1,9 @@
 // Checks a BuildRequest before any backend touches the host: every path a sandbox mounts comes
 // from here, so a malformed one must be refused with a message naming it, not mounted.
-import { posix } from 'node:path';
+import { lstat } from 'node:fs/promises';
+import { join, posix } from 'node:path';
 import { InvalidInputError } from '../store/errors.js';
-import type { BuildRequest } from './build-service.js';
+import { BuildSetupError, type BuildRequest } from './build-service.js';
 
 const WHAT = 'build request';
 
@@ -63,4 +64,18 @@ export function validateBuildRequest(req: BuildRequest): void {
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) fail(`limits.${k} must be a positive number, got ${v}`);
   }
   if (!Array.isArray(req.needles) || req.needles.some((n) => typeof n !== 'string' || n.length === 0)) fail('needles must be non-empty strings');
+}
+
+/**
+ * Fails with BuildSetupError naming the first input (or the shell) missing on the host. The
+ * runtimes would fail too, but with a mount error that does not say which input it was (and
+ * containerd would quietly create a missing one as an empty directory). All inputs are checked
+ * at once: a deep closure has hundreds, each an lstat through the FUSE mount.
+ */
+export async function checkHostPaths(req: BuildRequest, id: string): Promise<void> {
+  await Promise.all(req.inputs.map((p) => {
+    const host = join(req.inputSource, storeBasename(req, 'inputs', p));
+    return lstat(host).catch(() => { throw new BuildSetupError(`input ${p} is not available at ${host}`, { id, path: p }); });
+  }));
+  if (req.shell !== null) await lstat(req.shell).catch(() => { throw new BuildSetupError(`the shell ${req.shell} does not exist on the host`, { id }); });
 }

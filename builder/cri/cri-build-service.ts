@@ -21,7 +21,7 @@ import {
 } from '../build-service.js';
 import { LogSink } from '../oci/log-sink.js';
 import { scanOutputs } from '../scan-outputs.js';
-import { storeBasename } from '../validate-request.js';
+import { checkHostPaths, storeBasename } from '../validate-request.js';
 import { ContainerState, CriCallError, CriClient, type ContainerStatus, type PodSandboxConfig } from './cri-client.js';
 import { CriLogReader } from './cri-log.js';
 import { parseCriUrl, type CriOptions } from './cri-url.js';
@@ -252,11 +252,7 @@ class CriBuildService implements BuildService {
     await checkRuntime(this.client, (m) => new BuildSetupError(m, { id }));
     const image = await this.client.imageId(this.opts.image).catch((e: Error) => { throw new BuildSetupError(`cannot ask the CRI runtime for the image ${this.opts.image}: ${e.message}`, { id }); });
     if (image === null) throw new BuildSetupError(`the CRI runtime at ${this.opts.socket} has no image ${this.opts.image} (import it first, e.g. with test/setup/cri-up.sh or ctr -n k8s.io images import)`, { id, image: this.opts.image });
-    for (const p of req.inputs) {
-      const host = join(req.inputSource, storeBasename(req, 'inputs', p));
-      await lstat(host).catch(() => { throw new BuildSetupError(`input ${p} is not available at ${host}`, { id, path: p }); });
-    }
-    if (req.shell !== null) await lstat(req.shell).catch(() => { throw new BuildSetupError(`the shell ${req.shell} does not exist on the host`, { id }); });
+    await checkHostPaths(req, id);
   }
 
   private async prepare(id: string, dir: string, req: BuildRequest): Promise<CriLayout> {

@@ -14,7 +14,7 @@ import {
   type BuildOptions, type BuildRequest, type BuildResult, type BuildService, type BuiltOutput,
 } from '../build-service.js';
 import { scanOutputs } from '../scan-outputs.js';
-import { storeBasename } from '../validate-request.js';
+import { checkHostPaths, storeBasename } from '../validate-request.js';
 import { LogSink } from './log-sink.js';
 import { RootfsCache, rootfsShape } from './rootfs.js';
 import { DEFAULT_RUNC_ROOT, checkRunc, forceDelete, hasState, killContainer, listContainers, type Runc } from './runc.js';
@@ -161,12 +161,7 @@ class OciBuildService implements BuildService {
   }
 
   private async prepareBundle(id: string, bundle: string, req: BuildRequest): Promise<SandboxLayout> {
-    // runc would fail too, but with a mount error that does not say which input is missing.
-    for (const p of req.inputs) {
-      const host = join(req.inputSource, storeBasename(req, 'inputs', p));
-      await lstat(host).catch(() => { throw new BuildSetupError(`input ${p} is not available at ${host}`, { id, path: p }); });
-    }
-    if (req.shell !== null) await lstat(req.shell).catch(() => { throw new BuildSetupError(`the shell ${req.shell} does not exist on the host`, { id }); });
+    await checkHostPaths(req, id);
     const b = this.hostIdBase;
     const storeHost = join(bundle, 'store');
     const workHost = join(bundle, 'build');

@@ -20,6 +20,10 @@ import { buildRequestFor, isFixedOutput, STORE_DIR } from './build-request.js';
 import { runBuiltinFetchurl } from './fetchurl.js';
 
 const log = logger('coordinator');
+/** Paths whose references the coordinator keeps in memory at most. */
+const REFERENCES_CACHED = 200_000;
+/** Parsed derivations the coordinator keeps in memory at most. */
+const DERIVATIONS_CACHED = 20_000;
 
 export class BuildFailedError extends TsixError {
   constructor(message: string, data: { drvPath: string; logTail?: string[]; [k: string]: unknown }) {
@@ -76,6 +80,10 @@ export class Coordinator {
   private readonly slots: Slots;
   /** Realisations in progress, by .drv path: concurrent requests share one build. */
   private readonly inflight = new Map<string, Promise<void>>();
+  /** References of valid paths seen by this coordinator (bounded; see rememberReferences). */
+  private readonly referencesOf = new Map<string, readonly string[]>();
+  /** Parsed derivations (bounded like referencesOf). */
+  private readonly derivations = new Map<string, Derivation>();
   /** Recent failures, for status displays. */
   readonly failures: { drvPath: string; error: string; at: number }[] = [];
   readonly running = new Set<string>();
@@ -122,9 +130,14 @@ export class Coordinator {
   }
 
   private async derivation(drvPath: string): Promise<Derivation> {
+    const known = this.derivations.get(drvPath);
+    if (known) return known;
     if (!(await this.isValid(drvPath)) && !(await this.trySubstitute(drvPath))) throw new NotFoundError(`derivation '${drvPath}'`, { path: drvPath });
     const drv = await readDerivation(this.store, drvPath);
     if (!drv) throw new NotFoundError(`derivation '${drvPath}'`, { path: drvPath });
+    // A .drv is content-addressed: what it says never changes. Forgetting only costs a re-read.
+    if (this.derivations.size >= DERIVATIONS_CACHED) this.derivations.clear();
+    this.derivations.set(drvPath, drv);
     return drv;
   }
 
@@ -153,28 +166,40 @@ export class Coordinator {
     await this.slots.run(() => this.build(drvPath, drv));
   }
 
+  private rememberReferences(path: string, refs: readonly string[]): void {
+    // Forgetting only costs lookups again: start over rather than track recency.
+    if (this.referencesOf.size >= REFERENCES_CACHED) this.referencesOf.clear();
+    this.referencesOf.set(path, refs);
+  }
+
   /** The closure of a derivation's inputs (sources and the outputs it uses), as full paths. */
   private async inputClosure(drv: Derivation): Promise<string[]> {
     const roots: string[] = [...drv.inputSrcs];
+    const inputs = await Promise.all([...drv.inputDrvs.keys()].map((d) => this.derivation(d)));
+    let k = 0;
     for (const [d, outs] of drv.inputDrvs) {
-      const input = await this.derivation(d);
+      const input = inputs[k++]!;
       for (const o of outs) {
         const out = input.outputs.get(o);
         if (!out) throw new NotFoundError(`output '${o}' of '${d}'`);
         roots.push(out.path);
       }
     }
-    // Level by level, each level's PathInfos fetched together (the store batches concurrent gets).
+    // Level by level, each level's PathInfos fetched together (the store batches concurrent gets);
+    // references already known (a valid path's never change) are followed without a lookup, so
+    // a chain of builds does not walk the store once per level of its ever deeper closure.
     const seen = new Set<string>();
     let level = [...new Set(roots)];
     while (level.length) {
       for (const p of level) seen.add(p);
-      const infos = await Promise.all(level.map((p) => this.store.pathInfos.get(storePathHashPart(p))));
-      const next = new Set<string>();
+      const unknown = level.filter((p) => !this.referencesOf.has(p));
+      const infos = await Promise.all(unknown.map((p) => this.store.pathInfos.get(storePathHashPart(p))));
       infos.forEach((info, i) => {
-        if (!info) throw new NotFoundError(`input path '${level[i]}'`, { path: level[i] });
-        for (const r of info.references) if (!seen.has(r)) next.add(r);
+        if (!info) throw new NotFoundError(`input path '${unknown[i]}'`, { path: unknown[i] });
+        this.rememberReferences(unknown[i]!, info.references);
       });
+      const next = new Set<string>();
+      for (const p of level) for (const r of this.referencesOf.get(p)!) if (!seen.has(r)) next.add(r);
       level = [...next];
     }
     return [...seen].sort();
@@ -282,6 +307,7 @@ export class Coordinator {
     checkOutputCycles(drvPath, drv, infos);
     // PathInfos last: every output is ingested (and checked) before any becomes visible.
     for (const info of infos) await this.store.pathInfos.put(info);
+    for (const info of infos) this.rememberReferences(info.path, info.references);
   }
 
   private async checkFixedOutput(drvPath: string, drv: Derivation, info: PathInfo): Promise<string> {
