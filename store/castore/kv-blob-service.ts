@@ -21,6 +21,10 @@ const OFFLOAD_MIN = 1 << 20;
 const AHEAD = 3;
 /** At most this many chunk digests are remembered as checked (about 64 GiB of chunks). */
 const CHECKED_MAX = 1 << 20;
+/** A transient stream's read buffer holds a whole group: READ_GROUP bytes plus up to one chunk more. */
+const RING_BUFFER = READ_GROUP + MAX_CHUNK;
+/** Free ring buffers kept for reuse (two streams' rings at once: the NAR dump opens one file ahead). */
+const RING_BUFFERS_KEPT = 2 * (AHEAD + 1);
 export const INLINE_MAX = 8192;
 
 interface BlobIndex {
@@ -62,6 +66,11 @@ export class KvBlobService implements BlobService {
    * damage done to a pack file after that check goes unnoticed here (clients check narHash).
    */
   private readonly checked = new Set<string>();
+  /**
+   * Shared read buffers of ended transient streams. Fresh memory for every blob cost page faults
+   * and, through V8's external memory accounting, a major GC every few requests of a cache server.
+   */
+  private readonly freeRingBuffers: Buffer[] = [];
 
   constructor(private readonly kv: Kv, private readonly chunks: ChunkStore) {}
 
@@ -139,14 +148,16 @@ export class KvBlobService implements BlobService {
     const ahead = offload ? AHEAD : 1;
     // Transient: a ring of ahead + 1 buffers; one is refilled only after the pieces read into it
     // have all been taken (the consumer is done with a piece when it asks for the next).
-    const bufs: (Buffer | undefined)[] = [];
-    const bufSize = Math.min(idx.size, READ_GROUP + MAX_CHUNK);
-    if (transient) for (let i = 0; i <= ahead && i < groups.length; i++) bufs.push(offload ? sharedBuffer(bufSize) : Buffer.allocUnsafe(bufSize));
+    const bufs: Buffer[] = [];
+    if (transient) for (let i = 0; i <= ahead && i < groups.length; i++) bufs.push(offload ? this.takeRingBuffer() : Buffer.allocUnsafe(Math.min(idx.size, RING_BUFFER)));
     const readGroup = async (g: number): Promise<Buffer[]> => {
       const [first, end] = groups[g]!;
       const chunks = idx.chunks.slice(first, end);
       if (!offload) return (await this.chunks.readAt(chunks, bufs[g % bufs.length])).map((c, j) => this.check(c, chunks[j]!.digest, digest));
-      const buf = transient ? bufs[g % bufs.length]! : sharedBuffer(chunks.reduce((a, c) => a + c.size, 0));
+      // Chunks all checked before (a daemon serving a path again): plain memory, nothing to post.
+      const unchecked = chunks.some((c) => !this.checked.has(c.digest.toString('latin1')));
+      const size = chunks.reduce((a, c) => a + c.size, 0);
+      const buf = transient ? bufs[g % bufs.length]! : unchecked ? sharedBuffer(size) : Buffer.allocUnsafe(size);
       const values = await this.chunks.readAt(chunks, buf);
       // readAt fills `buf` in order when it fits; a value elsewhere (it did not) is checked here.
       let at = 0;
@@ -158,7 +169,7 @@ export class KvBlobService implements BlobService {
         else if ((inBuf++, !this.checked.has(d.toString('latin1')))) pieces.push({ offset: at, length: v.length, digest: d });
         at += v.length;
       });
-      const bad = await VerifyPool.shared().check(buf, pieces);
+      const bad = pieces.length ? await VerifyPool.shared().check(buf, pieces) : -1;
       if (bad >= 0) checkChunk(buf.subarray(pieces[bad]!.offset, pieces[bad]!.offset + pieces[bad]!.length), pieces[bad]!.digest, digest);
       for (const p of pieces) this.markChecked(p.digest);
       // All in `buf`, in order: one piece (a socket or file then takes it in one write, not one per chunk).
@@ -168,10 +179,15 @@ export class KvBlobService implements BlobService {
     // Awaited in order later; a failure of one read ahead is never an unhandled rejection meanwhile.
     const start = (g: number) => { const p = readGroup(g); p.catch(() => undefined); pending.push(p); };
     for (let g = 0; g < ahead && g < groups.length; g++) start(g);
-    for (let g = 0; g < groups.length; g++) {
-      const values = await pending.shift()!;
-      if (g + ahead < groups.length) start(g + ahead);
-      for (const v of values) yield v;
+    try {
+      for (let g = 0; g < groups.length; g++) {
+        const values = await pending.shift()!;
+        if (g + ahead < groups.length) start(g + ahead);
+        for (const v of values) yield v;
+      }
+    } finally {
+      // Reads still running (the consumer stopped early) may yet fill them: those are not reused.
+      if (offload && transient && pending.length === 0) for (const b of bufs) this.returnRingBuffer(b);
     }
   }
 
@@ -244,6 +260,15 @@ export class KvBlobService implements BlobService {
     const idx = decodeIndex(raw, digest);
     this.indexCache.set(k, idx);
     return idx;
+  }
+
+  /** A shared buffer for a transient stream's ring, from the free list when there is one. */
+  private takeRingBuffer(): Buffer {
+    return this.freeRingBuffers.pop() ?? sharedBuffer(RING_BUFFER);
+  }
+
+  private returnRingBuffer(b: Buffer): void {
+    if (this.freeRingBuffers.length < RING_BUFFERS_KEPT) this.freeRingBuffers.push(b);
   }
 
   /** `c` if its BLAKE3 is `d` (checked once per process: pack files are append-only), else CorruptionError. */
