@@ -78,7 +78,9 @@ class RemoteBlobService implements BlobService {
     let next = 0;
     const fill = () => {
       while (reads.length < STREAM_AHEAD && next < size) {
-        reads.push(this.read(digest, next, STREAM_READ));
+        const r = this.read(digest, next, STREAM_READ);
+        r.catch(() => undefined); // awaited in order below; a consumer that stops early leaves some unawaited
+        reads.push(r);
         next += STREAM_READ;
       }
     };
