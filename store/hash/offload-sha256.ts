@@ -4,8 +4,8 @@
 // without copies when they are in SharedArrayBuffer-backed buffers the caller never modifies
 // again (`updateShared`); other bytes are copied into shared staging segments (`update`).
 // Messages keep their order, so the digest is the SHA-256 of the bytes in the order given.
-import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { BLAKE_MODULE } from './blake3.js';
 
 // A message is 'digest' or a list of items, in order: a byte range for the SHA-256, or
 // { b, v } (bytes of blob b, for its BLAKE3) or { b, end: true } (answer { b, d } with blob b's BLAKE3).
@@ -27,7 +27,6 @@ parentPort.on('message', (m) => {
   }
 });
 `;
-const BLAKE_MODULE = createRequire(import.meta.url).resolve('@napi-rs/blake-hash');
 
 /** Bytes gathered before a message is posted (a message costs tens of microseconds). */
 const POST_BYTES = 1 << 20;

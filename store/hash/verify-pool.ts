@@ -2,9 +2,9 @@
 // a cache client) checks every chunk against its digest; on the main thread that check was a
 // quarter of a dump's time. Here the chunks of a group are split over the workers, which hash
 // them in place (the group is read into shared memory), so checking runs beside reading and writing.
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { BLAKE_MODULE } from './blake3.js';
 
 // A message: { id, buf, pieces: [offset, length, ...], digests } → { id, bad } where bad is the
 // index of the first piece whose BLAKE3 is not its digest, or -1.
@@ -22,7 +22,6 @@ parentPort.on('message', ({ id, buf, pieces, digests }) => {
   parentPort.postMessage({ id, bad });
 });
 `;
-const BLAKE_MODULE = createRequire(import.meta.url).resolve('@napi-rs/blake-hash');
 
 export interface Piece { offset: number; length: number; digest: Buffer }
 

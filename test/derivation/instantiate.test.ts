@@ -165,3 +165,27 @@ test('instantiating again into the same store prints the same paths and keeps th
   const dry = await tsix(['--store', tempStore(t), 'instantiate', '--dry-run', corpus, '-A', 'e-diamond']);
   t.is(dry.stdout, outputLines(first.stdout)[0] + '\n');
 });
+
+test('the main-thread attempt and the worker give the same output; traces and errors are shown once', async (t) => {
+  const url = tempStore(t);
+  const ok = 'builtins.trace "hello from the evaluation" (derivation { name = "traced"; system = "x"; builder = "/bin/sh"; })';
+  const deep = 'let f = n: if n == 0 then derivation { name = "deep"; system = "x"; builder = "/bin/sh"; } else f (n - 1); in f 20000';
+  const bad = 'builtins.trace "before the error" (derivation { name = "a b"; system = "x"; builder = "/bin/sh"; })';
+  const want = await nix('nix-instantiate', ['-E', ok]);
+  const wantDeep = await nix('nix-instantiate', ['-E', deep]);
+  for (const env of [{}, { TSIX_EVAL_WORKER: '1' }]) {
+    const mode = Object.keys(env).length ? 'worker' : 'main thread first';
+    const withEnv = (args: string[]) => new Promise<{ stdout: string; stderr: string; code: number }>((resolve) => {
+      execFile(process.execPath, [main, '--store', url, ...args], { encoding: 'utf8', env: { ...process.env, ...env } }, (err, stdout, stderr) => resolve({ stdout, stderr, code: err ? (err as { code: number }).code : 0 }));
+    });
+    const r = await withEnv(['instantiate', '-E', ok]);
+    t.is(r.stdout, want.stdout, mode);
+    t.is(r.stderr.match(/hello from the evaluation/g)?.length, 1, `${mode}: the trace once`);
+    // Deeper than the main thread's stack allows: the worker finishes it.
+    t.is((await withEnv(['instantiate', '-E', deep])).stdout, wantDeep.stdout, `${mode}: deep recursion`);
+    const b = await withEnv(['instantiate', '-E', bad]);
+    t.not(b.code, 0);
+    t.is(b.stderr.match(/before the error/g)?.length, 1, `${mode}: the trace before an error once`);
+    t.is(b.stderr.match(/contains illegal character/g)?.length, 1, `${mode}: the error once`);
+  }
+});

@@ -1,0 +1,38 @@
+// `tsix instantiate` and `tsix build` evaluate on the main thread first: a worker's start-up (a
+// new isolate, the modules loaded again) cost ~150 ms here, more than most instantiations take.
+// The attempt gives up, leaving nothing written, when it fails in any way (the worker then
+// reproduces the error), needs the store (import from derivation is served to the worker only),
+// overflows this thread's default stack, or uses more than a quarter of this thread's heap limit.
+import { getHeapStatistics } from 'node:v8';
+import { InstantiationSession } from '../derivation/session.js';
+import { setHeapCheck } from '../evaluator.js';
+import { setTraceSink } from '../trace.js';
+import { evaluateJob, type InstantiateJob, type InstantiateWorkerResult } from './instantiate-job.js';
+import { setStorePathResolver } from './store-reads.js';
+
+class NeedWorker extends Error {}
+
+/**
+ * The job's result, or null when the worker must do it. Traces are held back until the attempt
+ * succeeds (`err` then gets them in order), so that a worker's run does not show them twice.
+ */
+export async function instantiateOnMainThread(job: InstantiateJob, err: (s: string) => void): Promise<Extract<InstantiateWorkerResult, { t: 'done' }> | null> {
+  const session = new InstantiationSession();
+  const traces: string[] = [];
+  setTraceSink((s) => { traces.push(s); });
+  setStorePathResolver(() => { throw new NeedWorker('store access'); });
+  const limit = getHeapStatistics().heap_size_limit / 4;
+  setHeapCheck(() => { if (getHeapStatistics().used_heap_size > limit) throw new NeedWorker('heap'); });
+  try {
+    const r = await evaluateJob(job, session);
+    for (const s of traces) err(s);
+    return r;
+  } catch {
+    session.dispose();
+    return null;
+  } finally {
+    setHeapCheck(null);
+    setStorePathResolver(null);
+    setTraceSink((s) => { process.stderr.write(s); });
+  }
+}
