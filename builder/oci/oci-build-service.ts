@@ -150,6 +150,9 @@ class OciBuildService implements BuildService {
       log.debug({ id, prepareMs: t1 - t0, runMs: t2 - t1 }, 'build ran');
       if (signal.aborted) throw new BuildAbortedError({ id, logPath: sink.path });
       if (exit.setupError !== null) {
+        // Checked only now (runc refuses a missing bind source, but without naming the input):
+        // a deep closure's hundreds of lstats through the FUSE mount cost every build ~5-10 ms.
+        await checkHostPaths(req, id);
         throw new BuildSetupError(`cannot run the build sandbox: ${exit.setupError}`, { id, logPath: sink.path, logTail: sink.lastLines() });
       }
       const result = await this.collect(req, opts, layout, id, exit, sink);
@@ -161,7 +164,6 @@ class OciBuildService implements BuildService {
   }
 
   private async prepareBundle(id: string, bundle: string, req: BuildRequest): Promise<SandboxLayout> {
-    await checkHostPaths(req, id);
     const b = this.hostIdBase;
     const storeHost = join(bundle, 'store');
     const workHost = join(bundle, 'build');
