@@ -209,31 +209,63 @@ export class KvBlobService implements BlobService {
   async putSmall(blobs: Buffer[], known?: Digest[]): Promise<Digest[]> {
     const digests = known && known.length === blobs.length ? known : blobs.map((b) => blake3(b));
     const inline: number[] = [];
-    const chunked: Promise<void>[] = [];
-    blobs.forEach((b, i) => {
-      if (b.length <= INLINE_MAX) { inline.push(i); return; }
-      chunked.push((async () => {
-        const w = this.writer();
-        await w.write(b);
-        const r = await w.close();
-        if (!r.digest.equals(digests[i]!)) throw new Error('blob digest changed while storing');
-      })());
-    });
-    if (inline.length) {
-      const keys = inline.map((i) => key(KEY.blob, digests[i]!));
-      const stored = await this.kv.getMany(keys);
-      const ops: KvOp[] = [];
-      const seen = new Set<string>();
-      inline.forEach((i, j) => {
-        const k = keys[j]!.toString('latin1');
-        if (stored[j] || seen.has(k)) return;
-        seen.add(k);
-        ops.push({ type: 'put', key: keys[j]!, value: encodeIndex(null, blobs[i]!) });
-      });
-      await this.kv.batch(ops);
+    const chunked: number[] = [];
+    blobs.forEach((b, i) => (b.length <= INLINE_MAX ? inline : chunked).push(i));
+    const keys = digests.map((d) => key(KEY.blob, d));
+    const stored = await this.kv.getMany(keys);
+    const ops: KvOp[] = [];
+    const seen = new Set<string>();
+    const fresh = (i: number): boolean => {
+      const k = keys[i]!.toString('latin1');
+      if (stored[i] || seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    };
+    for (const i of inline) if (fresh(i)) ops.push({ type: 'put', key: keys[i]!, value: encodeIndex(null, blobs[i]!) });
+    const toChunk = chunked.filter(fresh);
+    if (toChunk.length === 0) {
+      if (ops.length) await this.kv.batch(ops);
+      return digests;
     }
-    await Promise.all(chunked);
+    // A wrong given digest would index the bytes under another blob's name (chunks are checked on read, whole blobs not).
+    if (known) for (const i of toChunk) if (!blake3(blobs[i]!).equals(digests[i]!)) throw new Error('blob digest given for putSmall is not the BLAKE3 of its bytes');
+    await this.putChunkedTogether(toChunk.map((i) => blobs[i]!), toChunk.map((i) => keys[i]!), ops);
     return digests;
+  }
+
+  /**
+   * Blobs larger than INLINE_MAX, stored together: their chunks looked up at once and the new
+   * ones written in one pack write, with every blob index (and `ops`) in the same batch. A writer
+   * per blob cost a lookup round trip, a pack write and a batch per file of a many-file import.
+   */
+  private async putChunkedTogether(blobs: Buffer[], keys: Buffer[], ops: KvOp[]): Promise<void> {
+    const pieces: { blob: number; data: Buffer; digest: Digest }[] = [];
+    blobs.forEach((b, blob) => {
+      let start = 0;
+      for (const end of cutPoints(b, 0, b.length, true)) {
+        // Views of the caller's buffers, which stay unchanged until this resolves.
+        const data = b.subarray(start, end);
+        pieces.push({ blob, data, digest: blake3(data) });
+        start = end;
+      }
+    });
+    const located = await Promise.all(pieces.map((p) => this.chunks.locate(p.digest)));
+    const newAt = new Map<string, number>();
+    const toWrite: { digest: Digest; data: Buffer }[] = [];
+    pieces.forEach((p, j) => {
+      const k = p.digest.toString('latin1');
+      if (located[j] || newAt.has(k)) return;
+      newAt.set(k, toWrite.length);
+      toWrite.push({ digest: p.digest, data: p.data });
+    });
+    await this.chunks.put(toWrite, (locations) => {
+      const refs: ChunkRead[][] = blobs.map(() => []);
+      pieces.forEach((p, j) => {
+        const location = located[j] ?? locations[newAt.get(p.digest.toString('latin1'))!]!;
+        refs[p.blob]!.push({ digest: p.digest, size: p.data.length, location });
+      });
+      return [...ops, ...refs.map((r, blob): KvOp => ({ type: 'put', key: keys[blob]!, value: encodeIndex(r, null) }))];
+    });
   }
 
   async layout(digest: Digest): Promise<BlobLayout | null> {

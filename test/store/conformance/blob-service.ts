@@ -69,7 +69,12 @@ export function blobServiceSuite(test: TestFn, name: string, open: () => Promise
     if (!store.blobs.putSmall) { t.pass('no putSmall'); await store.close(); return; }
     const before = randomBytes(3000);
     await put(store, before);
-    const blobs = [randomBytes(10), Buffer.alloc(0), before, randomBytes(8192), randomBytes(8193), randomBytes(300_000), before];
+    const bigBefore = randomBytes(300_000);
+    await put(store, bigBefore);
+    // One sharing most chunks with another in the group, and chunked ones stored before or twice.
+    const big = randomBytes(600_000);
+    const sharing = Buffer.concat([big.subarray(0, 450_000), randomBytes(100_000)]);
+    const blobs = [randomBytes(10), Buffer.alloc(0), before, randomBytes(8192), randomBytes(8193), big, before, bigBefore, sharing, big];
     blobs.push(blobs[0]!);
     const digests = await store.blobs.putSmall(blobs);
     t.is(digests.length, blobs.length);
@@ -77,6 +82,9 @@ export function blobServiceSuite(test: TestFn, name: string, open: () => Promise
     const more = [randomBytes(77), randomBytes(20_000)];
     const given = await store.blobs.putSmall(more, more.map((b) => blake3(b)));
     for (let i = 0; i < more.length; i++) t.true((await store.blobs.read(given[i]!, 0, 1 << 20))!.equals(more[i]!));
+    const wrong = randomBytes(30_000);
+    await t.throwsAsync(store.blobs.putSmall([wrong], [blake3(Buffer.from('something else'))]));
+    t.is(await store.blobs.stat(blake3(Buffer.from('something else'))), null, 'nothing stored under the wrong digest');
     for (let i = 0; i < blobs.length; i++) {
       t.true(digests[i]!.equals(blake3(blobs[i]!)));
       t.true((await store.blobs.read(digests[i]!, 0, blobs[i]!.length + 1))!.equals(blobs[i]!));
