@@ -86,11 +86,14 @@ export class VerifyPool {
     // No inherited flags: the source is CommonJS, which e.g. --input-type=module would break.
     w = new Worker(WORKER_SOURCE, { eval: true, execArgv: [], workerData: { blake: BLAKE_MODULE } });
     w.on('message', ({ id, bad }: { id: number; bad: number }) => this.settle(id, (x) => x.resolve(bad)));
-    w.on('error', (err) => {
-      // A failed worker fails everything waiting (its own jobs cannot be told apart cheaply) and is replaced.
+    // A worker that fails or ends fails everything waiting (its own jobs are not told apart) and is replaced.
+    const lost = (err: Error): void => {
+      if (this.workers[i] !== w) return;
       this.workers[i] = undefined as unknown as Worker;
       for (const id of [...this.waiting.keys()]) this.settle(id, (x) => x.reject(err));
-    });
+    };
+    w.on('error', lost);
+    w.on('exit', (code) => lost(new Error(`a BLAKE3 verify worker ended (exit code ${code})`)));
     w.unref();
     this.workers[i] = w;
     return w;
