@@ -75,7 +75,7 @@ export class VerifyPool {
     pieces.forEach((p, i) => { flat[2 * i] = p.offset; flat[2 * i + 1] = p.length; p.digest.copy(digests, 32 * i); });
     return new Promise<number>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      if (this.waiting.size === 1) for (const x of this.workers) x.ref();
+      if (this.waiting.size === 1) for (const x of this.workers) x?.ref();
       w.postMessage({ id, buf, pieces: flat, digests });
     });
   }
