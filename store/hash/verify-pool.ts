@@ -75,7 +75,8 @@ export class VerifyPool {
     pieces.forEach((p, i) => { flat[2 * i] = p.offset; flat[2 * i + 1] = p.length; p.digest.copy(digests, 32 * i); });
     return new Promise<number>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
-      if (this.waiting.size === 1) for (const x of this.workers) x?.ref();
+      // Referenced while it has work (a worker made while others were busy starts unreferenced).
+      w.ref();
       w.postMessage({ id, buf, pieces: flat, digests });
     });
   }
