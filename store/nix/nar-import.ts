@@ -20,12 +20,8 @@ export interface ImportNarOptions {
   expectedNarHash?: Buffer;
   /** The archive's expected size in bytes. */
   expectedNarSize?: number;
-  /** About how large the archive is (e.g. a narinfo's NarSize), when known: large ones are hashed on a worker thread. */
-  sizeHint?: number;
 }
 
-/** Archives from this size on have their sha256 computed on a worker thread. */
-const HASH_ON_WORKER_MIN = 32 << 20;
 
 export interface ImportNarResult {
   /** The root node (name ''). */
@@ -212,8 +208,7 @@ export async function importNar(source: AsyncIterable<Uint8Array>, cas: CaStore,
   const needles = opts.needles ?? [];
   const scanner = needles.length ? new ReferenceScanner(needles.map(hashPartOf)) : null;
   const sink = new CastoreSink(cas, scanner);
-  const size = opts.expectedNarSize ?? opts.sizeHint ?? 0;
-  const { narHash, narSize } = await parseNar(source, sink, { requireUtf8: true, hashOnWorker: size >= HASH_ON_WORKER_MIN });
+  const { narHash, narSize } = await parseNar(source, sink, { requireUtf8: true });
   await sink.finish();
   if (opts.expectedNarHash && !opts.expectedNarHash.equals(narHash)) {
     throw new HashMismatchError('NAR', formatHash({ algo: 'sha256', digest: opts.expectedNarHash }, 'base32', true), formatHash({ algo: 'sha256', digest: narHash }, 'base32', true));
