@@ -3,14 +3,10 @@
 // nothing on standard output, when it fails in any way (the worker then reproduces the error with its trace),
 // needs the store (import from derivation is served to the worker only), overflows this thread's
 // default stack, or uses more than a quarter of this thread's heap limit.
-import { getHeapStatistics } from 'node:v8';
 import type { EvalArgs } from './cli.js';
-import { setHeapCheck } from './evaluator.js';
 import { enableDerivationsForEval } from './derivation/evaluator-adapter.js';
-import { setStorePathResolver } from './ifd/store-reads.js';
+import { guardMainThreadAttempt } from './main-thread-guard.js';
 import { runEval } from './run-eval.js';
-
-class NeedWorker extends Error {}
 
 /**
  * Standard output is kept until the evaluation succeeds; what goes to standard error (traces,
@@ -22,16 +18,13 @@ export function evalOnMainThread(args: EvalArgs, cwd: string, stdinText: string 
   const output: string[] = [];
   // As setupEvalWorker (ifd/eval-setup.ts), without the worker bridge.
   const store = enableDerivationsForEval();
-  setStorePathResolver(() => { throw new NeedWorker('store access'); });
-  const limit = getHeapStatistics().heap_size_limit / 4;
-  setHeapCheck(() => { if (getHeapStatistics().used_heap_size > limit) throw new NeedWorker('heap'); });
+  const leave = guardMainThreadAttempt();
   try {
     const code = runEval(args, cwd, stdinText, { out: (s) => { output.push(s); }, err }, store);
     return { code, output };
   } catch {
     return null;
   } finally {
-    setHeapCheck(null);
-    setStorePathResolver(null);
+    leave();
   }
 }

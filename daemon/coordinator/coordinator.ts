@@ -18,6 +18,7 @@ import type { Store } from '../../store/store.js';
 import { saveBuildLog } from './build-log.js';
 import { buildRequestFor, isFixedOutput, STORE_DIR } from './build-request.js';
 import { runBuiltinFetchurl } from './fetchurl.js';
+import { Lru } from '../../fs/lru.js';
 
 const log = logger('coordinator');
 /** Paths whose references the coordinator keeps in memory at most. */
@@ -80,10 +81,10 @@ export class Coordinator {
   private readonly slots: Slots;
   /** Realisations in progress, by .drv path: concurrent requests share one build. */
   private readonly inflight = new Map<string, Promise<void>>();
-  /** References of valid paths seen by this coordinator (bounded; see rememberReferences). */
-  private readonly referencesOf = new Map<string, readonly string[]>();
-  /** Parsed derivations (bounded like referencesOf). */
-  private readonly derivations = new Map<string, Derivation>();
+  /** References of valid paths seen by this coordinator (a valid path's never change). */
+  private readonly referencesOf = new Lru<string, readonly string[]>(REFERENCES_CACHED);
+  /** Parsed derivations (a .drv is content-addressed: what it says never changes). */
+  private readonly derivations = new Lru<string, Derivation>(DERIVATIONS_CACHED);
   /** Recent failures, for status displays. */
   readonly failures: { drvPath: string; error: string; at: number }[] = [];
   readonly running = new Set<string>();
@@ -135,8 +136,6 @@ export class Coordinator {
     if (!(await this.isValid(drvPath)) && !(await this.trySubstitute(drvPath))) throw new NotFoundError(`derivation '${drvPath}'`, { path: drvPath });
     const drv = await readDerivation(this.store, drvPath);
     if (!drv) throw new NotFoundError(`derivation '${drvPath}'`, { path: drvPath });
-    // A .drv is content-addressed: what it says never changes. Forgetting only costs a re-read.
-    if (this.derivations.size >= DERIVATIONS_CACHED) this.derivations.clear();
     this.derivations.set(drvPath, drv);
     return drv;
   }
@@ -166,12 +165,6 @@ export class Coordinator {
     await this.slots.run(() => this.build(drvPath, drv));
   }
 
-  private rememberReferences(path: string, refs: readonly string[]): void {
-    // Forgetting only costs lookups again: start over rather than track recency.
-    if (this.referencesOf.size >= REFERENCES_CACHED) this.referencesOf.clear();
-    this.referencesOf.set(path, refs);
-  }
-
   /** The closure of a derivation's inputs (sources and the outputs it uses), as full paths. */
   private async inputClosure(drv: Derivation): Promise<string[]> {
     const roots: string[] = [...drv.inputSrcs];
@@ -192,14 +185,18 @@ export class Coordinator {
     let level = [...new Set(roots)];
     while (level.length) {
       for (const p of level) seen.add(p);
-      const unknown = level.filter((p) => !this.referencesOf.has(p));
+      // This level's references, held here: the bounded cache may drop some while it is filled.
+      const refs = new Map<string, readonly string[]>();
+      for (const p of level) { const r = this.referencesOf.get(p); if (r) refs.set(p, r); }
+      const unknown = level.filter((p) => !refs.has(p));
       const infos = await Promise.all(unknown.map((p) => this.store.pathInfos.get(storePathHashPart(p))));
       infos.forEach((info, i) => {
         if (!info) throw new NotFoundError(`input path '${unknown[i]}'`, { path: unknown[i] });
-        this.rememberReferences(unknown[i]!, info.references);
+        refs.set(unknown[i]!, info.references);
+        this.referencesOf.set(unknown[i]!, info.references);
       });
       const next = new Set<string>();
-      for (const p of level) for (const r of this.referencesOf.get(p)!) if (!seen.has(r)) next.add(r);
+      for (const p of level) for (const r of refs.get(p)!) if (!seen.has(r)) next.add(r);
       level = [...next];
     }
     return [...seen].sort();
@@ -307,7 +304,7 @@ export class Coordinator {
     checkOutputCycles(drvPath, drv, infos);
     // PathInfos last: every output is ingested (and checked) before any becomes visible.
     for (const info of infos) await this.store.pathInfos.put(info);
-    for (const info of infos) this.rememberReferences(info.path, info.references);
+    for (const info of infos) this.referencesOf.set(info.path, info.references);
   }
 
   private async checkFixedOutput(drvPath: string, drv: Derivation, info: PathInfo): Promise<string> {

@@ -1,16 +1,11 @@
 // `tsix instantiate` and `tsix build` evaluate on the main thread first: a worker's start-up (a
 // new isolate, the modules loaded again) cost ~150 ms here, more than most instantiations take.
 // The attempt gives up, leaving nothing written, when it fails in any way (the worker then
-// reproduces the error), needs the store (import from derivation is served to the worker only),
-// overflows this thread's default stack, or uses more than a quarter of this thread's heap limit.
-import { getHeapStatistics } from 'node:v8';
+// reproduces the error) or reaches the limits of main-thread-guard.ts.
 import { InstantiationSession } from '../derivation/session.js';
-import { setHeapCheck } from '../evaluator.js';
+import { guardMainThreadAttempt } from '../main-thread-guard.js';
 import { setTraceSink } from '../trace.js';
 import { evaluateJob, type InstantiateJob, type InstantiateWorkerResult } from './instantiate-job.js';
-import { setStorePathResolver } from './store-reads.js';
-
-class NeedWorker extends Error {}
 
 /**
  * The job's result, or null when the worker must do it. Traces are held back until the attempt
@@ -20,9 +15,7 @@ export async function instantiateOnMainThread(job: InstantiateJob, err: (s: stri
   const session = new InstantiationSession();
   const traces: string[] = [];
   setTraceSink((s) => { traces.push(s); });
-  setStorePathResolver(() => { throw new NeedWorker('store access'); });
-  const limit = getHeapStatistics().heap_size_limit / 4;
-  setHeapCheck(() => { if (getHeapStatistics().used_heap_size > limit) throw new NeedWorker('heap'); });
+  const leave = guardMainThreadAttempt();
   try {
     const r = await evaluateJob(job, session);
     for (const s of traces) err(s);
@@ -31,8 +24,7 @@ export async function instantiateOnMainThread(job: InstantiateJob, err: (s: stri
     session.dispose();
     return null;
   } finally {
-    setHeapCheck(null);
-    setStorePathResolver(null);
-    setTraceSink((s) => { process.stderr.write(s); });
+    leave();
+    setTraceSink(null);
   }
 }

@@ -13,7 +13,7 @@ const BITS_S = 18;
 const BITS_L = 14;
 
 /** `bits` one-bits spread over the high 24 bits of a u32, deterministic (as an int32: same bits). */
-export function spreadMask(bits: number): number {
+function spreadMask(bits: number): number {
   let m = 0;
   const step = 24 / bits;
   for (let i = 0; i < bits; i++) m |= 1 << (31 - Math.floor(i * step));

@@ -1,0 +1,21 @@
+// The limits of an evaluation attempted on the main thread before a worker (tsix eval, tsix
+// instantiate, tsix build): a worker's start-up costs more than most evaluations. The attempt
+// must give up, for the worker to run it, when it needs the store (import from derivation is
+// served to the worker only) or grows past a quarter of this thread's heap limit; a stack
+// overflow ends it on its own (a RangeError, caught by the caller like any failure).
+import { getHeapStatistics } from 'node:v8';
+import { setHeapCheck } from './evaluator.js';
+import { setStorePathResolver } from './ifd/store-reads.js';
+
+class NeedWorker extends Error {}
+
+/** Installs the limits; the returned function removes them (call it in `finally`). */
+export function guardMainThreadAttempt(): () => void {
+  setStorePathResolver(() => { throw new NeedWorker('store access'); });
+  const limit = getHeapStatistics().heap_size_limit / 4;
+  setHeapCheck(() => { if (getHeapStatistics().used_heap_size > limit) throw new NeedWorker('heap'); });
+  return () => {
+    setHeapCheck(null);
+    setStorePathResolver(null);
+  };
+}
