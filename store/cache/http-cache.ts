@@ -8,6 +8,7 @@ import { InvalidInputError, TsixError } from '../errors.js';
 import { formatNarInfo, parseCacheInfo, parseNarInfo, type CacheInfo, type NarInfo, NIX_STORE_DIR } from './narinfo.js';
 import { DEFAULT_PRIORITY, NarInfoCache, type BinaryCacheWriter, type Substituter, type SubstituterOptions } from './substituter.js';
 import { checkHashPart } from './file-cache.js';
+import { downloadSegments } from './http-segments.js';
 
 /** An HTTP request to a cache failed (unreachable, unexpected status, cut-off body). */
 export class CacheTransferError extends TsixError {
@@ -31,6 +32,8 @@ export interface HttpRequest {
 const IDLE_TIMEOUT_MS = Number(process.env.TSIX_HTTP_TIMEOUT ?? 60) * 1000;
 const MAX_REDIRECTS = 5;
 const DISABLE_MS = 60_000;
+/** Files from this size on are downloaded straight into shared memory segments (see http-segments.ts). */
+const SEGMENTED_MIN = 8 << 20;
 
 /**
  * One request; resolves with the response (its body not yet read). GET and HEAD follow up to 5
@@ -50,12 +53,17 @@ export async function httpRequest(url: URL, req: HttpRequest = {}): Promise<Inco
   }
 }
 
-function httpRequestOnce(url: URL, req: HttpRequest, sendCredentials: boolean): Promise<IncomingMessage> {
-  const mod = url.protocol === 'https:' ? https : http;
+function requestHeaders(url: URL, req: HttpRequest, sendCredentials: boolean): Record<string, string> {
   const headers: Record<string, string> = { 'user-agent': 'tsix', ...req.headers };
   if (sendCredentials && (url.username || url.password)) {
     headers.authorization = 'Basic ' + Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64');
   }
+  return headers;
+}
+
+function httpRequestOnce(url: URL, req: HttpRequest, sendCredentials: boolean): Promise<IncomingMessage> {
+  const mod = url.protocol === 'https:' ? https : http;
+  const headers = requestHeaders(url, req, sendCredentials);
   return new Promise((resolve, reject) => {
     const r = mod.request(url, { method: req.method ?? 'GET', headers, agent: agents[url.protocol as 'http:' | 'https:'] }, resolve);
     r.on('error', (e) => reject(new CacheTransferError(`${req.method ?? 'GET'} ${redact(url)}: ${e.message}`, { url: redact(url) })));
@@ -149,6 +157,10 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
 
   async fetchNar(info: NarInfo): Promise<AsyncIterable<Buffer>> {
     const url = this.resolve(info.url);
+    if (url.protocol === 'http:' && (info.fileSize ?? info.narSize) >= SEGMENTED_MIN) {
+      const download = await downloadSegments(url, requestHeaders(url, {}, url.host === this.base.host), IDLE_TIMEOUT_MS, redact(url));
+      if (download) return download.body;
+    }
     const res = await httpRequest(url);
     if (res.statusCode !== 200) {
       res.resume();

@@ -31,7 +31,7 @@ export async function* limitSize(source: AsyncIterable<Buffer>, limit: number, p
 
 /** Imports `nar` into `cas` and checks it against `meta`'s narSize and narHash; the root node. */
 export async function importVerifiedNar(cas: CaStore, nar: AsyncIterable<Buffer>, meta: Pick<PathMeta, 'path' | 'narHash' | 'narSize'>): Promise<Node> {
-  const r = await importNar(limitSize(nar, meta.narSize, meta.path), cas);
+  const r = await importNar(limitSize(nar, meta.narSize, meta.path), cas, { sizeHint: meta.narSize });
   if (r.narSize !== meta.narSize) throw new NarSizeMismatchError(meta.path, meta.narSize, String(r.narSize));
   if (!r.narHash.equals(meta.narHash)) {
     throw new HashMismatchError(`NAR of '${meta.path}'`, formatSha256(meta.narHash), formatSha256(r.narHash), { path: meta.path });

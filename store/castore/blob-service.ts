@@ -23,9 +23,10 @@ export interface BlobService {
    * A writer for a new blob; nothing is visible under its digest until `close` resolves. With
    * `hashedByCaller`, the caller computes the blob's BLAKE3 itself from the very bytes it writes
    * and passes it to `close` (a service may then skip hashing the whole blob again; its chunks
-   * are hashed and verified on read as always).
+   * are hashed and verified on read as always). `size`: the blob's size when known beforehand
+   * (a service may choose how to store it by that).
    */
-  writer(opts?: { hashedByCaller?: boolean }): BlobWriter;
+  writer(opts?: { hashedByCaller?: boolean; size?: number }): BlobWriter;
 
   /**
    * Optional: stores many small blobs at once (each whole in memory), in a few batched lookups
@@ -76,4 +77,6 @@ export interface BlobWriter {
    * `digest`: the caller's BLAKE3 of the contents (required for a `hashedByCaller` writer).
    */
   close(digest?: Digest): Promise<{ digest: Digest; size: number }>;
+  /** Optional: gives the blob up (nothing is stored under it) and frees what the writer holds. */
+  abort?(): void;
 }

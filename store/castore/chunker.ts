@@ -72,3 +72,25 @@ export function cutPoints(buf: Uint8Array, start: number, end: number, final: bo
   }
   return ends;
 }
+
+/**
+ * The chunks of a stream fed one piece at a time: `tail` (the uncut rest of the earlier pieces)
+ * then `data`. Calls `each` with every chunk completed, cut as cutPoints cuts (a view that is
+ * valid only during the call), and returns the new uncut rest (a copy; empty after `final`).
+ */
+export function cutStream(tail: Uint8Array, data: Uint8Array, final: boolean, each: (chunk: Uint8Array) => void): Uint8Array {
+  const len = tail.length + data.length;
+  const need = DATA + len;
+  if (gear.memory.buffer.byteLength < need) gear.memory.grow(Math.ceil((need - gear.memory.buffer.byteLength) / PAGE));
+  const mem = new Uint8Array(gear.memory.buffer);
+  mem.set(tail, DATA);
+  mem.set(data, DATA + tail.length);
+  const stop = DATA + len;
+  let s = DATA;
+  while (final ? s < stop : stop - s >= MAX_CHUNK) {
+    const e = gear.findBoundary(s, stop, MASK_S, MASK_L);
+    each(mem.subarray(s, e));
+    s = e;
+  }
+  return mem.slice(s, stop);
+}

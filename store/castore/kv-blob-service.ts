@@ -11,6 +11,7 @@ import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 import { chunkAt } from './chunk-offsets.js';
 import { sharedBuffer } from '../hash/offload-sha256.js';
 import { VerifyPool, type Piece } from '../hash/verify-pool.js';
+import { ChunkingPool, type ChunkCuts, type ChunkingStream } from './chunking-pool.js';
 
 const FLUSH_BYTES = 8 << 20;
 /** A blob stream reads about this many bytes of chunks at once (one pread per adjacent run), the next group while the last is consumed. */
@@ -26,6 +27,10 @@ const RING_BUFFER = READ_GROUP + MAX_CHUNK;
 /** Free ring buffers kept for reuse (two streams' rings at once: the NAR dump opens one file ahead). */
 const RING_BUFFERS_KEPT = 2 * (AHEAD + 1);
 export const INLINE_MAX = 8192;
+/** A writer whose first write is at least this large, handed over in shared memory, is cut and hashed on a worker. */
+const CHUNK_ON_WORKER_MIN = 1 << 20;
+/** Pieces a worker-chunked writer has posted and not yet taken the chunks of. */
+const PIECES_IN_FLIGHT = 3;
 
 interface BlobIndex {
   size: number;
@@ -200,8 +205,8 @@ export class KvBlobService implements BlobService {
     return (await this.chunks.get(digest)) ?? (await this.index(digest))?.inline ?? null;
   }
 
-  writer(opts: { hashedByCaller?: boolean } = {}): BlobWriter {
-    return new KvBlobWriter(this.chunks, this.kv, opts.hashedByCaller === true);
+  writer(opts: { hashedByCaller?: boolean; size?: number } = {}): BlobWriter {
+    return new KvBlobWriter(this.chunks, this.kv, opts.hashedByCaller === true, opts.size);
   }
 
   // Inline blobs: one getMany for the ones already stored (not written again), one batch for the
@@ -329,6 +334,12 @@ export class KvBlobService implements BlobService {
   }
 }
 
+function copyToShared(data: Uint8Array): Buffer {
+  const b = sharedBuffer(data.length);
+  b.set(data);
+  return b;
+}
+
 function checkChunk(c: Buffer, d: Digest, blob: Digest): Buffer {
   if (!blake3(c).equals(d)) throw new CorruptionError(`chunk ${d.toString('hex')} of blob ${blob.toString('hex')} does not match its digest`, { chunk: d.toString('hex'), blob: blob.toString('hex') });
   return c;
@@ -387,7 +398,24 @@ function decodeIndex(raw: Buffer, digest: Digest): BlobIndex {
 }
 
 /** Chunks the stream as it arrives; chunk writes go out in batches, the index last. */
+/** A writer's stream as cut on a worker: the pieces still holding chunks not taken, and the queue of answers. */
+interface OnWorker {
+  stream: ChunkingStream;
+  /** Pieces in stream order, from the one holding `taken` on. */
+  pieces: { start: number; buf: Buffer }[];
+  posted: number;
+  /** Stream offset up to which chunks have been taken. */
+  taken: number;
+  /** Taking each answer's chunks, in order; the last one. */
+  chain: Promise<void>;
+  inFlight: Promise<void>[];
+  whole: Buffer | null;
+}
+
 class KvBlobWriter implements BlobWriter {
+  /** Set by the first write when the stream is cut on a worker; null when cut here. */
+  private onWorker: OnWorker | null = null;
+  private firstWrite = true;
   private pending: Buffer = Buffer.alloc(0);
   private readonly whole = new Blake3();
   /** Every chunk of the blob in order; locations are filled in as chunks are written or found. */
@@ -402,11 +430,19 @@ class KvBlobWriter implements BlobWriter {
   private closed = false;
   private flushing: Promise<void> = Promise.resolve();
 
-  constructor(private readonly store: ChunkStore, private readonly kv: Kv, private readonly hashedByCaller = false) {}
+  constructor(private readonly store: ChunkStore, private readonly kv: Kv, private readonly hashedByCaller = false, private readonly sizeHint?: number) {}
 
   async write(data: Uint8Array, owned = false): Promise<void> {
     if (this.closed) throw new Error('blob writer is closed');
     if (data.length === 0) return;
+    if (this.firstWrite) {
+      this.firstWrite = false;
+      if (owned && data.buffer instanceof SharedArrayBuffer && (this.sizeHint ?? data.length) >= CHUNK_ON_WORKER_MIN) {
+        const stream = ChunkingPool.shared().open('chunks', !this.hashedByCaller);
+        this.onWorker = { stream, pieces: [], posted: 0, taken: 0, chain: Promise.resolve(), inFlight: [], whole: null };
+      }
+    }
+    if (this.onWorker) return this.writeOnWorker(this.onWorker, data, owned);
     if (!this.hashedByCaller) this.whole.update(data);
     this.size += data.length;
     // Chunks are views of `buf` kept until flushed: a buffer the caller may reuse is copied once.
@@ -456,6 +492,7 @@ class KvBlobWriter implements BlobWriter {
     if (this.closed) throw new Error('blob writer is closed');
     this.closed = true;
     if (this.hashedByCaller && !given) throw new Error('blob writer needs the digest computed by its caller');
+    if (this.onWorker) return this.closeOnWorker(this.onWorker, given);
     const digest = this.hashedByCaller ? given! : this.whole.digest();
     const indexOp = (): KvOp => ({ type: 'put', key: key(KEY.blob, digest), value: this.indexValue() });
     if (this.refs.length === 0 && this.pending.length <= INLINE_MAX) {
@@ -475,6 +512,64 @@ class KvBlobWriter implements BlobWriter {
     return { digest, size: this.size };
   }
 
+  abort(): void {
+    this.closed = true;
+    this.onWorker?.stream.drop();
+  }
+
+  private async writeOnWorker(w: OnWorker, data: Uint8Array, owned: boolean): Promise<void> {
+    this.size += data.length;
+    const buf = owned && data.buffer instanceof SharedArrayBuffer ? Buffer.from(data.buffer, data.byteOffset, data.length) : copyToShared(data);
+    w.pieces.push({ start: w.posted, buf });
+    w.posted += buf.length;
+    this.queueCuts(w, w.stream.push(buf, false));
+    while (w.inFlight.length >= PIECES_IN_FLIGHT) await w.inFlight.shift();
+  }
+
+  /** Takes the answer's chunks after the previous answer's (a failure fails every later step too). */
+  private queueCuts(w: OnWorker, answer: Promise<ChunkCuts>): void {
+    answer.catch(() => undefined);
+    const step = w.chain.then(() => answer).then((cuts) => this.takeCuts(w, cuts));
+    step.catch(() => undefined);
+    w.chain = step;
+    w.inFlight.push(step);
+  }
+
+  private async takeCuts(w: OnWorker, cuts: ChunkCuts): Promise<void> {
+    const digests: Digest[] = [];
+    for (let i = 0; i < cuts.sizes.length; i++) {
+      const end = w.taken + cuts.sizes[i]!;
+      this.cut.push(this.streamBytes(w, w.taken, end));
+      digests.push(cuts.digests.subarray(32 * i, 32 * i + 32));
+      w.taken = end;
+    }
+    while (w.pieces.length > 0 && w.pieces[0]!.start + w.pieces[0]!.buf.length <= w.taken) w.pieces.shift();
+    if (cuts.whole) w.whole = cuts.whole;
+    await this.emitCut(digests);
+    await this.maybeFlush();
+  }
+
+  /** Stream bytes [from, to): a view of one piece, or a copy joining the pieces it spans. */
+  private streamBytes(w: OnWorker, from: number, to: number): Buffer {
+    const parts: Buffer[] = [];
+    for (const p of w.pieces) {
+      const end = p.start + p.buf.length;
+      if (end <= from || p.start >= to) continue;
+      parts.push(p.buf.subarray(Math.max(0, from - p.start), Math.min(p.buf.length, to - p.start)));
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  }
+
+  private async closeOnWorker(w: OnWorker, given?: Digest): Promise<{ digest: Digest; size: number }> {
+    this.queueCuts(w, w.stream.push(null, true));
+    await w.chain;
+    w.inFlight = [];
+    const digest = this.hashedByCaller ? given! : w.whole!;
+    await this.flushing;
+    await this.flush(() => [{ type: 'put', key: key(KEY.blob, digest), value: this.indexValue() }]);
+    return { digest, size: this.size };
+  }
+
   private indexValue(): Buffer {
     return encodeIndex(this.refs.map((r) => ({ digest: r.digest, size: r.size, location: r.location! })), null);
   }
@@ -483,11 +578,11 @@ class KvBlobWriter implements BlobWriter {
    * Hashes the chunks cut so far and looks all of them up at once (one batched lookup for a
    * write's ~60 chunks rather than one round trip each), then records them in order.
    */
-  private async emitCut(): Promise<void> {
+  private async emitCut(given?: Digest[]): Promise<void> {
     const chunks = this.cut;
     if (chunks.length === 0) return;
     this.cut = [];
-    const digests = chunks.map((c) => blake3(c));
+    const digests = given ?? chunks.map((c) => blake3(c));
     const firstSeen = digests.map((d) => {
       const k = d.toString('latin1');
       if (this.seen.has(k) || this.cutSeen.has(k)) return false;

@@ -3,11 +3,14 @@
 import { encodeDirectory, directoryDigest } from '../castore/directory-codec.js';
 import { blake3 } from '../hash/blake3.js';
 import type { BlobWriter } from '../castore/blob-service.js';
-import { compareNames, emptyDirectory, type Directory, type Node } from '../castore/nodes.js';
+import { compareNames, emptyDirectory, type Directory, type FileEntry, type Node } from '../castore/nodes.js';
 import { HashMismatchError } from '../errors.js';
 import type { CaStore } from '../store.js';
+import { sharedBuffer } from '../hash/offload-sha256.js';
+import { inFreshSegments, isFreshSegment } from '../castore/shared-segments.js';
 import { formatHash } from './hash.js';
-import { parseNar, type NarSink } from './nar-parse.js';
+import { parseNar, type NarHasher, type NarSink } from './nar-parse.js';
+import { ChunkingPool, type ChunkingStream } from '../castore/chunking-pool.js';
 import { ReferenceScanner } from './references.js';
 
 export interface ImportNarOptions {
@@ -20,6 +23,11 @@ export interface ImportNarOptions {
   expectedNarHash?: Buffer;
   /** The archive's expected size in bytes. */
   expectedNarSize?: number;
+  /**
+   * The archive's size as far as known beforehand (e.g. a narinfo's NarSize, not yet checked):
+   * a large archive is hashed and its large files cut on worker threads.
+   */
+  sizeHint?: number;
 }
 
 
@@ -44,8 +52,18 @@ const SMALL_FILE = 1 << 20;
 const GROUP_FILES = 512;
 const GROUP_BYTES = 8 << 20;
 const GROUPS_IN_FLIGHT = 4;
+/** Large files whose writers may still be closing (their chunks cut, stored and indexed) while the next ones arrive. */
+const FILES_IN_FLIGHT = 3;
+/**
+ * Archives from this size on are regathered into shared memory segments of SEGMENT bytes as they
+ * arrive (the one copy of their bytes here), so the narHash and the large files' chunking and
+ * hashing can run on worker threads, which take the segments without a copy.
+ */
+const STAGED_NAR_MIN = 8 << 20;
+const SEGMENT = 4 << 20;
 
-interface Frame { name: string; dir: Directory; size: number }
+/** `waits`: the closing of this directory's large files, which fill in their entries' digests. */
+interface Frame { name: string; dir: Directory; size: number; waits: Promise<void>[] }
 
 function hashPartOf(needle: string): string {
   if (needle.length === 32) return needle;
@@ -61,8 +79,11 @@ class CastoreSink implements NarSink {
   readonly pending: Directory[] = [];
   private writer: BlobWriter | null = null;
   private file: { name: string; executable: boolean } | null = null;
-  /** Small pieces are gathered here; each full batch is handed over to the writer (no copy there) and a fresh one started. */
-  private batch = Buffer.allocUnsafe(WRITE_BATCH);
+  /**
+   * Small pieces are gathered here; each full batch is handed over to the writer (no copy there)
+   * and a fresh one started. Shared memory: the writer may cut and hash it on a worker.
+   */
+  private batch = sharedBuffer(WRITE_BATCH);
   private batchBytes = 0;
   /** The current small file's contents (gathered whole), and how much of it has arrived. */
   private small: Buffer | null = null;
@@ -70,6 +91,7 @@ class CastoreSink implements NarSink {
   private group: { data: Buffer; digest: Buffer }[] = [];
   private groupBytes = 0;
   private readonly storing = new Set<Promise<void>>();
+  private readonly closing = new Set<Promise<void>>();
   private failure: unknown = null;
 
   constructor(private readonly cas: CaStore, private readonly scanner: ReferenceScanner | null) {}
@@ -94,11 +116,12 @@ class CastoreSink implements NarSink {
 
   directoryStart(name: Buffer | null): void {
     this.scanName(name);
-    this.stack.push({ name: this.decode(name), dir: emptyDirectory(), size: 0 });
+    this.stack.push({ name: this.decode(name), dir: emptyDirectory(), size: 0, waits: [] });
   }
 
-  directoryEnd(): void {
+  async directoryEnd(): Promise<void> {
     const f = this.stack.pop()!;
+    if (f.waits.length) await Promise.all(f.waits);
     const digest = directoryDigest(encodeDirectory(f.dir));
     this.pending.push(f.dir);
     this.add({ type: 'directory', name: f.name, digest, size: f.size });
@@ -111,7 +134,7 @@ class CastoreSink implements NarSink {
       this.small = Buffer.allocUnsafe(size);
       this.smallFill = 0;
     } else {
-      this.writer = this.cas.blobs.writer();
+      this.writer = this.cas.blobs.writer({ size });
     }
   }
 
@@ -123,8 +146,9 @@ class CastoreSink implements NarSink {
       this.smallFill += data.length;
       return;
     }
-    if (data.length >= WRITE_BATCH && this.batchBytes === 0) {
-      await this.writer!.write(data);
+    // A piece of a fresh segment is never rewritten: the writer takes it as it is (no copy).
+    if (isFreshSegment(data)) {
+      await this.writer!.write(data, true);
       return;
     }
     let off = 0;
@@ -142,7 +166,7 @@ class CastoreSink implements NarSink {
     const n = this.batchBytes;
     const full = this.batch;
     this.batchBytes = 0;
-    this.batch = Buffer.allocUnsafe(WRITE_BATCH);
+    this.batch = sharedBuffer(WRITE_BATCH);
     await this.writer!.write(full.subarray(0, n), true);
   }
 
@@ -163,11 +187,38 @@ class CastoreSink implements NarSink {
     }
     await this.flush();
     this.scanner?.end();
-    const { digest, size } = await this.writer!.close();
+    const writer = this.writer!;
     this.writer = null;
     const f = this.file!;
     this.file = null;
-    this.add({ type: 'file', name: f.name, digest, size, executable: f.executable });
+    await this.closeLater(writer, f);
+  }
+
+  /**
+   * Enters the file now (entries stay in order) and fills in its digest and size when its writer
+   * has closed, while the next files arrive; its directory waits for that before it is encoded.
+   */
+  private async closeLater(writer: BlobWriter, f: { name: string; executable: boolean }): Promise<void> {
+    while (this.closing.size >= FILES_IN_FLIGHT) await Promise.race(this.closing);
+    const top = this.stack[this.stack.length - 1];
+    const entry: FileEntry = { name: f.name, digest: Buffer.alloc(0), size: 0, executable: f.executable };
+    const node: Node = { type: 'file', ...entry };
+    if (top) { top.dir.files.push(entry); top.size += 1; } else this.root = node;
+    const p = writer.close().then(({ digest, size }) => {
+      entry.digest = digest;
+      entry.size = size;
+      Object.assign(node, { digest, size });
+    });
+    const tracked = p.finally(() => this.closing.delete(tracked));
+    tracked.catch(() => undefined);
+    this.closing.add(tracked);
+    top?.waits.push(p);
+  }
+
+  /** Gives up the file being written (the archive failed): a worker forgets its stream. */
+  abort(): void {
+    this.writer?.abort?.();
+    this.writer = null;
   }
 
   /** Stores the gathered small files in the background (at most GROUPS_IN_FLIGHT groups at once). */
@@ -187,6 +238,7 @@ class CastoreSink implements NarSink {
   /** Stores what is left and waits until every small file is stored (before any directory is). */
   async finish(): Promise<void> {
     await this.storeGroup();
+    await Promise.all(this.closing);
     await Promise.all(this.storing);
     if (this.failure) throw this.failure;
   }
@@ -207,8 +259,18 @@ class CastoreSink implements NarSink {
 export async function importNar(source: AsyncIterable<Uint8Array>, cas: CaStore, opts: ImportNarOptions = {}): Promise<ImportNarResult> {
   const needles = opts.needles ?? [];
   const scanner = needles.length ? new ReferenceScanner(needles.map(hashPartOf)) : null;
+  const staged = (opts.sizeHint ?? opts.expectedNarSize ?? 0) >= STAGED_NAR_MIN;
   const sink = new CastoreSink(cas, scanner);
-  const { narHash, narSize } = await parseNar(source, sink, { requireUtf8: true });
+  const hasher = staged ? new WorkerSha256() : undefined;
+  let parsed;
+  try {
+    parsed = await parseNar(staged ? inFreshSegments(source, SEGMENT) : source, sink, { requireUtf8: true, hasher });
+  } catch (err) {
+    sink.abort();
+    hasher?.abort();
+    throw err;
+  }
+  const { narHash, narSize } = parsed;
   await sink.finish();
   if (opts.expectedNarHash && !opts.expectedNarHash.equals(narHash)) {
     throw new HashMismatchError('NAR', formatHash({ algo: 'sha256', digest: opts.expectedNarHash }, 'base32', true), formatHash({ algo: 'sha256', digest: narHash }, 'base32', true));
@@ -220,4 +282,24 @@ export async function importNar(source: AsyncIterable<Uint8Array>, cas: CaStore,
   const found = scanner?.found() ?? new Set<string>();
   const references = [...new Set(needles.filter((n) => found.has(hashPartOf(n))))].sort(compareNames);
   return { node: sink.root!, narHash, narSize, references };
+}
+
+/** The narHash computed on a worker from the shared segments as they pass. */
+class WorkerSha256 implements NarHasher {
+  private readonly stream: ChunkingStream = ChunkingPool.shared().open('sha256');
+  private failure: unknown = null;
+
+  update(b: Buffer): void {
+    this.stream.push(b, false).catch((err: unknown) => { this.failure ??= err; });
+  }
+
+  async digest(): Promise<Buffer> {
+    const { whole } = await this.stream.push(null, true);
+    if (this.failure) throw this.failure;
+    return whole!;
+  }
+
+  abort(): void {
+    this.stream.drop();
+  }
 }

@@ -1,6 +1,7 @@
 // Fixtures for binary cache tests: fresh Nix closures with random contents (so they are never
 // already in /nix/store), Nix-written caches, and tsix-only paths.
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -120,4 +121,28 @@ export async function tsixOpaquePath(store: Store, dir: string, name: string, co
   };
   await store.pathInfos.put(info);
   return info;
+}
+
+/**
+ * A proxy to the cache at `upstream`: answers other than NARs pass through; NARs go to `nar`
+ * (given the upstream answer), by default cut off halfway while keeping the full Content-Length.
+ */
+export function narProxy(upstream: string, nar: (up: http.IncomingMessage, res: http.ServerResponse) => void = cutHalfway): http.Server {
+  return http.createServer((req, res) => {
+    http.get(`${upstream}${req.url}`, (up) => {
+      if (!req.url!.startsWith('/nar/')) { res.writeHead(up.statusCode!, up.headers); up.pipe(res); return; }
+      nar(up, res);
+    });
+  });
+}
+
+function cutHalfway(up: http.IncomingMessage, res: http.ServerResponse): void {
+  const total = Number(up.headers['content-length']);
+  res.writeHead(200, { 'content-length': total });
+  let sent = 0;
+  up.on('data', (c: Buffer) => {
+    if (sent >= total / 2) { res.destroy(); up.destroy(); return; }
+    sent += c.length;
+    res.write(c);
+  });
 }

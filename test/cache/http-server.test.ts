@@ -15,7 +15,7 @@ import { generateKeyPair, parsePublicKey, parseSecretKey } from '../../store/cac
 import { HttpBinaryCache } from '../../store/cache/http-cache.js';
 import { substitute } from '../../store/cache/substitute.js';
 import { parseNarInfo } from '../../store/cache/narinfo.js';
-import { buildNixClosure, nixDelete, nixHas, nixKeyPair, nixPathInfo, run, runFails, scratch, tsixOpaquePath, tsixTextPath, type Scratch } from './fixtures.js';
+import { buildNixClosure, narProxy, nixDelete, nixHas, nixKeyPair, nixPathInfo, run, runFails, scratch, tsixOpaquePath, tsixTextPath, type Scratch } from './fixtures.js';
 import { randomBytes } from 'node:crypto';
 
 requireNix();
@@ -146,18 +146,7 @@ test('the tsix HTTP substituter reads the tsix server; a cut-off download is ref
     } finally { await dest.close(); }
 
     // A proxy that forwards everything but cuts NARs off halfway (keeping the full Content-Length).
-    const proxy = http.createServer((req, res) => {
-      http.get(`${srv.url}${req.url}`, (up) => {
-        if (!req.url!.startsWith('/nar/')) { res.writeHead(up.statusCode!, up.headers); up.pipe(res); return; }
-        const total = Number(up.headers['content-length']);
-        res.writeHead(200, { 'content-length': total });
-        let sent = 0;
-        up.on('data', (c: Buffer) => {
-          if (sent >= total / 2) { res.destroy(); up.destroy(); return; }
-          sent += c.length; res.write(c);
-        });
-      });
-    });
+    const proxy = narProxy(srv.url);
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
     const dest2 = await openStore('memory://');
     try {

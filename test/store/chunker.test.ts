@@ -2,7 +2,7 @@
 // oracle), and the committed module bytes against what gear-chunker.wat compiles to.
 import test from 'ava';
 import { createHash, randomBytes } from 'node:crypto';
-import { AVG_CHUNK, cutPoints, gearTable, MASK_L, MASK_S, MAX_CHUNK, MIN_CHUNK } from '../../store/castore/chunker.js';
+import { AVG_CHUNK, cutPoints, cutStream, gearTable, MASK_L, MASK_S, MAX_CHUNK, MIN_CHUNK } from '../../store/castore/chunker.js';
 import { GEAR_CHUNKER_WASM } from '../../store/castore/gear-chunker-wasm.js';
 import { compileGearChunker } from '../setup/build-wasm.js';
 
@@ -61,4 +61,27 @@ test('a large input grows the module memory and still cuts as the oracle', (t) =
 
 test('the committed module is what gear-chunker.wat compiles to (npm run build:wasm)', async (t) => {
   t.is(GEAR_CHUNKER_WASM, (await compileGearChunker()).toString('base64'));
+});
+
+test('a stream fed in pieces of any size is cut where cutPoints cuts it whole, chunk bytes included', (t) => {
+  for (const data of [randomBytes(3_000_000), patterned(2_000_000), randomBytes(MAX_CHUNK - 1)]) {
+    const want = cutPoints(data, 0, data.length, true);
+    const got: number[] = [];
+    let at = 0;
+    let tail: Uint8Array = new Uint8Array(0);
+    const sizes = [1, 7, MAX_CHUNK, 100_000, 1 << 20, 3, MIN_CHUNK + 1];
+    for (let i = 0, off = 0; off <= data.length; i++) {
+      const n = Math.min(sizes[i % sizes.length]!, data.length - off);
+      const final = off + n === data.length;
+      tail = cutStream(tail, data.subarray(off, off + n), final, (chunk) => {
+        t.true(Buffer.from(chunk).equals(data.subarray(at, at + chunk.length)));
+        at += chunk.length;
+        got.push(at);
+      });
+      off += n;
+      if (final) break;
+    }
+    t.deepEqual(got, want);
+    t.is(tail.length, 0);
+  }
 });
