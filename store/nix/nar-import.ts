@@ -82,8 +82,10 @@ class CastoreSink implements NarSink {
   /**
    * Small pieces are gathered here; each full batch is handed over to the writer (no copy there)
    * and a fresh one started. Shared memory: the writer may cut and hash it on a worker.
+   * Allocated on first use: most archives have no large file, and zeroing 4 MiB per archive
+   * was most of the cost of substituting many small paths.
    */
-  private batch = sharedBuffer(WRITE_BATCH);
+  private batch: Buffer | null = null;
   private batchBytes = 0;
   /** The current small file's contents (gathered whole), and how much of it has arrived. */
   private small: Buffer | null = null;
@@ -154,6 +156,7 @@ class CastoreSink implements NarSink {
     let off = 0;
     while (off < data.length) {
       const k = Math.min(data.length - off, WRITE_BATCH - this.batchBytes);
+      this.batch ??= sharedBuffer(WRITE_BATCH);
       data.copy(this.batch, this.batchBytes, off, off + k);
       this.batchBytes += k;
       off += k;
@@ -164,9 +167,9 @@ class CastoreSink implements NarSink {
   private async flush(): Promise<void> {
     if (this.batchBytes === 0) return;
     const n = this.batchBytes;
-    const full = this.batch;
+    const full = this.batch!;
     this.batchBytes = 0;
-    this.batch = sharedBuffer(WRITE_BATCH);
+    this.batch = null;
     await this.writer!.write(full.subarray(0, n), true);
   }
 
