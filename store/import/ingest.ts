@@ -4,6 +4,7 @@ import { createHash, type Hash } from 'node:crypto';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { BlobWriter } from '../castore/blob-service.js';
 import type { Directory, Node } from '../castore/nodes.js';
 import { compareNames } from '../castore/nodes.js';
 import { directoryDigest, encodeDirectory, validateDirectory, validateName, validateSymlinkTarget } from '../castore/directory-codec.js';
@@ -179,7 +180,16 @@ class IngestRun {
     // With the NAR hashed on a worker, the file's BLAKE3 is computed there too, from the same reads.
     const offload = this.narHash instanceof OffloadedSha256 ? this.narHash : null;
     const blobId = offload?.blob();
-    const w = this.cas.blobs.writer({ hashedByCaller: offload !== null });
+    const w = this.cas.blobs.writer({ hashedByCaller: offload !== null, size: e.size });
+    try {
+      return await this.ingestLargeFile(e, w, offload, blobId);
+    } catch (err) {
+      w.abort?.(); // a worker cutting the file forgets it
+      throw err;
+    }
+  }
+
+  private async ingestLargeFile(e: Extract<FsEntry, { kind: 'regular' }>, w: BlobWriter, offload: OffloadedSha256 | null, blobId: number | undefined): Promise<Node> {
     let size = 0;
     const take = async (b: Buffer) => {
       if (size === 0) this.nar(narLength(e.size));
