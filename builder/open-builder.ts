@@ -31,6 +31,18 @@ function ociOptions(u: URL): Record<string, unknown> {
   };
 }
 
+/** Throws ConfigError for a URL openBuilder would refuse before reaching the backend (a bad
+ *  scheme or option), without starting anything. */
+export function checkBuilderUrl(url: string = DEFAULT_BUILDER_URL): void {
+  const u = parse(url);
+  if (u.protocol === 'oci:') ociOptions(u);
+  else if (u.protocol !== 'cri+unix:') throw unknownScheme(url, u);
+}
+
+function unknownScheme(url: string, u: URL): ConfigError {
+  return new ConfigError(`builder URL ${url}: unknown scheme '${u.protocol}' (expected oci:// or cri+unix://)`, { url });
+}
+
 /** Opens the backend `url` names (default oci://). Throws ConfigError for an unusable URL. */
 export async function openBuilder(url: string = DEFAULT_BUILDER_URL): Promise<BuildService> {
   const u = parse(url);
@@ -52,6 +64,6 @@ export async function openBuilder(url: string = DEFAULT_BUILDER_URL): Promise<Bu
       return mod.createCriBuildService(url);
     }
     default:
-      throw new ConfigError(`builder URL ${url}: unknown scheme '${u.protocol}' (expected oci:// or cri+unix://)`, { url });
+      throw unknownScheme(url, u);
   }
 }

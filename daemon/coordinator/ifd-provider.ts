@@ -66,7 +66,7 @@ export class IfdProvider {
     }
     const s = await this.localSession(store);
     const ok = await s.coordinator.ensurePath(path);
-    return ok ? `${s.mountPoint}/${basename(path)}` : NOWHERE + path;
+    return ok ? `${await s.mount()}/${basename(path)}` : NOWHERE + path;
   }
 
   /** Takes what an evaluation hands over at its end, to be written by flushPending (or dropped by close). */

@@ -1,43 +1,63 @@
-// Building without a daemon: the store is mounted at a temporary directory for the duration
-// (builds bind-mount their inputs from it) and a Coordinator runs in this process.
+// Building without a daemon: a Coordinator runs in this process, and the store is mounted at a
+// temporary directory (builds bind-mount their inputs from it) for the duration. The builder
+// backend and the mount are started by the first build (the mount also by the first read of an
+// IFD output): a `tsix build` whose outputs are all valid or substituted needs neither, and skips
+// runc's checks and the FUSE mount.
 import { mkdtemp, rm, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openBuilder } from '../../builder/open-builder.js';
-import { mountStoreFs, type MountedFs } from '../../fs/mount.js';
+import type { BuildOptions, BuildRequest, BuildResult, BuildService } from '../../builder/build-service.js';
+import { checkBuilderUrl, openBuilder } from '../../builder/open-builder.js';
+import { mountStoreFs } from '../../fs/mount.js';
 import type { Store } from '../../store/store.js';
 import { storeRoots } from '../daemon/store-roots.js';
 import { Coordinator, type CoordinatorOptions } from './coordinator.js';
 
 export interface LocalSession {
   coordinator: Coordinator;
+  /** Where the store is (or will be) mounted. */
   mountPoint: string;
+  /** Mounts the store if it is not yet mounted; resolves to mountPoint. */
+  mount(): Promise<string>;
   close(): Promise<void>;
 }
 
 export async function startLocalSession(store: Store, opts: Omit<CoordinatorOptions, 'store' | 'builder' | 'inputSource'> & { builderUrl?: string }): Promise<LocalSession> {
-  const builder = await openBuilder(opts.builderUrl);
+  // A bad URL is still refused at once, not at the first build.
+  checkBuilderUrl(opts.builderUrl);
   const dir = await mkdtemp(join(tmpdir(), 'tsix-build-mount-'));
   await chmod(dir, 0o755);
-  let fs: MountedFs | null = null;
-  try {
-    // allow_other: the sandbox runs under unprivileged ids and reads its inputs through the mount.
-    fs = await mountStoreFs({ mountPoint: join(dir, 'store'), cas: store, roots: storeRoots(store), allowOther: true });
-  } catch (err) {
-    await builder.close();
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
-  const mounted = fs;
+  const mountPoint = join(dir, 'store');
+  // allow_other: the sandbox runs under unprivileged ids and reads its inputs through the mount.
+  const fs = once(() => mountStoreFs({ mountPoint, cas: store, roots: storeRoots(store), allowOther: true }));
+  const backend = once(() => openBuilder(opts.builderUrl));
+  const builder: BuildService = {
+    build: async (req: BuildRequest, o: BuildOptions): Promise<BuildResult> => {
+      await fs.get();
+      return (await backend.get()).build(req, o);
+    },
+    settled: async () => { await (await backend.ifStarted())?.settled(); },
+    close: async () => { await (await backend.ifStarted())?.close(); },
+  };
   // The command using a local session reports failures itself.
-  const coordinator = new Coordinator({ failureLogLevel: 'info', ...opts, store, builder, inputSource: mounted.mountPoint });
+  const coordinator = new Coordinator({ failureLogLevel: 'info', ...opts, store, builder, inputSource: mountPoint });
   return {
     coordinator,
-    mountPoint: mounted.mountPoint,
+    mountPoint,
+    mount: async () => { await fs.get(); return mountPoint; },
     async close() {
-      await builder.close();
-      await mounted.unmount();
+      await (await backend.ifStarted())?.close();
+      await (await fs.ifStarted())?.unmount();
       await rm(dir, { recursive: true, force: true });
     },
+  };
+}
+
+/** Starts `f` on the first get; a failed start stays failed (every later get rejects with it). */
+function once<T>(f: () => Promise<T>): { get(): Promise<T>; ifStarted(): Promise<T | null> } {
+  let p: Promise<T> | null = null;
+  return {
+    get: () => (p ??= f()),
+    ifStarted: () => (p ? p.catch(() => null) : Promise.resolve(null)),
   };
 }

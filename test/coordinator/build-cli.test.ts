@@ -69,3 +69,21 @@ test.serial('a fixed-output derivation with the wrong hash fails with Nix\'s spe
   const info = await tsix(['--store', store, 'path-info', '--json', out]);
   t.deepEqual(JSON.parse(info.stdout.toString()), [{ path: out, valid: false }]);
 });
+
+test.serial('a build whose outputs are valid starts no builder and no mount; one that builds does', async (t) => {
+  const expr = sh('lazy-backend', 'echo ok > $out');
+  const first = await tsix(['--store', store, 'build', '-E', expr, '--no-out-link']);
+  t.is(first.code, 0, first.stderr);
+  // runc cannot run: only a session that has something to build finds out.
+  const broken = 'oci://?runc=/nonexistent/runc';
+  const again = await tsix(['--store', store, 'build', '-E', expr, '--no-out-link', '--builder', broken]);
+  t.is(again.code, 0, again.stderr);
+  t.is(again.stdout.toString(), first.stdout.toString());
+  const fresh = await tsix(['--store', store, 'build', '-E', sh('lazy-backend-2', 'echo ok > $out'), '--no-out-link', '--builder', broken]);
+  t.not(fresh.code, 0);
+  t.regex(fresh.stderr, /cannot run runc at \/nonexistent\/runc/);
+  // A malformed builder URL is refused before anything else, built or not.
+  const bad = await tsix(['--store', store, 'build', '-E', expr, '--no-out-link', '--builder', 'oci://?nope=1']);
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /unknown option 'nope'/);
+});
