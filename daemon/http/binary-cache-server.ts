@@ -59,6 +59,8 @@ const EXTENSIONS: Record<string, Compression | undefined> = { '': 'none', '.xz':
 const UPLOADED_PREFIX = 'http-cache/uploaded-nar/';
 /** Bytes of NAR rendered ahead of the socket, so castore reads overlap with the client draining it. */
 const READ_AHEAD = 16 << 20;
+/** NARs up to this size are rendered whole and sent with their headers in one write. */
+const WHOLE_NAR_MAX = 1 << 20;
 const PENDING_TTL_MS = 3600_000;
 const MAX_NARINFO = 1 << 20;
 
@@ -112,7 +114,7 @@ class Handler {
   handle(req: IncomingMessage, res: ServerResponse): void {
     this.route(req, res).catch((err: unknown) => {
       if (err instanceof ClientGoneError) { log.debug({ url: req.url }, 'client went away'); return; }
-      const status = err instanceof HttpError ? err.status : isTsixError(err) ? (err.code === 'E_NOT_FOUND' ? 404 : 400) : 500;
+      const status = httpStatus(err);
       if (status === 500) log.error({ err, url: req.url }, 'request failed');
       else log.info({ url: req.url, status, msg: (err as Error).message }, 'request refused');
       if (res.headersSent) { res.destroy(); return; }
@@ -190,10 +192,18 @@ class Handler {
       headers['content-range'] = `bytes ${range.start}-${range.end - 1}/${info.narSize}`;
       headers['content-length'] = range.end - range.start;
     } else if (compression === 'none') headers['content-length'] = info.narSize;
+    if (method !== 'HEAD' && compression === 'none' && !range && info.narSize <= WHOLE_NAR_MAX) {
+      // Small NARs, most of a closure's: rendered before anything is sent, so one write carries
+      // headers and body, and a NAR that fails its checks gets an error status, not a cut-off body.
+      const whole = await wholeNar(this.store, info);
+      res.writeHead(200, headers);
+      res.end(whole);
+      return;
+    }
     res.writeHead(range ? 206 : 200, headers);
     if (method === 'HEAD') { res.end(); return; }
     if (compression === 'none' && !range) {
-      // The common case: read buffers are reused (no fresh memory per 8 MiB, which cost page
+      // The common case for large NARs: read buffers are reused (no fresh memory per 8 MiB, which cost page
       // faults and major GCs per request), each piece written out before the next is asked for.
       await streamTo(res, dumpNar(this.store, info.node, { transient: true }), true);
       return;
@@ -279,6 +289,25 @@ class Handler {
  * full (with `transient`, for each buffer's write to complete). Measured faster than pipeline(Readable.from(…)) here (one stream layer less per buffer).
  * A failure mid-way destroys the connection so that the client sees a cut-off body, never a short "complete" one.
  */
+/** The status an error answers with: the client's fault (4xx) unless the store itself is at fault. */
+function httpStatus(err: unknown): number {
+  if (err instanceof HttpError) return err.status;
+  if (!isTsixError(err) || err.code === 'E_CORRUPT') return 500;
+  return err.code === 'E_NOT_FOUND' ? 404 : 400;
+}
+
+/** The whole NAR of `info` in one buffer (its pieces may be views of reused memory: copied here). */
+async function wholeNar(store: Store, info: PathInfo): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(info.narSize);
+  let at = 0;
+  for await (const b of dumpNar(store, info.node, { transient: true })) {
+    if (at + b.length > out.length) throw new Error(`the NAR of ${info.path} is longer than its narSize ${info.narSize}`);
+    at += b.copy(out, at);
+  }
+  if (at !== out.length) throw new Error(`the NAR of ${info.path} is ${at} bytes, not its narSize ${info.narSize}`);
+  return out;
+}
+
 async function streamTo(res: ServerResponse, src: AsyncIterable<Buffer>, transient = false): Promise<void> {
   const closed = new Promise<void>((resolve) => res.once('close', resolve));
   try {

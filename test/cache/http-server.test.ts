@@ -36,11 +36,12 @@ async function serving<T>(opts: Omit<BinaryCacheServerOptions, 'listen'>, f: (st
   try { return await f(store, srv); } finally { await srv.close(); await store.close(); }
 }
 
-/** text (CA) ← mid (signed only) ← top, with random contents so Nix has none of them. */
+/** text (CA) ← mid (signed only) ← top, with random contents so Nix has none of them; mid's NAR
+ *  is over 1 MiB (the server streams it) and the others under (the server sends them whole). */
 async function tsixClosure(store: Store): Promise<PathInfo[]> {
   const r = randomBytes(6).toString('hex');
   const a = await tsixTextPath(store, s.dir, `t-text-${r}`, `text ${r}\n`);
-  const b = await tsixOpaquePath(store, s.dir, `t-mid-${r}`, `mid ${r} ${a.path}\n${randomBytes(200_000).toString('base64')}`, [a.path]);
+  const b = await tsixOpaquePath(store, s.dir, `t-mid-${r}`, `mid ${r} ${a.path}\n${randomBytes(1_200_000).toString('base64')}`, [a.path]);
   const c = await tsixOpaquePath(store, s.dir, `t-top-${r}`, `top ${r} ${b.path}\n`, [b.path]);
   return [c, b, a];
 }
@@ -266,3 +267,30 @@ test('hostile or broken HTTP caches: wrong narinfo, server errors, garbage', asy
     }
   });
 });
+
+test('a small NAR that cannot be rendered as its PathInfo says is refused with an error status, not cut off', async (t) => {
+  await serving({}, async (store, srv) => {
+    const good = await tsixOpaquePath(store, s.dir, `t-lying-${randomBytes(4).toString('hex')}`, 'twelve bytes');
+    // The same blob, but a file node claiming more bytes than the blob holds.
+    const node = { ...good.node, size: (good.node as { size: number }).size + 5 } as PathInfo['node'];
+    const lying: PathInfo = { ...good, path: good.path.replace(/-t-lying-/, '-t-lyinG-'), node, narSize: good.narSize + 8 };
+    await store.pathInfos.put(lying);
+    const narinfo = await get(`${srv.url}/${lying.path.slice(11, 43)}.narinfo`);
+    t.is(narinfo.status, 200);
+    const url = /^URL: (.*)$/m.exec(narinfo.body)![1]!;
+    const nar = await get(`${srv.url}/${url}`);
+    t.is(nar.status, 500, nar.body);
+    t.regex(nar.body, /size|bytes/, 'the error is named');
+  });
+});
+
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http.get(url, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(parts).toString('utf8') }));
+      res.on('error', reject);
+    }).on('error', reject);
+  });
+}
