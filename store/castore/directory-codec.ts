@@ -65,32 +65,43 @@ function tupleOf(t: unknown, n: number): unknown[] {
 }
 
 function asDigest(v: unknown): Buffer {
+  if (v instanceof Buffer) return v;
   if (!(v instanceof Uint8Array)) throw new CorruptionError('directory entry digest is not binary');
   return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }
 
 /** Enforces every rule of DESIGN.md; throws InvalidInputError naming the entry. */
 export function validateDirectory(d: Directory): void {
-  const seen = new Set<string>();
+  // Each list is strictly sorted (so unique); names shared between lists need a set only when
+  // more than one list has entries.
+  const kinds = (d.directories.length ? 1 : 0) + (d.files.length ? 1 : 0) + (d.symlinks.length ? 1 : 0);
+  const seen = kinds > 1 ? new Set<string>() : null;
   const check = (list: { name: string }[], kind: string) => {
     let prev: string | null = null;
     for (const e of list) {
       validateName(e.name, kind);
       if (prev !== null && compareNames(prev, e.name) >= 0) throw new InvalidInputError('directory', `${kind} '${e.name}' is not sorted after '${prev}'`);
-      if (seen.has(e.name)) throw new InvalidInputError('directory', `duplicate name '${e.name}'`);
-      seen.add(e.name);
+      if (seen) {
+        if (seen.has(e.name)) throw new InvalidInputError('directory', `duplicate name '${e.name}'`);
+        seen.add(e.name);
+      }
       prev = e.name;
     }
   };
   check(d.directories, 'directory');
   check(d.files, 'file');
   check(d.symlinks, 'symlink');
-  for (const e of [...d.directories, ...d.files]) {
-    if (!(e.digest instanceof Uint8Array) || e.digest.length !== DIGEST_SIZE) throw new InvalidInputError('directory', `entry '${e.name}' has a digest of the wrong size`);
-    if (!Number.isSafeInteger(e.size) || e.size < 0) throw new InvalidInputError('directory', `entry '${e.name}' has an invalid size ${e.size}`);
+  for (const e of d.directories) checkSized(e);
+  for (const e of d.files) {
+    checkSized(e);
+    if (typeof e.executable !== 'boolean') throw new InvalidInputError('directory', `file '${e.name}' has no executable flag`);
   }
-  for (const f of d.files) if (typeof f.executable !== 'boolean') throw new InvalidInputError('directory', `file '${f.name}' has no executable flag`);
   for (const s of d.symlinks) validateSymlinkTarget(s.target, s.name);
+}
+
+function checkSized(e: { name: string; digest: Digest; size: number }): void {
+  if (!(e.digest instanceof Uint8Array) || e.digest.length !== DIGEST_SIZE) throw new InvalidInputError('directory', `entry '${e.name}' has a digest of the wrong size`);
+  if (!Number.isSafeInteger(e.size) || e.size < 0) throw new InvalidInputError('directory', `entry '${e.name}' has an invalid size ${e.size}`);
 }
 
 export function validateName(name: string, kind = 'entry'): void {
@@ -98,7 +109,8 @@ export function validateName(name: string, kind = 'entry'): void {
   if (name === '.' || name === '..') throw new InvalidInputError('name', `${kind} name '${name}' is not allowed`);
   if (name.includes('/')) throw new InvalidInputError('name', `${kind} name '${name}' contains '/'`);
   if (name.includes('\0')) throw new InvalidInputError('name', `${kind} name ${JSON.stringify(name)} contains NUL`);
-  if (Buffer.byteLength(name, 'utf8') > 255) throw new InvalidInputError('name', `${kind} name '${name.slice(0, 32)}…' is longer than 255 bytes`);
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only long names need counting.
+  if (name.length > 85 && Buffer.byteLength(name, 'utf8') > 255) throw new InvalidInputError('name', `${kind} name '${name.slice(0, 32)}…' is longer than 255 bytes`);
 }
 
 export function validateSymlinkTarget(target: string, name: string): void {
