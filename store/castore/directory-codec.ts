@@ -1,6 +1,8 @@
 // Canonical directory encoding: msgpack of fixed-order tuples (no maps, no records), so one
 // tree always has one encoding and one BLAKE3 digest.
-import { Packr } from 'msgpackr';
+// msgpackr/pack: the same Packr without the native string extractor, whose loading (detect-libc,
+// node-gyp-build, a .node file) cost ~15 ms of every start-up; short names decode as fast in JS.
+import { Packr } from 'msgpackr/pack';
 import { CorruptionError, InvalidInputError } from '../errors.js';
 import { blake3, DIGEST_SIZE } from '../hash/blake3.js';
 import { compareNames, type Digest, type Directory } from './nodes.js';

@@ -10,15 +10,15 @@ import { cutPoints, MAX_CHUNK } from './chunker.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 import { chunkAt } from './chunk-offsets.js';
 import { sharedBuffer } from '../hash/offload-sha256.js';
-import { VerifyPool, type Piece } from '../hash/verify-pool.js';
+import { checksOnWorkers, VerifyPool, type Piece } from '../hash/verify-pool.js';
 import { ChunkingPool, type ChunkCuts, type ChunkingStream } from './chunking-pool.js';
 
 const FLUSH_BYTES = 8 << 20;
 /** A blob stream reads about this many bytes of chunks at once (one pread per adjacent run), the next group while the last is consumed. */
 const READ_GROUP = 8 << 20;
-/** Blobs from this size on have their chunks checked on worker threads while they are read. */
+/** Blobs from this size on are read further ahead, into reused ring buffers, and checked on worker threads when those are worth it. */
 const OFFLOAD_MIN = 1 << 20;
-/** Groups read and checked ahead of the one being consumed, when checked on workers. */
+/** Groups read (and checked, on workers) ahead of the one being consumed, for such blobs. */
 const AHEAD = 3;
 /** At most this many chunk digests are remembered as checked (about 64 GiB of chunks). */
 const CHECKED_MAX = 1 << 20;
@@ -162,22 +162,23 @@ export class KvBlobService implements BlobService {
       groups.push([i, j]);
       i = j;
     }
-    // Large blobs are read into shared memory and their chunks checked on the verify pool's
-    // workers, up to AHEAD groups beyond the one being consumed; smaller ones on this thread.
-    const offload = idx.size >= OFFLOAD_MIN;
-    const ahead = offload ? AHEAD : 1;
+    // Large blobs are read ahead, up to AHEAD groups beyond the one being consumed, and their
+    // chunks checked on the verify pool's workers (read into shared memory) when those are worth
+    // it (checksOnWorkers), else here; smaller ones one group ahead, checked here.
+    const large = idx.size >= OFFLOAD_MIN;
+    const offload = large && checksOnWorkers();
+    const ahead = large ? AHEAD : 1;
     // Transient: a ring of ahead + 1 buffers; one is refilled only after the pieces read into it
     // have all been taken (the consumer is done with a piece when it asks for the next).
     const bufs: Buffer[] = [];
-    if (transient) for (let i = 0; i <= ahead && i < groups.length; i++) bufs.push(offload ? this.takeRingBuffer() : Buffer.allocUnsafe(Math.min(idx.size, RING_BUFFER)));
+    if (transient) for (let i = 0; i <= ahead && i < groups.length; i++) bufs.push(large ? this.takeRingBuffer() : Buffer.allocUnsafe(Math.min(idx.size, RING_BUFFER)));
     const readGroup = async (g: number): Promise<Buffer[]> => {
       const [first, end] = groups[g]!;
       const chunks = idx.chunks.slice(first, end);
-      if (!offload) return (await this.chunks.readAt(chunks, bufs[g % bufs.length])).map((c, j) => this.check(c, chunks[j]!.digest, digest));
       // Chunks all checked before (a daemon serving a path again): plain memory, nothing to post.
       const unchecked = chunks.some((c) => !this.checked.has(c.digest.toString('latin1')));
       const size = chunks.reduce((a, c) => a + c.size, 0);
-      const buf = transient ? bufs[g % bufs.length]! : unchecked ? sharedBuffer(size) : Buffer.allocUnsafe(size);
+      const buf = transient ? bufs[g % bufs.length]! : offload && unchecked ? sharedBuffer(size) : Buffer.allocUnsafe(size);
       const values = await this.chunks.readAt(chunks, buf);
       // readAt fills `buf` in order when it fits; a value elsewhere (it did not) is checked here.
       let at = 0;
@@ -189,7 +190,7 @@ export class KvBlobService implements BlobService {
         else if ((inBuf++, !this.checked.has(d.toString('latin1')))) pieces.push({ offset: at, length: v.length, digest: d });
         at += v.length;
       });
-      const bad = pieces.length ? await VerifyPool.shared().check(buf, pieces) : -1;
+      const bad = pieces.length === 0 ? -1 : offload ? await VerifyPool.shared().check(buf, pieces) : pieces.findIndex((p) => !blake3(buf.subarray(p.offset, p.offset + p.length)).equals(p.digest));
       if (bad >= 0) checkChunk(buf.subarray(pieces[bad]!.offset, pieces[bad]!.offset + pieces[bad]!.length), pieces[bad]!.digest, digest);
       for (const p of pieces) this.markChecked(p.digest);
       // All in `buf`, in order: one piece (a socket or file then takes it in one write, not one per chunk).
@@ -207,7 +208,7 @@ export class KvBlobService implements BlobService {
       }
     } finally {
       // Reads still running (the consumer stopped early) may yet fill them: those are not reused.
-      if (offload && transient && pending.length === 0) for (const b of bufs) this.returnRingBuffer(b);
+      if (large && transient && pending.length === 0) for (const b of bufs) this.returnRingBuffer(b);
     }
   }
 

@@ -6,11 +6,10 @@
 // only after every blob in it was found to match its digest. The checks run on the verify
 // pool's workers (the buffers are then shared memory) while the writer fills the next buffers,
 // or here when workers are not worth it (a small dump, or TSIX_VERIFY_WORKERS=0).
-import { availableParallelism } from 'node:os';
 import { CorruptionError } from '../errors.js';
 import { blake3 } from '../hash/blake3.js';
 import { sharedBuffer } from '../hash/offload-sha256.js';
-import { VerifyPool, type Piece } from '../hash/verify-pool.js';
+import { checksOnWorkers, VerifyPool, type Piece } from '../hash/verify-pool.js';
 
 /** Output buffers are about this large. */
 export const OUT_SIZE = 256 * 1024;
@@ -18,18 +17,6 @@ export const OUT_SIZE = 256 * 1024;
 const WORKERS_AFTER = 2 << 20;
 /** Full buffers kept (being checked) before the oldest is awaited and handed out. */
 const IN_FLIGHT = 4;
-
-/**
- * Whether unchecked contents are checked on worker threads (TSIX_VERIFY_WORKERS=1/0 forces it).
- * Not on two cores or fewer: the main thread, LevelDB's reads and the workers then share the
- * cores, and a dump of 20k small files took more CPU and no less time with them (1.25-1.4 s
- * against 0.85-1.1 s, main thread not shorter).
- */
-export function checksOnWorkers(): boolean {
-  const env = process.env.TSIX_VERIFY_WORKERS;
-  if (env === '0' || env === '1') return env === '1';
-  return availableParallelism() > 2;
-}
 
 interface Ready {
   /** The bytes to hand out (a view of `buf`). */

@@ -1,5 +1,7 @@
 // PathInfo encoding: msgpack of a fixed-order tuple.
-import { Packr } from 'msgpackr';
+// msgpackr/pack: the same Packr without the native string extractor, whose loading (detect-libc,
+// node-gyp-build, a .node file) cost ~15 ms of every start-up; short names decode as fast in JS.
+import { Packr } from 'msgpackr/pack';
 import type { Node } from '../castore/nodes.js';
 import { CorruptionError } from '../errors.js';
 import type { PathInfo } from './path-info.js';
