@@ -2,7 +2,7 @@
 // chunks with their locations, so reading needs one index lookup; blobs up to INLINE_MAX bytes
 // keep their bytes in the index itself (one lookup, no chunk).
 import { CorruptionError } from '../errors.js';
-import { Blake3, blake3 } from '../hash/blake3.js';
+import { Blake3, blake3, blake3Matches } from '../hash/blake3.js';
 import { KEY, key, type Kv, type KvOp } from '../kv/kv.js';
 import type { BlobLayout, BlobService, BlobWriter } from './blob-service.js';
 import type { ChunkRead, ChunkStore } from './chunk-store.js';
@@ -193,7 +193,7 @@ export class KvBlobService implements BlobService {
         else if ((inBuf++, !this.checked.has(d.toString('latin1')))) pieces.push({ offset: at, length: v.length, digest: d });
         at += v.length;
       });
-      const bad = pieces.length === 0 ? -1 : offload ? await VerifyPool.shared().check(buf, pieces) : pieces.findIndex((p) => !blake3(buf.subarray(p.offset, p.offset + p.length)).equals(p.digest));
+      const bad = pieces.length === 0 ? -1 : offload ? await VerifyPool.shared().check(buf, pieces) : pieces.findIndex((p) => !blake3Matches(buf.subarray(p.offset, p.offset + p.length), p.digest));
       if (bad >= 0) checkChunk(buf.subarray(pieces[bad]!.offset, pieces[bad]!.offset + pieces[bad]!.length), pieces[bad]!.digest, digest);
       for (const p of pieces) this.markChecked(p.digest);
       // All in `buf`, in order: one piece (a socket or file then takes it in one write, not one per chunk).
@@ -374,7 +374,7 @@ function copyToShared(data: Uint8Array): Buffer {
 }
 
 function checkChunk(c: Buffer, d: Digest, blob: Digest): Buffer {
-  if (!blake3(c).equals(d)) throw new CorruptionError(`chunk ${d.toString('hex')} of blob ${blob.toString('hex')} does not match its digest`, { chunk: d.toString('hex'), blob: blob.toString('hex') });
+  if (!blake3Matches(c, d)) throw new CorruptionError(`chunk ${d.toString('hex')} of blob ${blob.toString('hex')} does not match its digest`, { chunk: d.toString('hex'), blob: blob.toString('hex') });
   return c;
 }
 
@@ -411,7 +411,7 @@ function decodeIndex(raw: Buffer, digest: Digest, checkInline = true): BlobIndex
   const bad = () => new CorruptionError(`chunk index of blob ${digest.toString('hex')} is malformed`, { blob: digest.toString('hex') });
   if (raw[0] === INLINE_TAG) {
     const inline = raw.subarray(1);
-    if (checkInline && !blake3(inline).equals(digest)) throw new CorruptionError(`inline blob ${digest.toString('hex')} does not match its digest`, { blob: digest.toString('hex') });
+    if (checkInline && !blake3Matches(inline, digest)) throw new CorruptionError(`inline blob ${digest.toString('hex')} does not match its digest`, { blob: digest.toString('hex') });
     return { size: inline.length, chunks: [{ digest, size: inline.length, location: Buffer.alloc(0) }], offsets: [0], inline };
   }
   if (raw[0] !== CHUNKS_TAG) throw bad();

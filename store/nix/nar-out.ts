@@ -7,7 +7,7 @@
 // pool's workers (the buffers are then shared memory) while the writer fills the next buffers,
 // or here when workers are not worth it (a small dump, or TSIX_VERIFY_WORKERS=0).
 import { CorruptionError } from '../errors.js';
-import { blake3 } from '../hash/blake3.js';
+import { blake3Matches } from '../hash/blake3.js';
 import { sharedBuffer } from '../hash/offload-sha256.js';
 import { checksOnWorkers, VerifyPool, type Piece } from '../hash/verify-pool.js';
 
@@ -141,7 +141,7 @@ export class NarOut {
 }
 
 function firstMismatch(buf: Buffer, pieces: Piece[]): number {
-  return pieces.findIndex((p) => !blake3(buf.subarray(p.offset, p.offset + p.length)).equals(p.digest));
+  return pieces.findIndex((p) => !blake3Matches(buf.subarray(p.offset, p.offset + p.length), p.digest));
 }
 
 function mismatch(p: Piece, name: string): CorruptionError {

@@ -4,7 +4,7 @@
 import test from 'ava';
 import { chmod, mkdir, open, readdir, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { blake3 } from '../../store/hash/blake3.js';
+import { blake3, blake3Matches } from '../../store/hash/blake3.js';
 import { compareNames } from '../../store/castore/nodes.js';
 import type { Directory, Node } from '../../store/castore/nodes.js';
 import { openStore } from '../../store/open-store.js';
@@ -140,5 +140,17 @@ test('compareNames orders names as their UTF-8 bytes do', (t) => {
     const b = names[i]!;
     t.is(Math.sign(compareNames(a, b)), Math.sign(Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
     t.is(compareNames(a, a), 0);
+  }
+});
+
+test('blake3Matches agrees with comparing blake3 digests', (t) => {
+  for (const n of [0, 1, 63, 64, 1023, 1024, 1025, 4096, 8192, 100_000]) {
+    const data = seededBytes(n, n + 7);
+    const d = blake3(data);
+    t.true(blake3Matches(data, d), `${n} bytes`);
+    const wrong = Buffer.from(d);
+    wrong[n % 32]! ^= 1;
+    t.false(blake3Matches(data, wrong), `${n} bytes, one bit off`);
+    t.false(blake3Matches(data, d.subarray(0, 31)), 'a short digest');
   }
 });
