@@ -2,14 +2,15 @@
 // here or on the verify workers) and large multi-chunk files dump to nix-store --dump's bytes;
 // a damaged small blob fails the dump before any of its bytes are handed out.
 import test from 'ava';
-import { chmod, mkdir, open, readdir, symlink, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, open, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { blake3, blake3Matches } from '../../store/hash/blake3.js';
 import { compareNames } from '../../store/castore/nodes.js';
 import type { Directory, Node } from '../../store/castore/nodes.js';
 import { openStore } from '../../store/open-store.js';
 import { dumpNar } from '../../store/nix/nar-dump.js';
-import { tsix, tsixOk } from '../helpers/cli.js';
+import { CLI, tsix, tsixOk } from '../helpers/cli.js';
 import { nixBuffer, requireNix } from '../helpers/nix.js';
 import { seededBytes, tempDir } from '../helpers/trees.js';
 
@@ -71,6 +72,16 @@ for (const workers of ['0', '1']) {
     }
   });
 }
+
+test.serial('store dump into a pipe whose reader is slow (written synchronously, the pipe set to blocking) gives the same bytes', async (t) => {
+  const src = await manyFilesTree(join(work.dir, 'tree-pipe'));
+  const url = `level://${join(work.dir, 'store-pipe')}`;
+  const path = (await tsixOk(['--store', url, 'store', 'add', src])).trim();
+  const out = join(work.dir, 'pipe.nar');
+  // The reader starts a second late: the pipe fills and the writer must wait, not fail.
+  execFileSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${CLI}" --store "${url}" store dump "${path}" | (sleep 1; cat > "${out}")`]);
+  t.true((await readFile(out)).equals(await nixBuffer('nix-store', ['--dump', src])));
+});
 
 /** A store holding a directory of `count` inline files and, last, one stored under a digest that is not its BLAKE3. */
 async function storeWithBadInline(count: number): Promise<{ store: Awaited<ReturnType<typeof openStore>>; root: Node; bad: Buffer }> {
