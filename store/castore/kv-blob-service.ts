@@ -118,9 +118,11 @@ export class KvBlobService implements BlobService {
     const out: (Buffer | null)[] = new Array<Buffer | null>(digests.length).fill(null);
     /** Blobs stored in chunks: read once their index is known. */
     const chunked: [number, BlobIndex][] = [];
+    // Unchecked reads are a bulk reader's (a NAR dump): every index is fetched, none looked up
+    // in the cache first (that cost a string per blob, and such readers read each blob once).
     const lookup: number[] = [];
     digests.forEach((d, i) => {
-      const idx = this.indexCache.get(d.toString('latin1'));
+      const idx = unchecked ? undefined : this.indexCache.get(d.toString('latin1'));
       if (!idx) lookup.push(i);
       else if (idx.inline) out[i] = idx.inline;
       else chunked.push([i, idx]);
@@ -130,6 +132,8 @@ export class KvBlobService implements BlobService {
       lookup.forEach((i, j) => {
         const raw = raws[j];
         if (!raw) return;
+        // An inline blob unchecked: its bytes, without building an index for it.
+        if (unchecked && raw[0] === INLINE_TAG) { out[i] = raw.subarray(1); return; }
         const idx = decodeIndex(raw, digests[i]!, !unchecked);
         if (idx.inline) { out[i] = idx.inline; return; }
         this.indexCache.set(digests[i]!.toString('latin1'), idx);
