@@ -1,26 +1,10 @@
 // Canonical directory encoding: msgpack of fixed-order tuples (no maps, no records), so one
-// tree always has one encoding and one BLAKE3 digest.
-// msgpackr/pack: the same Packr without the native string extractor, whose loading (detect-libc,
-// node-gyp-build, a .node file) cost ~15 ms of every start-up; short names decode as fast in JS.
-import { Packr } from 'msgpackr/pack';
+// tree always has one encoding and one BLAKE3 digest. Written by directory-encode.ts (msgpackr);
+// read here with the store's own msgpack reader, so readers need not load msgpackr.
 import { CorruptionError, InvalidInputError } from '../errors.js';
-import { blake3, DIGEST_SIZE } from '../hash/blake3.js';
+import { blake3, blake3Matches, DIGEST_SIZE } from '../hash/blake3.js';
+import { readMsgpack } from './msgpack-read.js';
 import { compareNames, type Digest, type Directory } from './nodes.js';
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true, moreTypes: false, bundleStrings: false });
-
-type DirTuple = [name: string, digest: Buffer, size: number];
-type FileTuple = [name: string, digest: Buffer, size: number, executable: boolean];
-type LinkTuple = [name: string, target: string];
-
-export function encodeDirectory(d: Directory): Buffer {
-  const tuple: [DirTuple[], FileTuple[], LinkTuple[]] = [
-    d.directories.map((e) => [e.name, e.digest, e.size]),
-    d.files.map((e) => [e.name, e.digest, e.size, e.executable]),
-    d.symlinks.map((e) => [e.name, e.target]),
-  ];
-  return packr.pack(tuple);
-}
 
 export function directoryDigest(encoded: Uint8Array): Digest {
   return blake3(encoded);
@@ -28,12 +12,12 @@ export function directoryDigest(encoded: Uint8Array): Digest {
 
 /** Decodes and validates; `digest` (when given) must match the bytes. */
 export function decodeDirectory(bytes: Buffer, digest?: Digest): Directory {
-  if (digest && !blake3(bytes).equals(digest)) {
+  if (digest && !blake3Matches(bytes, digest)) {
     throw new CorruptionError(`directory ${digest.toString('hex')} does not match its digest`, { digest: digest.toString('hex') });
   }
   let raw: unknown;
   try {
-    raw = packr.unpack(bytes);
+    raw = readMsgpack(bytes);
   } catch (err) {
     throw new CorruptionError(`directory encoding is not valid msgpack: ${(err as Error).message}`);
   }
