@@ -6,12 +6,24 @@ import { Blake3, blake3, blake3Matches } from '../hash/blake3.js';
 import { KEY, key, type Kv, type KvOp } from '../kv/kv.js';
 import type { BlobLayout, BlobService, BlobWriter } from './blob-service.js';
 import type { ChunkRead, ChunkStore } from './chunk-store.js';
-import { cutPoints, MAX_CHUNK } from './chunker.js';
+import { MAX_CHUNK } from './chunk-limits.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 import { chunkAt } from './chunk-offsets.js';
-import { sharedBuffer } from '../hash/offload-sha256.js';
-import { checksOnWorkers, VerifyPool, type Piece } from '../hash/verify-pool.js';
-import { ChunkingPool, type ChunkCuts, type ChunkingStream } from './chunking-pool.js';
+import { sharedBuffer } from './shared-segments.js';
+import { checksOnWorkers } from '../hash/verify-policy.js';
+import type { Piece } from '../hash/verify-pool.js';
+import type { ChunkCuts, ChunkingStream } from './chunking-pool.js';
+
+// Writers' and workers' modules are loaded when first needed: a reader (store dump, cat) then
+// never loads the chunker (and its WebAssembly), the chunking pool or the verify pool.
+type ChunkerModule = typeof import('./chunker.js');
+let chunker: ChunkerModule | undefined;
+async function loadChunker(): Promise<ChunkerModule> {
+  return (chunker ??= await import('./chunker.js'));
+}
+async function verifyPool(): Promise<typeof import('../hash/verify-pool.js').VerifyPool> {
+  return (await import('../hash/verify-pool.js')).VerifyPool;
+}
 
 const FLUSH_BYTES = 8 << 20;
 /** A blob stream reads about this many bytes of chunks at once (one pread per adjacent run), the next group while the last is consumed. */
@@ -197,7 +209,7 @@ export class KvBlobService implements BlobService {
         else if ((inBuf++, !this.checked.has(d.toString('latin1')))) pieces.push({ offset: at, length: v.length, digest: d });
         at += v.length;
       });
-      const bad = pieces.length === 0 ? -1 : offload ? await VerifyPool.shared().check(buf, pieces) : pieces.findIndex((p) => !blake3Matches(buf.subarray(p.offset, p.offset + p.length), p.digest));
+      const bad = pieces.length === 0 ? -1 : offload ? await (await verifyPool()).shared().check(buf, pieces) : pieces.findIndex((p) => !blake3Matches(buf.subarray(p.offset, p.offset + p.length), p.digest));
       if (bad >= 0) checkChunk(buf.subarray(pieces[bad]!.offset, pieces[bad]!.offset + pieces[bad]!.length), pieces[bad]!.digest, digest);
       for (const p of pieces) this.markChecked(p.digest);
       // All in `buf`, in order: one piece (a socket or file then takes it in one write, not one per chunk).
@@ -267,6 +279,7 @@ export class KvBlobService implements BlobService {
    * per blob cost a lookup round trip, a pack write and a batch per file of a many-file import.
    */
   private async putChunkedTogether(blobs: Buffer[], keys: Buffer[], ops: KvOp[]): Promise<void> {
+    const { cutPoints } = chunker ?? (await loadChunker());
     const pieces: { blob: number; data: Buffer; digest: Digest }[] = [];
     blobs.forEach((b, blob) => {
       let start = 0;
@@ -474,13 +487,16 @@ class KvBlobWriter implements BlobWriter {
     if (this.closed) throw new Error('blob writer is closed');
     if (data.length === 0) return;
     if (this.firstWrite) {
+      const toWorker = owned && data.buffer instanceof SharedArrayBuffer && (this.sizeHint ?? data.length) >= CHUNK_ON_WORKER_MIN;
+      const pool = toWorker ? (await import('./chunking-pool.js')).ChunkingPool : null;
       this.firstWrite = false;
-      if (owned && data.buffer instanceof SharedArrayBuffer && (this.sizeHint ?? data.length) >= CHUNK_ON_WORKER_MIN) {
-        const stream = ChunkingPool.shared().open('chunks', !this.hashedByCaller);
+      if (pool) {
+        const stream = pool.shared().open('chunks', !this.hashedByCaller);
         this.onWorker = { stream, pieces: [], posted: 0, taken: 0, chain: Promise.resolve(), inFlight: [], whole: null };
       }
     }
     if (this.onWorker) return this.writeOnWorker(this.onWorker, data, owned);
+    const { cutPoints } = chunker ?? (await loadChunker());
     if (!this.hashedByCaller) this.whole.update(data);
     this.size += data.length;
     // Chunks are views of `buf` kept until flushed: a buffer the caller may reuse is copied once.
@@ -539,6 +555,7 @@ class KvBlobWriter implements BlobWriter {
       if (!(await this.kv.has(k))) await this.store.put([], () => [{ type: 'put', key: k, value: encodeIndex(null, this.pending) }]);
       return { digest, size: this.size };
     }
+    const { cutPoints } = chunker ?? (await loadChunker());
     let start = 0;
     for (const end of cutPoints(this.pending, 0, this.pending.length, true)) {
       this.cut.push(this.pending.subarray(start, end));

@@ -8,8 +8,9 @@
 // or here when workers are not worth it (a small dump, or TSIX_VERIFY_WORKERS=0).
 import { CorruptionError } from '../errors.js';
 import { blake3Matches } from '../hash/blake3.js';
-import { sharedBuffer } from '../hash/offload-sha256.js';
-import { checksOnWorkers, VerifyPool, type Piece } from '../hash/verify-pool.js';
+import { sharedBuffer } from '../castore/shared-segments.js';
+import { checksOnWorkers } from '../hash/verify-policy.js';
+import type { Piece, VerifyPool } from '../hash/verify-pool.js';
 
 /** Output buffers are about this large. */
 export const OUT_SIZE = 256 * 1024;
@@ -30,6 +31,8 @@ interface Ready {
 
 export class NarOut {
   private readonly onWorkers: boolean;
+  /** The verify pool, loaded only when checks go to workers. */
+  private pool: Promise<typeof VerifyPool> | null = null;
   private buf: Buffer;
   private pos = 0;
   /** Unchecked blobs in `buf`, and their names (for the error). */
@@ -106,7 +109,9 @@ export class NarOut {
     const r: Ready = { view: this.buf.subarray(0, this.pos), buf: this.buf, check: null, pieces: this.pieces, names: this.names };
     if (r.pieces.length) {
       if (this.onWorkers && this.unchecked >= WORKERS_AFTER) {
-        r.check = VerifyPool.shared().check(this.buf, r.pieces);
+        const buf = this.buf;
+        this.pool ??= import('../hash/verify-pool.js').then((m) => m.VerifyPool);
+        r.check = this.pool.then((pool) => pool.shared().check(buf, r.pieces));
         r.check.catch(() => undefined); // awaited when handed out (or never, if the consumer stops first)
       } else {
         r.check = Promise.resolve(firstMismatch(this.buf, r.pieces));
