@@ -5,7 +5,8 @@
 // BlobService.readMany): each such blob lies whole in one buffer, and the buffer is handed out
 // only after every blob in it was found to match its digest. The checks run on the verify
 // pool's workers (the buffers are then shared memory) while the writer fills the next buffers,
-// or here when workers are not worth it (a small dump, or TSIX_VERIFY_WORKERS=0).
+// or here when workers are not worth it (a small dump, two cores or fewer, TSIX_VERIFY_WORKERS=0:
+// see verify-policy.ts).
 import { CorruptionError } from '../errors.js';
 import { blake3Matches } from '../hash/blake3.js';
 import { sharedBuffer } from '../castore/shared-segments.js';
