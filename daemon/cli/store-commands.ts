@@ -112,23 +112,38 @@ async function dump(argv: string[], ctx: CliContext): Promise<number> {
 }
 
 /**
- * fd 1 when the output is the process's stdout and that is a regular file or a character device
- * other than a terminal (/dev/null): writes to those block rather than fail with EAGAIN, so a synchronous write
- * of each large piece costs one system call and no stream machinery. Pipes and sockets: null.
+ * fd 1 when the output is the process's stdout and writes to it can be made synchronous: a
+ * regular file or a character device other than a terminal (/dev/null) block rather than fail;
+ * a pipe or socket is set back to blocking (libuv made it non-blocking when process.stdout was
+ * created). Each large piece then costs one system call and no stream machinery, and pieces may
+ * be reused once written. Anything else (a terminal, another stream): null.
  */
 function syncOutputFd(out: NodeJS.WritableStream): number | null {
   if (out !== process.stdout) return null;
   try {
     const st = fstatSync(1);
-    // Not a terminal: libuv may have made its descriptor non-blocking (EAGAIN on a full buffer).
-    return st.isFile() || (st.isCharacterDevice() && !isatty(1)) ? 1 : null;
+    if (st.isFile() || (st.isCharacterDevice() && !isatty(1))) return 1;
+    if (!st.isFIFO() && !st.isSocket()) return null;
+    const handle = (process.stdout as unknown as { _handle?: { setBlocking?(on: boolean): number } })._handle;
+    return handle?.setBlocking?.(true) === 0 ? 1 : null;
   } catch {
     return null;
   }
 }
 
+/** A short synchronous pause (for a descriptor that still says EAGAIN). */
+const pause = new Int32Array(new SharedArrayBuffer(4));
+
 function writeAllSync(fd: number, b: Buffer): void {
-  for (let off = 0; off < b.length;) off += writeSync(fd, b, off, b.length - off);
+  for (let off = 0; off < b.length;) {
+    try {
+      off += writeSync(fd, b, off, b.length - off);
+    } catch (err) {
+      // Someone else may have made the descriptor non-blocking again: wait for the reader.
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(pause, 0, 0, 1);
+    }
+  }
 }
 
 async function restore(argv: string[], ctx: CliContext): Promise<number> {

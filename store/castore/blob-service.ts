@@ -39,9 +39,11 @@ export interface BlobService {
 
   /**
    * Optional: several whole blobs at once (meant for small ones), null for absent ones, in order;
-   * verified like `read`. One batched lookup instead of one per blob.
+   * verified like `read`. One batched lookup instead of one per blob. With `unchecked`, the blobs
+   * come as stored, not checked: the caller must check each one's BLAKE3 against its digest
+   * before it uses any of its bytes (the NAR writer does, on worker threads, see nar-out.ts).
    */
-  readMany?(digests: Digest[]): Promise<(Buffer | null)[]>;
+  readMany?(digests: Digest[], opts?: { unchecked?: boolean }): Promise<(Buffer | null)[]>;
 
   /** Whether a chunk is stored (for verification and copying). */
   hasChunk(digest: Digest): Promise<boolean>;

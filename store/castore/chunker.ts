@@ -4,9 +4,8 @@
 import { blake3 } from '../hash/blake3.js';
 import { GEAR_CHUNKER_WASM } from './gear-chunker-wasm.js';
 
-export const MIN_CHUNK = 16 * 1024;
-export const AVG_CHUNK = 64 * 1024;
-export const MAX_CHUNK = 256 * 1024;
+import { AVG_CHUNK, MAX_CHUNK, MIN_CHUNK } from './chunk-limits.js';
+export { AVG_CHUNK, MAX_CHUNK, MIN_CHUNK };
 
 // Masks with more (small chunks less likely) and fewer (more likely) bits than log2(AVG) = 16.
 const BITS_S = 18;

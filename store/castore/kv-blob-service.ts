@@ -2,28 +2,49 @@
 // chunks with their locations, so reading needs one index lookup; blobs up to INLINE_MAX bytes
 // keep their bytes in the index itself (one lookup, no chunk).
 import { CorruptionError } from '../errors.js';
-import { Blake3, blake3 } from '../hash/blake3.js';
+import { Blake3, blake3, blake3Matches } from '../hash/blake3.js';
 import { KEY, key, type Kv, type KvOp } from '../kv/kv.js';
 import type { BlobLayout, BlobService, BlobWriter } from './blob-service.js';
 import type { ChunkRead, ChunkStore } from './chunk-store.js';
-import { cutPoints, MAX_CHUNK } from './chunker.js';
+import { MAX_CHUNK } from './chunk-limits.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 import { chunkAt } from './chunk-offsets.js';
-import { sharedBuffer } from '../hash/offload-sha256.js';
-import { VerifyPool, type Piece } from '../hash/verify-pool.js';
-import { ChunkingPool, type ChunkCuts, type ChunkingStream } from './chunking-pool.js';
+import { sharedBuffer } from './shared-segments.js';
+import { checksOnWorkers } from '../hash/verify-policy.js';
+import type { Piece } from '../hash/verify-pool.js';
+import type { ChunkCuts, ChunkingStream } from './chunking-pool.js';
+
+// Writers' and workers' modules are loaded when first needed: a reader (store dump, cat) then
+// never loads the chunker (and its WebAssembly), the chunking pool or the verify pool.
+type ChunkerModule = typeof import('./chunker.js');
+let chunker: ChunkerModule | undefined;
+async function loadChunker(): Promise<ChunkerModule> {
+  return (chunker ??= await import('./chunker.js'));
+}
+async function verifyPool(): Promise<typeof import('../hash/verify-pool.js').VerifyPool> {
+  return (await import('../hash/verify-pool.js')).VerifyPool;
+}
 
 const FLUSH_BYTES = 8 << 20;
 /** A blob stream reads about this many bytes of chunks at once (one pread per adjacent run), the next group while the last is consumed. */
 const READ_GROUP = 8 << 20;
-/** Blobs from this size on have their chunks checked on worker threads while they are read. */
+/** Blobs from this size on are read further ahead, into reused ring buffers, and checked on worker threads when those are worth it. */
 const OFFLOAD_MIN = 1 << 20;
-/** Groups read and checked ahead of the one being consumed, when checked on workers. */
+/** Groups read (and checked, on workers) ahead of the one being consumed, for such blobs. */
 const AHEAD = 3;
 /** At most this many chunk digests are remembered as checked (about 64 GiB of chunks). */
 const CHECKED_MAX = 1 << 20;
+/**
+ * Group size when chunks are checked on the reading thread: the next group's read needs only to
+ * keep ahead of one thread's hashing, and smaller rings touch less fresh memory (the 8 MiB rings
+ * of a dump's two open large files cost ~16k page faults).
+ */
+const READ_GROUP_HERE = 2 << 20;
+/** Groups read ahead of the one being consumed when checked here. */
+const AHEAD_HERE = 2;
 /** A transient stream's read buffer holds a whole group: READ_GROUP bytes plus up to one chunk more. */
 const RING_BUFFER = READ_GROUP + MAX_CHUNK;
+const RING_BUFFER_HERE = READ_GROUP_HERE + MAX_CHUNK;
 /** Free ring buffers kept for reuse (two streams' rings at once: the NAR dump opens one file ahead). */
 const RING_BUFFERS_KEPT = 2 * (AHEAD + 1);
 export const INLINE_MAX = 8192;
@@ -76,6 +97,7 @@ export class KvBlobService implements BlobService {
    * and, through V8's external memory accounting, a major GC every few requests of a cache server.
    */
   private readonly freeRingBuffers: Buffer[] = [];
+  private readonly freeRingBuffersHere: Buffer[] = [];
 
   constructor(private readonly kv: Kv, private readonly chunks: ChunkStore) {}
 
@@ -101,30 +123,49 @@ export class KvBlobService implements BlobService {
 
   // Indexes come in one getMany; inline blobs are answered from them (verified by decodeIndex) and
   // are not put in the index cache (a bulk reader streams through them), chunked ones are read.
-  async readMany(digests: Digest[]): Promise<(Buffer | null)[]> {
+  // Unchecked: inline blobs are not hashed and chunked ones are joined from their unchecked chunks
+  // (the caller checks the whole blob, which also covers its chunks).
+  async readMany(digests: Digest[], opts: { unchecked?: boolean } = {}): Promise<(Buffer | null)[]> {
+    const unchecked = opts.unchecked === true;
     const out: (Buffer | null)[] = new Array<Buffer | null>(digests.length).fill(null);
-    /** Blobs stored in chunks: read through `read` once their index is known. */
-    const chunked: number[] = [];
+    /** Blobs stored in chunks: read once their index is known. */
+    const chunked: [number, BlobIndex][] = [];
+    // Unchecked reads are a bulk reader's (a NAR dump): every index is fetched, none looked up
+    // in the cache first (that cost a string per blob, and such readers read each blob once).
     const lookup: number[] = [];
     digests.forEach((d, i) => {
-      const idx = this.indexCache.get(d.toString('latin1'));
+      const idx = unchecked ? undefined : this.indexCache.get(d.toString('latin1'));
       if (!idx) lookup.push(i);
       else if (idx.inline) out[i] = idx.inline;
-      else chunked.push(i);
+      else chunked.push([i, idx]);
     });
     if (lookup.length) {
       const raws = await this.kv.getMany(lookup.map((i) => key(KEY.blob, digests[i]!)));
       lookup.forEach((i, j) => {
         const raw = raws[j];
         if (!raw) return;
-        const idx = decodeIndex(raw, digests[i]!);
+        // An inline blob unchecked: its bytes, without building an index for it.
+        if (unchecked && raw[0] === INLINE_TAG) { out[i] = raw.subarray(1); return; }
+        const idx = decodeIndex(raw, digests[i]!, !unchecked);
         if (idx.inline) { out[i] = idx.inline; return; }
         this.indexCache.set(digests[i]!.toString('latin1'), idx);
-        chunked.push(i);
+        chunked.push([i, idx]);
       });
     }
-    await Promise.all(chunked.map(async (i) => { out[i] = await this.read(digests[i]!, 0, Number.MAX_SAFE_INTEGER); }));
+    await Promise.all(chunked.map(async ([i, idx]) => { out[i] = unchecked ? await this.joinUnchecked(idx) : await this.read(digests[i]!, 0, Number.MAX_SAFE_INTEGER); }));
     return out;
+  }
+
+  private async joinUnchecked(idx: BlobIndex): Promise<Buffer> {
+    const into = Buffer.allocUnsafe(idx.size);
+    const parts = await this.chunks.readAt(idx.chunks, into);
+    // readAt fills `into` in order when it can; otherwise its pieces are joined here.
+    let at = 0;
+    for (const p of parts) {
+      if (p.buffer !== into.buffer || p.byteOffset !== into.byteOffset + at) into.set(p, at);
+      at += p.length;
+    }
+    return into;
   }
 
   async open(digest: Digest, opts: { transient?: boolean } = {}): Promise<AsyncIterable<Buffer> | null> {
@@ -138,31 +179,25 @@ export class KvBlobService implements BlobService {
       if (idx.size) yield idx.inline;
       return;
     }
-    // Groups of whole chunks of about READ_GROUP bytes; [start, end) indexes into idx.chunks.
-    const groups: [number, number][] = [];
-    for (let i = 0; i < idx.chunks.length;) {
-      let j = i;
-      let bytes = 0;
-      while (j < idx.chunks.length && (j === i || bytes + idx.chunks[j]!.size <= READ_GROUP)) bytes += idx.chunks[j++]!.size;
-      groups.push([i, j]);
-      i = j;
-    }
-    // Large blobs are read into shared memory and their chunks checked on the verify pool's
-    // workers, up to AHEAD groups beyond the one being consumed; smaller ones on this thread.
-    const offload = idx.size >= OFFLOAD_MIN;
-    const ahead = offload ? AHEAD : 1;
+    // Large blobs are read ahead, AHEAD groups beyond the one being consumed, and their chunks
+    // checked on the verify pool's workers (read into shared memory) when those are worth it
+    // (checksOnWorkers); else AHEAD_HERE smaller groups ahead, checked here. Smaller blobs: one
+    // group ahead, checked here.
+    const large = idx.size >= OFFLOAD_MIN;
+    const offload = large && checksOnWorkers();
+    const ahead = offload ? AHEAD : large ? AHEAD_HERE : 1;
+    const groups = chunkGroups(idx.chunks, offload ? READ_GROUP : READ_GROUP_HERE);
     // Transient: a ring of ahead + 1 buffers; one is refilled only after the pieces read into it
     // have all been taken (the consumer is done with a piece when it asks for the next).
     const bufs: Buffer[] = [];
-    if (transient) for (let i = 0; i <= ahead && i < groups.length; i++) bufs.push(offload ? this.takeRingBuffer() : Buffer.allocUnsafe(Math.min(idx.size, RING_BUFFER)));
+    if (transient) for (let i = 0; i <= ahead && i < groups.length; i++) bufs.push(large ? this.takeRingBuffer(offload) : Buffer.allocUnsafe(Math.min(idx.size, RING_BUFFER_HERE)));
     const readGroup = async (g: number): Promise<Buffer[]> => {
       const [first, end] = groups[g]!;
       const chunks = idx.chunks.slice(first, end);
-      if (!offload) return (await this.chunks.readAt(chunks, bufs[g % bufs.length])).map((c, j) => this.check(c, chunks[j]!.digest, digest));
       // Chunks all checked before (a daemon serving a path again): plain memory, nothing to post.
       const unchecked = chunks.some((c) => !this.checked.has(c.digest.toString('latin1')));
       const size = chunks.reduce((a, c) => a + c.size, 0);
-      const buf = transient ? bufs[g % bufs.length]! : unchecked ? sharedBuffer(size) : Buffer.allocUnsafe(size);
+      const buf = transient ? bufs[g % bufs.length]! : offload && unchecked ? sharedBuffer(size) : Buffer.allocUnsafe(size);
       const values = await this.chunks.readAt(chunks, buf);
       // readAt fills `buf` in order when it fits; a value elsewhere (it did not) is checked here.
       let at = 0;
@@ -174,7 +209,7 @@ export class KvBlobService implements BlobService {
         else if ((inBuf++, !this.checked.has(d.toString('latin1')))) pieces.push({ offset: at, length: v.length, digest: d });
         at += v.length;
       });
-      const bad = pieces.length ? await VerifyPool.shared().check(buf, pieces) : -1;
+      const bad = pieces.length === 0 ? -1 : offload ? await (await verifyPool()).shared().check(buf, pieces) : pieces.findIndex((p) => !blake3Matches(buf.subarray(p.offset, p.offset + p.length), p.digest));
       if (bad >= 0) checkChunk(buf.subarray(pieces[bad]!.offset, pieces[bad]!.offset + pieces[bad]!.length), pieces[bad]!.digest, digest);
       for (const p of pieces) this.markChecked(p.digest);
       // All in `buf`, in order: one piece (a socket or file then takes it in one write, not one per chunk).
@@ -192,7 +227,7 @@ export class KvBlobService implements BlobService {
       }
     } finally {
       // Reads still running (the consumer stopped early) may yet fill them: those are not reused.
-      if (offload && transient && pending.length === 0) for (const b of bufs) this.returnRingBuffer(b);
+      if (large && transient && pending.length === 0) for (const b of bufs) this.returnRingBuffer(b, offload);
     }
   }
 
@@ -244,6 +279,7 @@ export class KvBlobService implements BlobService {
    * per blob cost a lookup round trip, a pack write and a batch per file of a many-file import.
    */
   private async putChunkedTogether(blobs: Buffer[], keys: Buffer[], ops: KvOp[]): Promise<void> {
+    const { cutPoints } = chunker ?? (await loadChunker());
     const pieces: { blob: number; data: Buffer; digest: Digest }[] = [];
     blobs.forEach((b, blob) => {
       let start = 0;
@@ -299,13 +335,14 @@ export class KvBlobService implements BlobService {
     return idx;
   }
 
-  /** A shared buffer for a transient stream's ring, from the free list when there is one. */
-  private takeRingBuffer(): Buffer {
-    return this.freeRingBuffers.pop() ?? sharedBuffer(RING_BUFFER);
+  /** A shared buffer for a transient stream's ring (of the size for `offload`), from the free list when there is one. */
+  private takeRingBuffer(offload: boolean): Buffer {
+    return (offload ? this.freeRingBuffers : this.freeRingBuffersHere).pop() ?? sharedBuffer(offload ? RING_BUFFER : RING_BUFFER_HERE);
   }
 
-  private returnRingBuffer(b: Buffer): void {
-    if (this.freeRingBuffers.length < RING_BUFFERS_KEPT) this.freeRingBuffers.push(b);
+  private returnRingBuffer(b: Buffer, offload: boolean): void {
+    const free = offload ? this.freeRingBuffers : this.freeRingBuffersHere;
+    if (free.length < RING_BUFFERS_KEPT) free.push(b);
   }
 
   /** `c` if its BLAKE3 is `d` (checked once per process: pack files are append-only), else CorruptionError. */
@@ -334,6 +371,19 @@ export class KvBlobService implements BlobService {
   }
 }
 
+/** Runs of whole chunks of about `size` bytes (a chunk larger than that alone), as [start, end) indexes. */
+function chunkGroups(chunks: ChunkRead[], size: number): [number, number][] {
+  const groups: [number, number][] = [];
+  for (let i = 0; i < chunks.length;) {
+    let j = i;
+    let bytes = 0;
+    while (j < chunks.length && (j === i || bytes + chunks[j]!.size <= size)) bytes += chunks[j++]!.size;
+    groups.push([i, j]);
+    i = j;
+  }
+  return groups;
+}
+
 function copyToShared(data: Uint8Array): Buffer {
   const b = sharedBuffer(data.length);
   b.set(data);
@@ -341,7 +391,7 @@ function copyToShared(data: Uint8Array): Buffer {
 }
 
 function checkChunk(c: Buffer, d: Digest, blob: Digest): Buffer {
-  if (!blake3(c).equals(d)) throw new CorruptionError(`chunk ${d.toString('hex')} of blob ${blob.toString('hex')} does not match its digest`, { chunk: d.toString('hex'), blob: blob.toString('hex') });
+  if (!blake3Matches(c, d)) throw new CorruptionError(`chunk ${d.toString('hex')} of blob ${blob.toString('hex')} does not match its digest`, { chunk: d.toString('hex'), blob: blob.toString('hex') });
   return c;
 }
 
@@ -373,11 +423,12 @@ function encodeIndex(chunks: ChunkRead[] | null, inline: Buffer | null): Buffer 
   return out;
 }
 
-function decodeIndex(raw: Buffer, digest: Digest): BlobIndex {
+/** `checkInline`: an inline blob's bytes are checked against its digest (callers that check them later pass false). */
+function decodeIndex(raw: Buffer, digest: Digest, checkInline = true): BlobIndex {
   const bad = () => new CorruptionError(`chunk index of blob ${digest.toString('hex')} is malformed`, { blob: digest.toString('hex') });
   if (raw[0] === INLINE_TAG) {
     const inline = raw.subarray(1);
-    if (!blake3(inline).equals(digest)) throw new CorruptionError(`inline blob ${digest.toString('hex')} does not match its digest`, { blob: digest.toString('hex') });
+    if (checkInline && !blake3Matches(inline, digest)) throw new CorruptionError(`inline blob ${digest.toString('hex')} does not match its digest`, { blob: digest.toString('hex') });
     return { size: inline.length, chunks: [{ digest, size: inline.length, location: Buffer.alloc(0) }], offsets: [0], inline };
   }
   if (raw[0] !== CHUNKS_TAG) throw bad();
@@ -436,13 +487,16 @@ class KvBlobWriter implements BlobWriter {
     if (this.closed) throw new Error('blob writer is closed');
     if (data.length === 0) return;
     if (this.firstWrite) {
+      const toWorker = owned && data.buffer instanceof SharedArrayBuffer && (this.sizeHint ?? data.length) >= CHUNK_ON_WORKER_MIN;
+      const pool = toWorker ? (await import('./chunking-pool.js')).ChunkingPool : null;
       this.firstWrite = false;
-      if (owned && data.buffer instanceof SharedArrayBuffer && (this.sizeHint ?? data.length) >= CHUNK_ON_WORKER_MIN) {
-        const stream = ChunkingPool.shared().open('chunks', !this.hashedByCaller);
+      if (pool) {
+        const stream = pool.shared().open('chunks', !this.hashedByCaller);
         this.onWorker = { stream, pieces: [], posted: 0, taken: 0, chain: Promise.resolve(), inFlight: [], whole: null };
       }
     }
     if (this.onWorker) return this.writeOnWorker(this.onWorker, data, owned);
+    const { cutPoints } = chunker ?? (await loadChunker());
     if (!this.hashedByCaller) this.whole.update(data);
     this.size += data.length;
     // Chunks are views of `buf` kept until flushed: a buffer the caller may reuse is copied once.
@@ -501,6 +555,7 @@ class KvBlobWriter implements BlobWriter {
       if (!(await this.kv.has(k))) await this.store.put([], () => [{ type: 'put', key: k, value: encodeIndex(null, this.pending) }]);
       return { digest, size: this.size };
     }
+    const { cutPoints } = chunker ?? (await loadChunker());
     let start = 0;
     for (const end of cutPoints(this.pending, 0, this.pending.length, true)) {
       this.cut.push(this.pending.subarray(start, end));

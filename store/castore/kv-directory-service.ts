@@ -1,7 +1,7 @@
 // DirectoryService over a Kv: 'd' + digest → canonical encoding, validated both ways.
 import { InvalidInputError } from '../errors.js';
 import { KEY, key, type Kv, type KvOp } from '../kv/kv.js';
-import { decodeDirectory, directoryDigest, encodeDirectory, validateDirectory } from './directory-codec.js';
+import { decodeDirectory, directoryDigest, validateDirectory } from './directory-codec.js';
 import type { DirectoryService } from './directory-service.js';
 import type { Digest, Directory } from './nodes.js';
 
@@ -18,6 +18,8 @@ export class KvDirectoryService implements DirectoryService {
   }
 
   async putMany(dirs: Directory[]): Promise<Digest[]> {
+    // The encoder (msgpackr) is loaded by writers only.
+    const { encodeDirectory } = await import('./directory-encode.js');
     const ops: KvOp[] = [];
     const digests: Digest[] = [];
     const inBatch = new Set<string>();

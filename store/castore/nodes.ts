@@ -28,8 +28,20 @@ export interface ChunkRef { digest: Digest; size: number }
 /** What the blob service knows about a blob without reading it. */
 export interface BlobStat { size: number; chunks: ChunkRef[] }
 
+/** Orders names by their UTF-8 bytes (negative, 0 or positive). */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+  // Below U+D800, UTF-16 code units order like code points and so like UTF-8 bytes: the first
+  // differing unit decides. Only surrogates (characters above U+FFFF, which UTF-16 puts before
+  // U+E000-U+FFFF) need the bytes; encoding every name cost most of a directory's decoding.
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 || y >= 0xd800) return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+    return x < y ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
 /** Entries of a directory merged into one list in name order (the order NAR uses). */

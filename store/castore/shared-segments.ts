@@ -5,6 +5,11 @@
 
 const fresh = new WeakSet<SharedArrayBuffer>();
 
+/** A zero-filled buffer in shared memory (for reads that a worker then hashes, or a reused ring). */
+export function sharedBuffer(size: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(size));
+}
+
 /** A new zero-filled segment of `size` bytes; its filler must not rewrite bytes once handed on. */
 export function freshSegment(size: number): Buffer {
   const sab = new SharedArrayBuffer(size);

@@ -6,6 +6,7 @@ const require = createRequire(import.meta.url);
 interface Hasher { update(data: Uint8Array): Hasher; digestBuffer(): Buffer; reset(): void }
 interface Native {
   blake3(data: Uint8Array): Buffer;
+  blake3UrlSafeBase64(data: Uint8Array): string;
   Blake3Hasher: new () => Hasher;
 }
 
@@ -31,6 +32,16 @@ export const DIGEST_SIZE = 32;
 /** BLAKE3-256 of `data`. */
 export function blake3(data: Uint8Array): Buffer {
   return native.blake3(data);
+}
+
+/**
+ * Whether BLAKE3-256 of `data` is `digest`. The binding's base64 form is compared: a string costs
+ * less to return than a Buffer (external memory, a finalizer for the GC), which was a third of
+ * checking a 4 KiB blob (6 -> 4.5 us).
+ */
+export function blake3Matches(data: Uint8Array, digest: Buffer): boolean {
+  // The binding pads (44 characters for 32 bytes); Node's base64url does not.
+  return digest.length === DIGEST_SIZE && native.blake3UrlSafeBase64(data) === digest.toString('base64url') + '=';
 }
 
 /** Incremental BLAKE3-256. */

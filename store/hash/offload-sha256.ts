@@ -32,10 +32,9 @@ parentPort.on('message', (m) => {
 const POST_BYTES = 1 << 20;
 const STAGE_SIZE = 1 << 20;
 
-/** A zero-filled buffer in shared memory (for reads that `updateShared` then hashes). */
-export function sharedBuffer(size: number): Buffer {
-  return Buffer.from(new SharedArrayBuffer(size));
-}
+// Defined beside the shared segments, so that readers can have it without loading this module.
+import { sharedBuffer } from '../castore/shared-segments.js';
+export { sharedBuffer };
 
 export class OffloadedSha256 {
   // No inherited flags: the source is CommonJS, which e.g. --input-type=module would break.

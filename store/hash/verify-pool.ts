@@ -25,6 +25,7 @@ parentPort.on('message', ({ id, buf, pieces, digests }) => {
 
 export interface Piece { offset: number; length: number; digest: Buffer }
 
+
 export class VerifyPool {
   private static instance: VerifyPool | null = null;
   private readonly workers: Worker[] = [];

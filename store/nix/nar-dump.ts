@@ -1,193 +1,175 @@
 // castore tree → NAR, streamed. Small tokens and small files are batched into large output
 // buffers; big file contents pass through in the pieces the blob service yields. Directories
-// and small files a little ahead of the writer are fetched concurrently, so a backend with
-// per-call latency (LevelDB, a remote store) is not paid for once per entry in sequence.
+// and small files ahead of the writer are fetched in batches (one readMany per window of a
+// directory's files), also for the next directories of the one being written, so a backend with
+// per-call latency (LevelDB, a remote store) is paid once per batch, not once per entry, and the
+// writer rarely waits for it.
 import { CorruptionError, NotFoundError } from '../errors.js';
 import type { Directory, Node } from '../castore/nodes.js';
 import type { CaStore } from '../store.js';
 import { NAR_TOKENS, narPad } from './nar-format.js';
+import { NarOut } from './nar-out.js';
 
-/** Output buffers are about this large. */
-const OUT_SIZE = 256 * 1024;
 /** Files up to this size are read whole (and ahead); larger ones are streamed. */
 const SMALL_FILE = 64 * 1024;
-/** How many entries of a directory are fetched ahead of the one being written. */
-const LOOKAHEAD = 128;
+/** At most this many entries of a directory are fetched ahead of the one being written. */
+const WINDOW = 256;
+/** ... and at most about this many bytes of small files. */
+const WINDOW_BYTES = 4 << 20;
+/** Directories (after the one being written) whose first small files are fetched ahead too. */
+const NEAR_DIRS = 2;
 
 const ZERO8 = Buffer.alloc(8);
+// Token runs that always go together, so a file costs a few copies rather than one per token.
+const ENTRY_HEAD = NAR_TOKENS.entryOpen;
+const NODE_OPEN = Buffer.concat([NAR_TOKENS.node, NAR_TOKENS.open]);
+const FILE_HEAD = Buffer.concat([NAR_TOKENS.typeRegular, NAR_TOKENS.contents]);
+const EXEC_FILE_HEAD = Buffer.concat([NAR_TOKENS.typeRegular, NAR_TOKENS.executable, NAR_TOKENS.contents]);
+const CLOSE2 = Buffer.concat([NAR_TOKENS.close, NAR_TOKENS.close]);
+/** Padding (0-7 zero bytes) followed by the two closes of a file entry, by padding length. */
+const FILE_TAIL = Array.from({ length: 8 }, (_, n) => Buffer.concat([ZERO8.subarray(0, n), CLOSE2]));
 
+type FileNode = Node & { type: 'file' };
+type DirNode = Node & { type: 'directory' };
+
+function noop(): void {}
+
+/** Small file contents of one window of a directory: entries [start, end), the small files among them. */
+interface Batch {
+  start: number;
+  end: number;
+  /** Entry index → position in `values`, or -1 (not a small file). */
+  slot: Int32Array;
+  data: Promise<(Buffer | null)[]>;
+  /** `data` once settled, so entries after the first need no await. */
+  values: (Buffer | null)[] | null;
+  /** The blobs were read without their check (the output checks them before handing them out). */
+  unchecked: boolean;
+}
+
+/** A directory's entries in NAR order, and what of them has been fetched ahead. */
 interface Frame {
   entries: Node[];
   /** UTF-8 bytes of each entry's name (what the NAR holds). */
   names: Buffer[];
+  /** The entry to write next. */
   next: number;
-  /** Prefetched contents/directories by entry index. */
-  ahead: Map<number, Promise<Buffer | Directory>>;
+  /** Entries [0, fetched) have had their reads issued. */
   fetched: number;
+  batches: Batch[];
+  /** Subdirectories' frames, by entry index, once asked for. */
+  dirs: Map<number, Promise<Frame>>;
+  /** Indexes of the directory entries in `dirs`, in order; [dirHead, ...) are not written yet. */
+  dirOrder: number[];
+  dirHead: number;
+  /** Entries of dirOrder up to this one have had their first window started. */
+  started: number;
 }
 
-function noop(): void {}
-
-/**
- * The entries of a directory in NAR order (by UTF-8 bytes of their names), merged from its
- * three sorted lists, with their names encoded once.
- */
+/** The entries of a directory in NAR order (by UTF-8 bytes of their names), names encoded once. */
 function mergeEntries(d: Directory): { entries: Node[]; names: Buffer[] } {
-  const lists: { nodes: Node[]; names: Buffer[] }[] = [
-    { nodes: d.directories.map((e) => ({ type: 'directory' as const, ...e })), names: d.directories.map((e) => Buffer.from(e.name, 'utf8')) },
-    { nodes: d.files.map((e) => ({ type: 'file' as const, ...e })), names: d.files.map((e) => Buffer.from(e.name, 'utf8')) },
-    { nodes: d.symlinks.map((e) => ({ type: 'symlink' as const, ...e })), names: d.symlinks.map((e) => Buffer.from(e.name, 'utf8')) },
+  const lists: Node[][] = [
+    d.directories.map((e): Node => ({ type: 'directory', name: e.name, digest: e.digest, size: e.size })),
+    d.files.map((e): Node => ({ type: 'file', name: e.name, digest: e.digest, size: e.size, executable: e.executable })),
+    d.symlinks.map((e): Node => ({ type: 'symlink', name: e.name, target: e.target })),
   ];
-  const entries: Node[] = [];
-  const names: Buffer[] = [];
+  const nonEmpty = lists.filter((l) => l.length > 0);
+  // One kind only (the common case): each list is sorted already.
+  if (nonEmpty.length <= 1) {
+    const entries = nonEmpty[0] ?? [];
+    return { entries, names: entries.map((e) => Buffer.from(e.name, 'utf8')) };
+  }
+  const names = lists.map((l) => l.map((e) => Buffer.from(e.name, 'utf8')));
+  const out: { entries: Node[]; names: Buffer[] } = { entries: [], names: [] };
   const pos = [0, 0, 0];
   for (;;) {
     let best = -1;
     for (let l = 0; l < 3; l++) {
-      if (pos[l]! < lists[l]!.nodes.length && (best < 0 || Buffer.compare(lists[l]!.names[pos[l]!]!, lists[best]!.names[pos[best]!]!) < 0)) best = l;
+      if (pos[l]! < lists[l]!.length && (best < 0 || Buffer.compare(names[l]![pos[l]!]!, names[best]![pos[best]!]!) < 0)) best = l;
     }
-    if (best < 0) return { entries, names };
-    entries.push(lists[best]!.nodes[pos[best]!]!);
-    names.push(lists[best]!.names[pos[best]!]!);
+    if (best < 0) return out;
+    out.entries.push(lists[best]![pos[best]!]!);
+    out.names.push(names[best]![pos[best]!]!);
     pos[best]!++;
   }
 }
 
-/** Accumulates output into OUT_SIZE buffers. */
-class Out {
-  private buf: Buffer = Buffer.allocUnsafe(OUT_SIZE);
-  private pos = 0;
-  /** Transient mode: whole buffers handed out by the last take, and buffers free for reuse. */
-  private lent: Buffer[] = [];
-  private readonly free: Buffer[] = [];
-  private parked: Buffer[] = [];
-
-  /** `transient`: a taken buffer is consumed before the producer runs again, so it can be reused. */
-  constructor(private readonly transient = false) {}
-
-  /** Appends bytes (full buffers move to `ready`). */
-  put(b: Uint8Array): void {
-    let off = 0;
-    while (off < b.length) {
-      if (this.pos === this.buf.length) this.next();
-      const k = Math.min(b.length - off, this.buf.length - this.pos);
-      this.buf.set(k === b.length ? b : b.subarray(off, off + k), this.pos);
-      this.pos += k;
-      off += k;
-    }
-  }
-
-  /** Appends a NAR string: u64 length, bytes, zero padding. */
-  putString(s: Buffer): void {
-    this.putU64(s.length);
-    this.put(s);
-    this.put(ZERO8.subarray(0, narPad(s.length)));
-  }
-
-  putU64(n: number): void {
-    if (this.buf.length - this.pos < 8) this.next();
-    this.buf.writeUInt32LE(n % 0x100000000, this.pos);
-    this.buf.writeUInt32LE(Math.floor(n / 0x100000000), this.pos + 4);
-    this.pos += 8;
-  }
-
-  /** Full (or nearly full) buffers, parked for the generator to yield. */
-  ready: Buffer[] = [];
-
-  /** Parks the current buffer and starts a fresh one (a yielded buffer is never written again). */
-  private next(): void {
-    if (this.pos > 0) {
-      this.ready.push(this.buf.subarray(0, this.pos));
-      if (this.transient) this.parked.push(this.buf);
-      this.buf = this.free.pop() ?? Buffer.allocUnsafe(OUT_SIZE);
-    }
-    this.pos = 0;
-  }
-
-  /**
-   * Called when buffers are taken. The producer (the generator) runs only when its consumer asks
-   * for more, after every buffer of the previous take was yielded: those are free again.
-   */
-  private recycle(): void {
-    if (!this.transient) return;
-    for (const b of this.lent) this.free.push(b);
-    this.lent = this.parked;
-    this.parked = [];
-  }
-
-  get length(): number { return this.pos; }
-
-  /** The full buffers (the partial one stays). */
-  takeReady(): Buffer[] {
-    this.recycle();
-    const r = this.ready;
-    this.ready = [];
-    return r;
-  }
-
-  /** Everything written so far, as buffers to yield (the Out starts a fresh buffer). */
-  drain(): Buffer[] {
-    if (this.pos > 0) this.next();
-    this.recycle();
-    const r = this.ready;
-    this.ready = [];
-    return r;
-  }
+function missing(what: string, node: { name: string; digest: Buffer }): NotFoundError {
+  return new NotFoundError(`${what} ${node.digest.toString('hex')} ('${node.name}')`, { digest: node.digest.toString('hex') });
 }
 
-async function getDirectory(cas: CaStore, node: Node & { type: 'directory' }): Promise<Directory> {
-  const d = await cas.directories.get(node.digest);
-  if (!d) throw new NotFoundError(`directory ${node.digest.toString('hex')} ('${node.name}')`, { digest: node.digest.toString('hex') });
-  return d;
-}
-
-async function readSmall(cas: CaStore, node: Node & { type: 'file' }): Promise<Buffer> {
-  const b = await cas.blobs.read(node.digest, 0, node.size);
-  if (!b) throw new NotFoundError(`blob ${node.digest.toString('hex')} ('${node.name}')`, { digest: node.digest.toString('hex') });
-  if (b.length !== node.size) throw sizeMismatch(node, b.length);
-  return b;
-}
-
-function sizeMismatch(node: Node & { type: 'file' }, got: number): CorruptionError {
+function sizeMismatch(node: FileNode, got: number): CorruptionError {
   return new CorruptionError(`blob ${node.digest.toString('hex')} ('${node.name}') has ${got} bytes, its directory entry says ${node.size}`, { digest: node.digest.toString('hex') });
 }
 
-function fetchAhead(cas: CaStore, f: Frame): void {
-  const limit = Math.min(f.entries.length, f.next + LOOKAHEAD);
-  // With a blob service that reads many blobs at once, small files are fetched in groups: the
-  // window is refilled only when half of it has been written.
-  const readMany = cas.blobs.readMany?.bind(cas.blobs);
-  if (readMany && f.fetched < limit && f.fetched - f.next > LOOKAHEAD / 2) return;
-  const group: number[] = [];
-  for (; f.fetched < limit; f.fetched++) {
-    const e = f.entries[f.fetched]!;
-    let p: Promise<Buffer | Directory> | null = null;
-    if (e.type === 'directory') p = getDirectory(cas, e);
-    else if (e.type === 'file' && e.size <= SMALL_FILE) {
-      if (readMany) { group.push(f.fetched); continue; }
-      p = readSmall(cas, e);
-    }
-    if (p) {
-      p.catch(noop); // awaited later; never an unhandled rejection if the consumer stops early
-      f.ahead.set(f.fetched, p);
+/** Reads and walks ahead of the writer. */
+class Fetcher {
+  constructor(private readonly cas: CaStore) {}
+
+  async frame(node: DirNode): Promise<Frame> {
+    const d = await this.cas.directories.get(node.digest);
+    if (!d) throw missing('directory', node);
+    const { entries, names } = mergeEntries(d);
+    return { entries, names, next: 0, fetched: 0, batches: [], dirs: new Map(), dirOrder: [], dirHead: 0, started: 0 };
+  }
+
+  /**
+   * Issues the reads of `f`'s entries from `fetched` on: one batch of small files up to WINDOW
+   * entries or WINDOW_BYTES past the writer, refilled once half of it is written. With `near`
+   * (the directory being written), the first NEAR_DIRS subdirectories ahead of the writer get
+   * their first window started as well (only one level down: the read-ahead stays bounded).
+   */
+  fill(f: Frame, near = true): void {
+    const limit = Math.min(f.entries.length, f.next + WINDOW);
+    if (f.fetched < limit && f.fetched - f.next <= WINDOW / 2) this.issue(f, limit);
+    if (!near) return;
+    while (f.dirHead < f.dirOrder.length && f.dirOrder[f.dirHead]! < f.next) f.dirHead++;
+    f.started = Math.max(f.started, f.dirHead);
+    for (; f.started < Math.min(f.dirOrder.length, f.dirHead + NEAR_DIRS); f.started++) {
+      f.dirs.get(f.dirOrder[f.started]!)!.then((sub) => this.fill(sub, false), noop);
     }
   }
-  if (group.length) {
-    const files = group.map((i) => f.entries[i] as Node & { type: 'file' });
-    const all = readMany!(files.map((e) => e.digest));
-    all.catch(noop);
-    group.forEach((i, j) => {
-      const e = files[j]!;
-      const p = all.then((bs) => {
-        const b = bs[j];
-        if (!b) throw new NotFoundError(`blob ${e.digest.toString('hex')} ('${e.name}')`, { digest: e.digest.toString('hex') });
-        if (b.length !== e.size) throw sizeMismatch(e, b.length);
-        return b;
-      });
-      p.catch(noop);
-      f.ahead.set(i, p);
-    });
+
+  private issue(f: Frame, limit: number): void {
+    const start = f.fetched;
+    const files: FileNode[] = [];
+    const slot = new Int32Array(limit - start).fill(-1);
+    let bytes = 0;
+    let j = start;
+    for (; j < limit && bytes < WINDOW_BYTES; j++) {
+      const e = f.entries[j]!;
+      if (e.type === 'directory') {
+        const p = this.frame(e);
+        p.catch(noop); // awaited when the writer gets there (or never, if it stops before)
+        f.dirs.set(j, p);
+        f.dirOrder.push(j);
+      } else if (e.type === 'file' && e.size <= SMALL_FILE) {
+        slot[j - start] = files.length;
+        files.push(e);
+        bytes += e.size;
+      }
+    }
+    f.fetched = j;
+    if (files.length === 0) return;
+    const blobs = this.cas.blobs;
+    const unchecked = blobs.readMany !== undefined;
+    const data = unchecked ? blobs.readMany!(files.map((e) => e.digest), { unchecked }) : Promise.all(files.map((e) => blobs.read(e.digest, 0, e.size)));
+    const batch: Batch = { start, end: j, slot, data, values: null, unchecked };
+    batch.data.then((v) => { batch.values = v; }, noop);
+    f.batches.push(batch);
   }
+}
+
+/** Writes the contents of small file `i` of `f` (its batch was issued by `fill`). */
+async function smallContents(out: NarOut, f: Frame, i: number, e: FileNode): Promise<void> {
+  while (f.batches[0]!.end <= i) f.batches.shift();
+  const b = f.batches[0]!;
+  const values = b.values ?? (await b.data);
+  const v = values[b.slot[i - b.start]!];
+  if (!v) throw missing('blob', e);
+  if (v.length !== e.size) throw sizeMismatch(e, v.length);
+  if (b.unchecked) out.putUnchecked(v, e.digest, e.name);
+  else out.put(v);
 }
 
 /** A large file's stream, opened and its first piece requested before the writer reaches it. */
@@ -195,9 +177,9 @@ interface OpenedLarge {
   pieces(): AsyncIterable<Buffer>;
 }
 
-function openLarge(cas: CaStore, node: Node & { type: 'file' }, transient: boolean): OpenedLarge {
+function openLarge(cas: CaStore, node: FileNode, transient: boolean): OpenedLarge {
   const it = cas.blobs.open(node.digest, { transient }).then((s) => {
-    if (!s) throw new NotFoundError(`blob ${node.digest.toString('hex')} ('${node.name}')`, { digest: node.digest.toString('hex') });
+    if (!s) throw missing('blob', node);
     return s[Symbol.asyncIterator]();
   });
   const first = it.then((i) => i.next());
@@ -218,6 +200,29 @@ export interface DumpOptions {
   transient?: boolean;
 }
 
+/** Writes a file's header; the contents and FILE_TAIL follow. */
+function fileHead(out: NarOut, n: FileNode): void {
+  out.put(n.executable ? EXEC_FILE_HEAD : FILE_HEAD);
+  out.putU64(n.size);
+}
+
+/** The contents of a large file, streamed (small pieces gathered into the output buffers). */
+async function* largeContents(out: NarOut, n: FileNode, opened: OpenedLarge): AsyncGenerator<Buffer, void> {
+  yield* out.drain();
+  let got = 0;
+  for await (const piece of opened.pieces()) {
+    got += piece.length;
+    if (got > n.size) throw sizeMismatch(n, got);
+    if (piece.length >= 4096) {
+      yield* out.drain(); // smaller pieces gathered before this one go first
+      yield piece;
+    } else {
+      out.put(piece);
+    }
+  }
+  if (got !== n.size) throw sizeMismatch(n, got);
+}
+
 /**
  * The NAR serialisation of a castore node, as a stream of buffers (the consumer may keep them
  * but must not modify them: large pieces may be the blob service's own cached chunks). Throws NotFoundError for a missing directory or blob and CorruptionError
@@ -225,86 +230,83 @@ export interface DumpOptions {
  */
 export async function* dumpNar(cas: CaStore, node: Node, opts: DumpOptions = {}): AsyncIterable<Buffer> {
   const transient = opts.transient === true;
-  const out = new Out(transient);
+  const out = new NarOut(transient);
+  const fetcher = new Fetcher(cas);
   out.put(NAR_TOKENS.magic);
-  const stack: Frame[] = [];
+  out.put(NAR_TOKENS.open);
+  if (node.type !== 'directory') {
+    yield* leaf(out, cas, node, null, transient);
+    out.put(NAR_TOKENS.close);
+    yield* out.drain();
+    return;
+  }
+  out.put(NAR_TOKENS.typeDirectory);
+  const stack: Frame[] = [await fetcher.frame(node)];
+  fetcher.fill(stack[0]!);
   /** Large files opened ahead (at most the one being written and the next). */
   const openedAhead = new Map<Node, OpenedLarge>();
-
-  // Writes one node; for a directory, pushes its frame (its entries are written by the loop).
-  const start = async function* (n: Node, prefetched: Promise<Buffer | Directory> | undefined): AsyncGenerator<Buffer, void> {
-    out.put(NAR_TOKENS.open);
-    if (n.type === 'symlink') {
-      out.put(NAR_TOKENS.typeSymlink);
-      out.putString(Buffer.from(n.target, 'utf8'));
-      out.put(NAR_TOKENS.close);
-    } else if (n.type === 'file') {
-      out.put(NAR_TOKENS.typeRegular);
-      if (n.executable) out.put(NAR_TOKENS.executable);
-      out.put(NAR_TOKENS.contents);
-      out.putU64(n.size);
-      if (n.size <= SMALL_FILE) {
-        out.put((await (prefetched ?? readSmall(cas, n))) as Buffer);
-      } else {
-        yield* out.drain();
-        let got = 0;
-        const opened = openedAhead.get(n) ?? openLarge(cas, n, transient);
-        openedAhead.delete(n);
-        for await (const piece of opened.pieces()) {
-          got += piece.length;
-          if (got > n.size) throw sizeMismatch(n, got);
-          if (piece.length >= 4096) {
-            yield* out.drain(); // smaller pieces gathered before this one go first
-            yield piece;
-          } else {
-            out.put(piece);
-          }
-        }
-        if (got !== n.size) throw sizeMismatch(n, got);
-      }
-      out.put(ZERO8.subarray(0, narPad(n.size)));
-      out.put(NAR_TOKENS.close);
-    } else {
-      out.put(NAR_TOKENS.typeDirectory);
-      const d = (await (prefetched ?? getDirectory(cas, n))) as Directory;
-      const { entries, names } = mergeEntries(d);
-      const f: Frame = { entries, names, next: 0, ahead: new Map(), fetched: 0 };
-      fetchAhead(cas, f);
-      stack.push(f);
-    }
-  };
-
-  yield* start(node, undefined);
   while (stack.length) {
     const f = stack[stack.length - 1]!;
     if (f.next === f.entries.length) {
       stack.pop();
-      out.put(NAR_TOKENS.close); // the directory node
-      if (stack.length) out.put(NAR_TOKENS.close); // the entry that held it
-    } else {
-      const i = f.next++;
-      const e = f.entries[i]!;
-      const pre = f.ahead.get(i);
-      f.ahead.delete(i);
-      fetchAhead(cas, f);
-      out.put(NAR_TOKENS.entryOpen);
-      out.putString(f.names[i]!);
-      out.put(NAR_TOKENS.node);
-      const depth = stack.length;
-      // The next large file of this directory starts reading while this one is written.
-      if (e.type === 'file' && e.size > SMALL_FILE) {
-        for (let j = i + 1; j < Math.min(f.entries.length, i + LOOKAHEAD); j++) {
-          const x = f.entries[j]!;
-          if (x.type === 'file' && x.size > SMALL_FILE) {
-            if (!openedAhead.has(x)) openedAhead.set(x, openLarge(cas, x, transient));
-            break;
-          }
-        }
-      }
-      yield* start(e, pre);
-      if (stack.length === depth) out.put(NAR_TOKENS.close); // entry of a file or symlink
+      // The directory node, and the entry that held it (the root has none).
+      out.put(stack.length ? CLOSE2 : NAR_TOKENS.close);
+      continue;
     }
-    if (out.ready.length) yield* out.takeReady();
+    const i = f.next++;
+    const e = f.entries[i]!;
+    fetcher.fill(f);
+    out.put(ENTRY_HEAD);
+    out.putString(f.names[i]!);
+    out.put(NODE_OPEN);
+    if (e.type === 'directory') {
+      out.put(NAR_TOKENS.typeDirectory);
+      const sub = await f.dirs.get(i)!;
+      f.dirs.delete(i);
+      stack.push(sub);
+      fetcher.fill(sub);
+    } else if (e.type === 'file' && e.size <= SMALL_FILE) {
+      fileHead(out, e);
+      await smallContents(out, f, i, e);
+      out.put(FILE_TAIL[narPad(e.size)]!);
+    } else {
+      // The next large file of this directory starts reading while this one is written.
+      if (e.type === 'file') openNextLarge(cas, f, i, openedAhead, transient);
+      yield* leaf(out, cas, e, openedAhead, transient);
+      out.put(CLOSE2); // the node and its entry
+    }
+    if (out.waiting) yield* out.emit();
   }
   yield* out.drain();
+}
+
+function openNextLarge(cas: CaStore, f: Frame, i: number, opened: Map<Node, OpenedLarge>, transient: boolean): void {
+  for (let j = i + 1; j < Math.min(f.entries.length, i + WINDOW); j++) {
+    const x = f.entries[j]!;
+    if (x.type === 'file' && x.size > SMALL_FILE) {
+      if (!opened.has(x)) opened.set(x, openLarge(cas, x, transient));
+      return;
+    }
+  }
+}
+
+/** A symlink or a file node (after its '(') up to and without its closing ')'. */
+async function* leaf(out: NarOut, cas: CaStore, n: FileNode | (Node & { type: 'symlink' }), openedAhead: Map<Node, OpenedLarge> | null, transient: boolean): AsyncGenerator<Buffer, void> {
+  if (n.type === 'symlink') {
+    out.put(NAR_TOKENS.typeSymlink);
+    out.putString(Buffer.from(n.target, 'utf8'));
+    return;
+  }
+  fileHead(out, n);
+  if (n.size <= SMALL_FILE) {
+    const b = await cas.blobs.read(n.digest, 0, n.size);
+    if (!b) throw missing('blob', n);
+    if (b.length !== n.size) throw sizeMismatch(n, b.length);
+    out.put(b);
+  } else {
+    const opened = openedAhead?.get(n) ?? openLarge(cas, n, transient);
+    openedAhead?.delete(n);
+    yield* largeContents(out, n, opened);
+  }
+  out.put(ZERO8.subarray(0, narPad(n.size)));
 }

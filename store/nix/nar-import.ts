@@ -1,6 +1,7 @@
 // NAR → castore: parses a NAR stream, writing file contents as blobs and directories (leaves
 // first, in one putMany at the end) while computing narHash/narSize and scanning references.
-import { encodeDirectory, directoryDigest } from '../castore/directory-codec.js';
+import { directoryDigest } from '../castore/directory-codec.js';
+import { encodeDirectory } from '../castore/directory-encode.js';
 import { blake3 } from '../hash/blake3.js';
 import type { BlobWriter } from '../castore/blob-service.js';
 import { compareNames, emptyDirectory, type Directory, type FileEntry, type Node } from '../castore/nodes.js';

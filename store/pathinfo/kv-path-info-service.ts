@@ -1,6 +1,6 @@
 import { KEY, key, type Kv } from '../kv/kv.js';
 import type { PathInfo, PathInfoService } from './path-info.js';
-import { decodePathInfo, encodePathInfo } from './path-info-codec.js';
+import { decodePathInfo } from './path-info-codec.js';
 import { InvalidInputError } from '../errors.js';
 import { parseStorePath } from '../nix/store-path.js';
 
@@ -30,6 +30,8 @@ export class KvPathInfoService implements PathInfoService {
 
   async put(info: PathInfo): Promise<void> {
     validatePathInfo(info);
+    // The encoder (msgpackr) is loaded by writers only.
+    const { encodePathInfo } = await import('./path-info-encode.js');
     const hashPart = info.path.slice(info.path.lastIndexOf('/') + 1, info.path.lastIndexOf('/') + 33);
     await this.kv.batch([{ type: 'put', key: key(KEY.pathInfo, hashPart), value: encodePathInfo(info) }]);
   }

@@ -1,18 +1,9 @@
-// PathInfo encoding: msgpack of a fixed-order tuple.
-import { Packr } from 'msgpackr';
+// PathInfo encoding: msgpack of a fixed-order tuple. Written by path-info-encode.ts (msgpackr),
+// read here with the store's own msgpack reader (readers need not load msgpackr).
+import { readMsgpack } from '../castore/msgpack-read.js';
 import type { Node } from '../castore/nodes.js';
 import { CorruptionError } from '../errors.js';
 import type { PathInfo } from './path-info.js';
-
-const packr = new Packr({ useRecords: false, mapsAsObjects: false, variableMapSize: true });
-
-export function encodeNode(n: Node): unknown[] {
-  switch (n.type) {
-    case 'directory': return ['d', n.name, n.digest, n.size];
-    case 'file': return ['f', n.name, n.digest, n.size, n.executable];
-    case 'symlink': return ['l', n.name, n.target];
-  }
-}
 
 export function decodeNode(t: unknown): Node {
   if (!Array.isArray(t)) throw new CorruptionError('node is not a tuple');
@@ -25,13 +16,9 @@ export function decodeNode(t: unknown): Node {
   }
 }
 
-export function encodePathInfo(p: PathInfo): Buffer {
-  return packr.pack([p.path, encodeNode(p.node), p.narHash, p.narSize, p.references, p.deriver, p.signatures, p.ca, p.registrationTime ?? 0]);
-}
-
 export function decodePathInfo(raw: Buffer): PathInfo {
   let t: unknown;
-  try { t = packr.unpack(raw); } catch { t = null; }
+  try { t = readMsgpack(raw); } catch { t = null; }
   if (!Array.isArray(t) || t.length !== 9) throw new CorruptionError('PathInfo record is malformed');
   const [path, node, narHash, narSize, references, deriver, signatures, ca, registrationTime] = t;
   return { path, node: decodeNode(node), narHash: Buffer.from(narHash), narSize, references, deriver, signatures, ca, registrationTime };

@@ -4,7 +4,8 @@
 // is acknowledged, so no dangling reference becomes visible.
 import type { BlobService, BlobWriter } from '../castore/blob-service.js';
 import type { DirectoryService } from '../castore/directory-service.js';
-import { directoryDigest, encodeDirectory, validateDirectory } from '../castore/directory-codec.js';
+import { directoryDigest, validateDirectory } from '../castore/directory-codec.js';
+import { encodeDirectory } from '../castore/directory-encode.js';
 import type { BlobStat, Digest, Directory } from '../castore/nodes.js';
 import { ConfigError, InvalidInputError } from '../errors.js';
 import { Blake3 } from '../hash/blake3.js';

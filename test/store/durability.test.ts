@@ -104,13 +104,13 @@ test.serial('a corrupted chunk pack or database gives one clear error line and v
   t.notRegex(broken.stderr, /    at /);
 });
 
-test.serial('a damaged chunk of a large blob (checked on the verify workers) fails dump and cat, and its bytes are never written', async (t) => {
+test.serial('a damaged chunk of a large blob (checked on the verify workers or here) fails dump and cat, and its bytes are never written', async (t) => {
   const { dir, url, path } = await storeWithFile('corrupt-large', 24 << 20, 78);
   t.is((await tsix(['--store', url, 'store', 'dump', path])).code, 0);
   await damagePack(dir, 20_000_000);
-  for (const args of [['store', 'dump', path], ['store', 'cat', `${path}/big`]]) {
-    const r = await tsix(['--store', url, ...args]);
-    t.not(r.code, 0, args.join(' '));
+  for (const workers of ['0', '1']) for (const args of [['store', 'dump', path], ['store', 'cat', `${path}/big`]]) {
+    const r = await tsix(['--store', url, ...args], { env: { TSIX_VERIFY_WORKERS: workers } });
+    t.not(r.code, 0, `${args.join(' ')}, TSIX_VERIFY_WORKERS=${workers}`);
     t.regex(r.stderr, /^error: chunk [0-9a-f]{64} of blob [0-9a-f]{64} does not match its digest\n$/);
     t.false(r.stdout.includes('CORRUPTED'), `${args.join(' ')} wrote no byte of the damaged chunk`);
   }

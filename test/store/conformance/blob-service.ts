@@ -104,6 +104,9 @@ export function blobServiceSuite(test: TestFn, name: string, open: () => Promise
     t.deepEqual(got.map((b) => b?.toString('hex') ?? null), [blobs[0], null, blobs[1], blobs[2], blobs[3], blobs[0]].map((b) => b?.toString('hex') ?? null));
     // Read again (now from the index cache for chunked ones).
     t.true((await store.blobs.readMany([digests[1]!]))[0]!.equals(blobs[1]!));
+    // Unchecked (the caller checks each blob itself): the same bytes.
+    const unchecked = await store.blobs.readMany([digests[0]!, absent, digests[1]!, digests[2]!, digests[3]!], { unchecked: true });
+    t.deepEqual(unchecked.map((b) => b?.toString('hex') ?? null), [blobs[0], null, blobs[1], blobs[2], blobs[3]].map((b) => b?.toString('hex') ?? null));
     await store.close();
   });
 
