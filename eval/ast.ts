@@ -311,7 +311,10 @@ export class ExprIf extends Expr {
   constructor(readonly c: Expr, readonly t: Expr, readonly e: Expr, pos: Pos) { super(); this.pos = pos; }
   bind(scope: Scope): void { this.c.bind(scope); this.t.bind(scope); this.e.bind(scope); }
   eval(env: Env): Value {
-    return ev.forceBoolValue(this.c.eval(env), this.pos) ? this.t.eval(env) : this.e.eval(env);
+    const c = this.c.eval(env);
+    if (c === true) return this.t.eval(env);
+    if (c === false) return this.e.eval(env);
+    return ev.forceBoolValue(c, this.pos) ? this.t.eval(env) : this.e.eval(env);
   }
 }
 
@@ -371,6 +374,51 @@ export class ExprPrimCall extends Expr {
     // Nix reports comparison errors without a position.
     return ev.arith(this.op, a, b, this.op === '<' ? null : this.pos);
   }
+}
+
+/** The largest magnitude of a JS-number int (a larger result goes through bigint, see values.ts). */
+const SAFE = 0x1fffffffffffff;
+
+// The operators as their own nodes: the common case (two small ints) is then answered without
+// the generic dispatch on the operator, which a tree walker pays on every arithmetic step.
+class ExprSub extends ExprPrimCall {
+  override eval(env: Env): Value {
+    const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
+    if (typeof a === 'number' && typeof b === 'number') {
+      const r = a - b;
+      if (r <= SAFE && r >= -SAFE) return r;
+    }
+    return ev.arith('-', a, b, this.pos);
+  }
+}
+
+class ExprMul extends ExprPrimCall {
+  override eval(env: Env): Value {
+    const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
+    if (typeof a === 'number' && typeof b === 'number') {
+      const r = a * b;
+      if (r <= SAFE && r >= -SAFE) return r + 0; // + 0: no -0 among ints
+    }
+    return ev.arith('*', a, b, this.pos);
+  }
+}
+
+class ExprLessThan extends ExprPrimCall {
+  override eval(env: Env): Value {
+    const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
+    if (typeof a === 'number' && typeof b === 'number') return a < b;
+    return ev.lessThan(a, b, null);
+  }
+}
+
+/** `a op b` for the desugared operators (op is `-`, `*`, `/` or `<`). */
+export function primCall(op: string, args: Expr[], pos: Pos): ExprPrimCall {
+  switch (op) {
+    case '-': return new ExprSub(op, args, pos);
+    case '*': return new ExprMul(op, args, pos);
+    case '<': return new ExprLessThan(op, args, pos);
+  }
+  return new ExprPrimCall(op, args, pos);
 }
 
 export class ExprNot extends Expr {

@@ -5,7 +5,7 @@
 // default stack, or uses more than a quarter of this thread's heap limit.
 import type { EvalArgs } from './cli.js';
 import { enableDerivationsForEval } from './derivation/evaluator-adapter.js';
-import { guardMainThreadAttempt } from './main-thread-guard.js';
+import { guardMainThreadAttempt, withHeadroom } from './main-thread-guard.js';
 import { runEval } from './run-eval.js';
 
 /**
@@ -20,7 +20,7 @@ export function evalOnMainThread(args: EvalArgs, cwd: string, stdinText: string 
   const store = enableDerivationsForEval();
   const leave = guardMainThreadAttempt();
   try {
-    const code = runEval(args, cwd, stdinText, { out: (s) => { output.push(s); }, err }, store);
+    const code = runEval(args, cwd, stdinText, { out: (s) => { output.push(s); }, err: withHeadroom(err) }, store);
     return { code, output };
   } catch {
     return null;

@@ -19,3 +19,17 @@ export function guardMainThreadAttempt(): () => void {
     setStorePathResolver(null);
   };
 }
+
+/** Frames of `probe` that must fit on the stack before a write to a stream (see withHeadroom). */
+const HEADROOM_FRAMES = 400;
+
+function probe(n: number): number { return n === 0 ? 0 : probe(n - 1) + 1; }
+
+/**
+ * `write` run only with room left on the stack: a stream's write that overflows half-way leaves
+ * the stream stuck (later writes, the worker's included, are never flushed). Near the limit this
+ * throws the RangeError before the write, which ends the attempt like any overflow.
+ */
+export function withHeadroom(write: (s: string) => void): (s: string) => void {
+  return (s) => { probe(HEADROOM_FRAMES); write(s); };
+}

@@ -124,7 +124,8 @@ prim('add', 2, (pos, a, b) => {
 prim('sub', 2, (pos, a, b) => arith('-', force(a!), force(b!), pos));
 prim('mul', 2, (pos, a, b) => arith('*', force(a!), force(b!), pos));
 prim('div', 2, (pos, a, b) => arith('/', force(a!), force(b!), pos));
-prim('lessThan', 2, (pos, a, b) => lessThan(force(a!), force(b!), pos));
+// Nix's CompareValues reports its errors without a position.
+prim('lessThan', 2, (_pos, a, b) => lessThan(force(a!), force(b!), null));
 /** A bitwise operation: on JS numbers when both fit in 32 bits (JS's bitwise operators are int32), else on bigints. */
 function bitOp(x: NixInt, y: NixInt, small: (a: number, b: number) => number, big: (a: bigint, b: bigint) => bigint): NixInt {
   if (typeof x === 'number' && typeof y === 'number' && (x | 0) === x && (y | 0) === y) return small(x, y);
@@ -283,12 +284,28 @@ prim('concatMap', 2, (pos, f, l) => {
 });
 prim('all', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).every((x) => forceBool(callFunction(fn, x, pos), pos)); });
 prim('any', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).some((x) => forceBool(callFunction(fn, x, pos), pos)); });
+const lessThanOp = table.get('lessThan')!.value as PrimOp;
 prim('sort', 2, (pos, f, l) => {
   const fn = forceFunction(f!, pos);
-  const x = forceList(l!, pos).slice();
+  // As Nix: every element forced first, in order.
+  const x = forceList(l!, pos).map(force);
+  if (fn === lessThanOp) {
+    const fast = sortPlain(x);
+    if (fast !== null) return fast;
+  }
   // A stable merge sort calling the comparator as Nix's std::stable_sort does (less-than).
   return mergeSort(x, (a, b) => forceBool(call2(fn, a, b, pos), pos));
 });
+
+/**
+ * `sort lessThan` of only ints or only strings without context, sorted natively: equal elements
+ * are then indistinguishable, so any correct order is Nix's. Null when the list is of other kinds.
+ */
+function sortPlain(x: Value[]): Value[] | null {
+  if (x.every((v) => typeof v === 'number')) return Array.from(Float64Array.from(x as number[]).sort());
+  if (x.every((v) => typeof v === 'string')) return (x as string[]).sort(compareBytes);
+  return null;
+}
 prim('partition', 2, (pos, f, l) => {
   const fn = forceFunction(f!, pos);
   const right: Lazy[] = [], wrong: Lazy[] = [];
