@@ -16,6 +16,31 @@ export class Env {
   constructor(readonly up: Env | null, readonly vars: Lazy[]) {}
 }
 
+/**
+ * A frame of n slots, unset (undefined: see ExprVar.lazy) until filled, with generic elements.
+ * Frames made otherwise (`[x]` with a small int x, `new Array(n)`) start as int or double arrays:
+ * variable lookups then see several array kinds, and a read from a double array allocates a box.
+ */
+export function slots(n: number): Lazy[] {
+  const u = undefined as unknown as Lazy;
+  switch (n) {
+    case 0: return [];
+    case 1: return [u];
+    case 2: return [u, u];
+    case 3: return [u, u, u];
+  }
+  const a: Lazy[] = [u, u, u, u];
+  for (let i = 4; i < n; i++) a.push(u);
+  return a;
+}
+
+/** A frame of one variable (see slots). */
+export function frame1(v: Lazy): Lazy[] {
+  const a: Lazy[] = [undefined as unknown as Lazy];
+  a[0] = v;
+  return a;
+}
+
 /** Static scope used while binding: names of a frame, or a `with` frame (names === null). */
 export class Scope {
   constructor(readonly up: Scope | null, readonly names: Map<string, number> | null) {}
@@ -202,7 +227,7 @@ export class ExprAttrs extends Expr {
         for (const k of this.attrs.keys()) index.set(k, index.size);
         this.index = index;
       }
-      const vals: Lazy[] = new Array(this.attrs.size);
+      const vals = slots(this.attrs.size);
       let i = 0;
       if (this.rec) {
         const inner = new Env(env, vals);
@@ -219,7 +244,7 @@ export class ExprAttrs extends Expr {
     let dynPos: Map<string, Pos> | null = null;
     let inner = env;
     if (this.rec) {
-      const vars: Lazy[] = new Array(this.attrs.size);
+      const vars = slots(this.attrs.size);
       inner = new Env(env, vars);
       const hasOverrides = this.attrs.has('__overrides');
       let i = 0;
@@ -288,7 +313,7 @@ export class ExprLet extends Expr {
     this.body.bind(inner);
   }
   eval(env: Env): Value {
-    const vars: Lazy[] = new Array(this.attrs.attrs.size);
+    const vars = slots(this.attrs.attrs.size);
     const inner = new Env(env, vars);
     let i = 0;
     for (const d of this.attrs.attrs.values()) vars[i++] = d.e.lazy(d.inherited ? env : inner);
@@ -303,7 +328,7 @@ export class ExprWith extends Expr {
     this.body.bind(new Scope(scope, null));
   }
   eval(env: Env): Value {
-    return this.body.eval(new Env(env, [this.attrs.lazy(env)]));
+    return this.body.eval(new Env(env, frame1(this.attrs.lazy(env))));
   }
 }
 
@@ -360,6 +385,7 @@ export class ExprCall extends Expr {
   eval(env: Env): Value {
     let f = this.fn.eval(env);
     const args = this.args;
+    if (args.length === 2) return ev.call2(f, args[0]!.lazy(env), args[1]!.lazy(env), this.pos);
     for (let i = 0; i < args.length; i++) f = ev.callFunction(f, args[i]!.lazy(env), this.pos);
     return f;
   }

@@ -1,6 +1,6 @@
 // Core evaluation operations: forcing, calling, coercions, equality, arithmetic. The AST nodes
 // (ast.ts) and the builtins call these. One EvalState per process/thread (set by Evaluator).
-import { ExprLambda, Env, type Expr } from './ast.js';
+import { ExprLambda, Env, frame1, slots, type Expr } from './ast.js';
 import { isShowTrace, NixEvalError, sourceText, type Pos } from './errors.js';
 import { canonPath } from './paths.js';
 import { formatFloatFixed } from './print.js';
@@ -185,6 +185,20 @@ export function callFunction(f: Value, arg: Lazy, pos: Pos | null): Value {
   throw new NixEvalError(`attempt to call something which is not a function but ${showType(f)}`, pos);
 }
 
+/**
+ * f a b. A two-argument primop is called directly, and a lambda `a: b: body` binds both
+ * arguments without making the intermediate function (unseen but for --show-trace's frames).
+ */
+export function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
+  if (f instanceof Lambda) {
+    const fn = f.fn, inner = fn.body;
+    if (fn.formals === null && inner instanceof ExprLambda && inner.formals === null && !isShowTrace()) {
+      return inner.body.eval(new Env(new Env(f.env, frame1(a)), frame1(b)));
+    }
+  } else if (f instanceof PrimOp && f.arity === 2) return f.fn(pos, a, b, undefined!);
+  return callFunction(callFunction(f, a, pos), b, pos);
+}
+
 /** Calls with several arguments (curried). */
 export function callN(f: Value, args: Lazy[], pos: Pos | null): Value {
   let r = f;
@@ -195,10 +209,10 @@ export function callN(f: Value, args: Lazy[], pos: Pos | null): Value {
 function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
   const fn: ExprLambda = f.fn;
   const formals = fn.formals;
-  if (formals === null) return isShowTrace() ? bodyTraced(fn, new Env(f.env, [arg]), pos) : fn.body.eval(new Env(f.env, [arg]));
+  if (formals === null) return isShowTrace() ? bodyTraced(fn, new Env(f.env, frame1(arg)), pos) : fn.body.eval(new Env(f.env, frame1(arg)));
   const attrs = forceAttrs(arg, pos);
   const n = formals.length;
-  const vars: Lazy[] = new Array(n + (fn.arg !== null ? 1 : 0));
+  const vars = slots(n + (fn.arg !== null ? 1 : 0));
   const env = new Env(f.env, vars);
   let used = 0;
   for (let i = 0; i < n; i++) {
@@ -406,11 +420,23 @@ export function coerceToPath(v: Value, ctx: Set<string>, pos: Pos | null): strin
 
 /** `+` on strings/paths and string interpolation (Nix's ExprConcatStrings). `first` is the first part, already evaluated, when not forceString. */
 export function concatStrings(first: Value | undefined, parts: Expr[], env: Env, forceString: boolean, pos: Pos | null): Value {
-  const ctx = new Set<string>();
-  let firstType: 'string' | 'path' | 'int' | 'float' = 'string';
-  let n: NixInt = 0, nf = 0, s = '';
+  // Strings without context, the common case, need no context set and no coercion.
+  let s = '';
   for (let i = 0; i < parts.length; i++) {
     const v = i === 0 && first !== undefined ? first : parts[i]!.eval(env);
+    if (typeof v !== 'string') return concatFrom(i, v, s, parts, env, forceString, pos);
+    s += v;
+  }
+  return s;
+}
+
+/** concatStrings from part `start` (its value `v0`) on, the parts before it being the plain strings `s0`. */
+function concatFrom(start: number, v0: Value, s0: string, parts: Expr[], env: Env, forceString: boolean, pos: Pos | null): Value {
+  const ctx = new Set<string>();
+  let firstType: 'string' | 'path' | 'int' | 'float' = 'string';
+  let n: NixInt = 0, nf = 0, s = s0;
+  for (let i = start; i < parts.length; i++) {
+    const v = i === start ? v0 : parts[i]!.eval(env);
     const isFirst = i === 0 && !forceString;
     if (isFirst) {
       firstType = typeof v === 'number' || typeof v === 'bigint' ? 'int' : v instanceof NixFloat ? 'float' : v instanceof NixPath ? 'path' : 'string';

@@ -180,8 +180,15 @@ export class NixAttrs {
   isEmpty(): boolean { return this.m !== null && this.m.size === 0; }
   /** The number of attributes (without flattening an indexed set). */
   get size(): number { return this.vals !== null ? this.vals.length : this.map.size; }
-  /** Names sorted as Nix 2.8 orders attributes (byte order of the UTF-8 names). */
-  sortedNames(): string[] { return [...this.map.keys()].sort(compareNames); }
+  /** Names sorted as Nix 2.8 orders attributes (byte order of the UTF-8 names). A fresh array. */
+  sortedNames(): string[] {
+    // Kept: attrNames, printing and comparison of one set each sort it again otherwise.
+    // The size check guards against a set completed after a first call (builtins, see defineGlobal).
+    let s = this.sorted;
+    if (s === null || s.length !== this.size) this.sorted = s = [...this.map.keys()].sort(compareNames);
+    return s.slice();
+  }
+  private sorted: string[] | null = null;
 }
 
 /** Layers a `//` chain may have before it is flattened. */
@@ -294,8 +301,8 @@ export function showType(v: Value): string {
   if (Array.isArray(v)) return 'a list';
   if (v instanceof NixAttrs) return 'a set';
   if (v instanceof Lambda) return 'a function';
-  if (v instanceof PrimOp) return 'a built-in function';
-  return 'a partially applied built-in function';
+  if (v instanceof PrimOp) return `the built-in function '${v.name}'`;
+  return `the partially applied built-in function '${(v as PrimOpApp).op.name}'`;
 }
 
 export function isFunction(v: Value): v is Lambda | PrimOp | PrimOpApp {

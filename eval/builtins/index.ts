@@ -15,7 +15,7 @@ import { NixAbortError, NixEvalError, NixThrownError, type Pos } from '../errors
 import {
   callFunction, coerceToPath, coerceToString, compareBytes, copyPathToStore, eqValues, force, forceAttrs, forceBool, forceFloat,
   forceFunction, forceInt, forceList, forceString, forceStringCtx, forceStringNoCtx, hooks, lazyNative, lessThan, arith,
-  isDerivation, typeError, determinePos,
+  isDerivation, typeError, determinePos, call2,
 } from '../evaluator.js';
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
@@ -166,7 +166,6 @@ prim('removeAttrs', 2, (pos, a, l) => {
 }, true);
 prim('listToAttrs', 1, (pos, l) => {
   const m = new Map<string, Lazy>();
-  const srcs = new Map<string, NixAttrs>();
   const xs = forceList(l!, pos);
   for (let i = 0; i < xs.length; i++) {
     const s = forceAttrs(xs[i]!, pos);
@@ -177,13 +176,31 @@ prim('listToAttrs', 1, (pos, l) => {
     const v = s.get('value');
     if (v === undefined) throw missingForCall('value', 'listToAttrs', s, pos);
     m.set(name, v);
-    srcs.set(name, s);
   }
-  // Nix positions each attribute at its element's `value` (looked up only when asked).
   const r = new NixAttrs(m);
-  r.pos = { get: (k: string) => srcs.get(k)?.posOf('value') };
+  r.pos = new ListToAttrsPos(xs);
   return r;
 });
+
+/**
+ * Nix positions each attribute of listToAttrs at its element's `value`. Rarely asked for, so the
+ * name → element map is built on the first question (the names are forced by then).
+ */
+class ListToAttrsPos {
+  private srcs: Map<string, NixAttrs> | null = null;
+  constructor(private readonly xs: Lazy[]) {}
+  get(k: string): Pos | undefined {
+    if (this.srcs === null) {
+      this.srcs = new Map();
+      for (const x of this.xs) {
+        const s = force(x) as NixAttrs;
+        const name = strOf(force(s.get('name')!) as string | NixString);
+        if (!this.srcs.has(name)) this.srcs.set(name, s);
+      }
+    }
+    return this.srcs.get(k)?.posOf('value');
+  }
+}
 prim('intersectAttrs', 2, (pos, a, b) => {
   const x = forceAttrs(a!, pos), y = forceAttrs(b!, pos);
   const m = new Map<string, Lazy>();
@@ -375,14 +392,15 @@ function mergeSort(a: Lazy[], less: (x: Lazy, y: Lazy) => boolean): Lazy[] {
   return src;
 }
 
-/** f a b, without the intermediate partial application when f is a two-argument primop. */
-function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
-  if (f instanceof PrimOp && f.arity === 2) return f.fn(pos, a, b, undefined!);
-  return callFunction(callFunction(f, a, pos), b, pos);
-}
 
 // ---- strings
-prim('toString', 1, (pos, v) => { const ctx = new Set<string>(); return mkString(coerceToString(force(v!), ctx, true, false, pos), ctx); }, true);
+prim('toString', 1, (pos, v) => {
+  const x = force(v!);
+  if (typeof x === 'string') return x;
+  if (typeof x === 'number') return String(x);
+  const ctx = new Set<string>();
+  return mkString(coerceToString(x, ctx, true, false, pos), ctx);
+}, true);
 prim('stringLength', 1, (pos, v) => {
   const s = coerceToString(force(v!), new Set(), false, false, pos);
   return isAscii(s) ? s.length : utf8(s).length;
