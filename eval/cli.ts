@@ -69,7 +69,7 @@ export async function run(argv: string[], ctx: CliContext): Promise<number> {
   let shownErr = 0;
   if (process.env.TSIX_EVAL_WORKER !== '1') {
     const { evalOnMainThread } = await import('./main-thread-eval.js');
-    const r = evalOnMainThread(args, process.cwd(), stdinText, (s) => { ctx.stderr.write(s); shownErr++; });
+    const r = await evalOnMainThread(args, process.cwd(), stdinText, (s) => { ctx.stderr.write(s); shownErr++; });
     if (r !== null) {
       for (const s of r.output) ctx.stdout.write(s);
       return r.code;

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// tsix command line: parses global options, then dispatches to a lazily imported command module.
+// tsix command line: parses global options, then dispatches to a lazily imported command module
+// (the help texts too are imported only when asked for: start-up time counts for every command).
 import type { CliContext, CommandRun } from './command.js';
 import { errorMessage, exitCodeFor } from './exit-codes.js';
-import { commandHelp, overview } from './help.js';
 import { readFileSync } from 'node:fs';
 
 /** Command words → module exporting `run`. Longest match wins ("store add" before "store"). */
@@ -43,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
     else if (a === '--verbose' || a === '-v') ctx.verbose = true;
     else if (a === '--help' || a === '-h' || a === 'help') {
       const topic = argv[i + 1];
+      const { commandHelp, overview } = await import('./help.js');
       process.stdout.write(topic && COMMANDS[topic] ? commandHelp(topic) : overview(version()));
       return 0;
     } else if (a === '--version') { process.stdout.write(`tsix ${version()}\n`); return 0; }
@@ -59,6 +60,7 @@ async function main(argv: string[]): Promise<number> {
   // `--help` before a `--` asks for help, wherever it stands (as in Nix's commands).
   const dashdash = rest.indexOf('--');
   if (rest.slice(0, dashdash < 0 ? rest.length : dashdash).some((a) => a === '--help' || a === '-h')) {
+    const { commandHelp } = await import('./help.js');
     process.stdout.write(commandHelp(name!));
     return 0;
   }

@@ -9,7 +9,8 @@
 // (force, forceAttrs, forceStringCtx, coerceToString, callFunction, …) and ../values.js (mkString,
 // mkAttrs, NixString with its context set). Path values reach the store through
 // hooks.store (StoreAdapter in ../evaluator.js), which the evaluator's owner sets.
-import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { existsSync, readFileSync, readdirSync, lstatSync, statSync } from 'node:fs';
 import { NixAbortError, NixEvalError, NixThrownError, type Pos } from '../errors.js';
 import {
@@ -30,6 +31,13 @@ import { fromJSON } from './json.js';
 import { traceWrite } from '../trace.js';
 import { COREPKGS } from '../derivation/corepkgs.js';
 import { checkReadContext, hostPathOf } from '../ifd/store-reads.js';
+
+const require = createRequire(import.meta.url);
+let crypto: typeof import('node:crypto') | null = null;
+/** node:crypto's createHash, the module loaded on first use: loading it is start-up time most evaluations do not need. */
+function createHash(algo: string): Hash {
+  return (crypto ??= require('node:crypto') as typeof import('node:crypto')).createHash(algo);
+}
 
 /** Where `<nix/…>` (Nix's corepkgs) lives; files there are served from memory. */
 export const COREPKGS_DIR = '/__corepkgs__';
