@@ -12,32 +12,31 @@ export const DERIVATION_NIX_ORIGIN = '//builtin/derivation.nix';
 
 export type { Pos } from './errors.js';
 
-export class Env {
-  constructor(readonly up: Env | null, readonly vars: Lazy[]) {}
-}
-
 /**
- * A frame of n slots, unset (undefined: see ExprVar.lazy) until filled, with generic elements.
- * Frames made otherwise (`[x]` with a small int x, `new Array(n)`) start as int or double arrays:
- * variable lookups then see several array kinds, and a read from a double array allocates a box.
+ * A frame of the environment: slot 0 holds the enclosing frame (null at the top), the variables
+ * follow. One array rather than an object holding an array: a call allocates one object, not two.
+ * Slot 0 is never a number, so a frame's array always has generic elements (an array that starts
+ * as an int or double array makes variable lookups polymorphic, and a read from a double array
+ * allocates a box).
  */
-export function slots(n: number): Lazy[] {
-  const u = undefined as unknown as Lazy;
-  switch (n) {
-    case 0: return [];
-    case 1: return [u];
-    case 2: return [u, u];
-    case 3: return [u, u, u];
-  }
-  const a: Lazy[] = [u, u, u, u];
-  for (let i = 4; i < n; i++) a.push(u);
-  return a;
+export type Env = unknown[];
+
+/** A frame of one variable. */
+export function frame1(up: Env | null, v: Lazy): Env {
+  return [up, v];
 }
 
-/** A frame of one variable (see slots). */
-export function frame1(v: Lazy): Lazy[] {
-  const a: Lazy[] = [undefined as unknown as Lazy];
-  a[0] = v;
+/** A frame of n variables, unset (undefined: see ExprVar.lazy) until filled, from slot 1 on. */
+export function frameN(up: Env | null, n: number): Env {
+  const u = undefined;
+  switch (n) {
+    case 0: return [up];
+    case 1: return [up, u];
+    case 2: return [up, u, u];
+    case 3: return [up, u, u, u];
+  }
+  const a: Env = [up, u, u, u, u];
+  for (let i = 4; i < n; i++) a.push(u);
   return a;
 }
 
@@ -63,7 +62,8 @@ export class ExprConst extends Expr {
 
 export class ExprVar extends Expr {
   level = 0;
-  index = 0;
+  /** The variable's slot in its frame (see Env). */
+  slot = 0;
   /** Levels of enclosing `with` frames, innermost first; non-null when the name is not lexically bound. */
   withLevels: number[] | null = null;
   constructor(readonly name: string, pos: Pos) { super(); this.pos = pos; }
@@ -73,7 +73,7 @@ export class ExprVar extends Expr {
     for (let s: Scope | null = scope; s; s = s.up, level++) {
       if (s.names === null) { withs.push(level); continue; }
       const idx = s.names.get(this.name);
-      if (idx !== undefined) { this.level = level; this.index = idx; return; }
+      if (idx !== undefined) { this.level = level; this.slot = idx + 1; return; }
     }
     if (withs.length === 0) throw new NixEvalError(`undefined variable '${this.name}'`, this.pos);
     this.withLevels = withs;
@@ -81,13 +81,13 @@ export class ExprVar extends Expr {
   lookup(env: Env): Lazy {
     if (this.withLevels === null) {
       let e = env;
-      for (let l = this.level; l > 0; l--) e = e.up!;
-      return e.vars[this.index]!;
+      for (let l = this.level; l > 0; l--) e = e[0] as Env;
+      return e[this.slot] as Lazy;
     }
     for (const wl of this.withLevels) {
       let e = env;
-      for (let l = wl; l > 0; l--) e = e.up!;
-      const attrs = ev.forceAttrs(e.vars[0]!, null);
+      for (let l = wl; l > 0; l--) e = e[0] as Env;
+      const attrs = ev.forceAttrs(e[1] as Lazy, null);
       const v = attrs.get(this.name);
       if (v !== undefined) return v;
     }
@@ -224,18 +224,18 @@ export class ExprAttrs extends Expr {
       let index = this.index;
       if (index === null) {
         index = new Map();
-        for (const k of this.attrs.keys()) index.set(k, index.size);
+        for (const k of this.attrs.keys()) index.set(k, index.size + 1);
         this.index = index;
       }
-      const vals = slots(this.attrs.size);
-      let i = 0;
+      // The values are laid out as a frame: for `rec`, the frame its attributes see.
+      const vals = frameN(this.rec ? env : null, this.attrs.size);
+      let i = 1;
       if (this.rec) {
-        const inner = new Env(env, vals);
-        for (const d of this.attrs.values()) vals[i++] = d.e.lazy(d.inherited ? env : inner);
+        for (const d of this.attrs.values()) vals[i++] = d.e.lazy(d.inherited ? env : vals);
       } else {
         for (const d of this.attrs.values()) vals[i++] = d.e.lazy(env);
       }
-      const a = NixAttrs.indexed(index, vals);
+      const a = NixAttrs.indexed(index, vals as Lazy[]);
       a.pos = this.attrs;
       a.litPos = this.pos;
       return a;
@@ -244,10 +244,10 @@ export class ExprAttrs extends Expr {
     let dynPos: Map<string, Pos> | null = null;
     let inner = env;
     if (this.rec) {
-      const vars = slots(this.attrs.size);
-      inner = new Env(env, vars);
+      const vars = frameN(env, this.attrs.size);
+      inner = vars;
       const hasOverrides = this.attrs.has('__overrides');
-      let i = 0;
+      let i = 1;
       for (const [k, d] of this.attrs) {
         // With `__overrides`, Nix makes every own attribute a thunk (no variable is looked up
         // early), so that references to an overridden attribute see the override.
@@ -261,7 +261,7 @@ export class ExprAttrs extends Expr {
         const ovs = ev.forceAttrs(map.get('__overrides')!, this.pos);
         for (const [k, v] of ovs.map) {
           const idx = names.indexOf(k);
-          if (idx >= 0) vars[idx] = v;
+          if (idx >= 0) vars[idx + 1] = v;
           map.set(k, v);
           const op = ovs.posOf(k);
           if (op) (dynPos ??= new Map()).set(k, op);
@@ -313,10 +313,9 @@ export class ExprLet extends Expr {
     this.body.bind(inner);
   }
   eval(env: Env): Value {
-    const vars = slots(this.attrs.attrs.size);
-    const inner = new Env(env, vars);
-    let i = 0;
-    for (const d of this.attrs.attrs.values()) vars[i++] = d.e.lazy(d.inherited ? env : inner);
+    const inner = frameN(env, this.attrs.attrs.size);
+    let i = 1;
+    for (const d of this.attrs.attrs.values()) inner[i++] = d.e.lazy(d.inherited ? env : inner);
     return this.body.eval(inner);
   }
 }
@@ -328,7 +327,7 @@ export class ExprWith extends Expr {
     this.body.bind(new Scope(scope, null));
   }
   eval(env: Env): Value {
-    return this.body.eval(new Env(env, frame1(this.attrs.lazy(env))));
+    return this.body.eval(frame1(env, this.attrs.lazy(env)));
   }
 }
 

@@ -1,6 +1,6 @@
 // Core evaluation operations: forcing, calling, coercions, equality, arithmetic. The AST nodes
 // (ast.ts) and the builtins call these. One EvalState per process/thread (set by Evaluator).
-import { ExprLambda, Env, frame1, slots, type Expr } from './ast.js';
+import { ExprLambda, frame1, frameN, type Env, type Expr } from './ast.js';
 import { isShowTrace, NixEvalError, sourceText, type Pos } from './errors.js';
 import { canonPath } from './paths.js';
 import { formatFloatFixed } from './print.js';
@@ -193,7 +193,7 @@ export function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
   if (f instanceof Lambda) {
     const fn = f.fn, inner = fn.body;
     if (fn.formals === null && inner instanceof ExprLambda && inner.formals === null && !isShowTrace()) {
-      return inner.body.eval(new Env(new Env(f.env, frame1(a)), frame1(b)));
+      return inner.body.eval(frame1(frame1(f.env, a), b));
     }
   } else if (f instanceof PrimOp && f.arity === 2) return f.fn(pos, a, b, undefined!);
   return callFunction(callFunction(f, a, pos), b, pos);
@@ -209,21 +209,20 @@ export function callN(f: Value, args: Lazy[], pos: Pos | null): Value {
 function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
   const fn: ExprLambda = f.fn;
   const formals = fn.formals;
-  if (formals === null) return isShowTrace() ? bodyTraced(fn, new Env(f.env, frame1(arg)), pos) : fn.body.eval(new Env(f.env, frame1(arg)));
+  if (formals === null) return isShowTrace() ? bodyTraced(fn, frame1(f.env, arg), pos) : fn.body.eval(frame1(f.env, arg));
   const attrs = forceAttrs(arg, pos);
   const n = formals.length;
-  const vars = slots(n + (fn.arg !== null ? 1 : 0));
-  const env = new Env(f.env, vars);
+  const env = frameN(f.env, n + (fn.arg !== null ? 1 : 0));
   let used = 0;
   for (let i = 0; i < n; i++) {
     const fm = formals[i]!;
     const a = attrs.get(fm.name);
     if (a === undefined) {
       if (fm.def === null) throw new NixEvalError(`${fn.describe()} called without required argument '${fm.name}'`, pos);
-      vars[i] = fm.def.lazy(env);
-    } else { used++; vars[i] = a; }
+      env[i + 1] = fm.def.lazy(env);
+    } else { used++; env[i + 1] = a; }
   }
-  if (fn.arg !== null) vars[n] = arg;
+  if (fn.arg !== null) env[n + 1] = arg;
   if (!fn.ellipsis && used !== attrs.size) {
     const names = new Set(formals.map((x) => x.name));
     for (const k of attrs.sortedNames()) {
@@ -470,4 +469,5 @@ export function posToAttrs(pos: Pos | null): Value {
   return mkAttrs({ file, line: pos.line, column: pos.col });
 }
 
-export { mkAttrs, Env };
+export { mkAttrs };
+export type { Env };

@@ -93,7 +93,7 @@ export class NixAttrs {
   litPos: Pos | null = null;
   /** The attributes; null while this set is indexed or layered (see indexed and update). */
   private m: Map<string, Lazy> | null;
-  /** Indexed: name → position in vals (shared by every set an attribute-set literal makes). */
+  /** Indexed: name → position in vals, from 1 (vals is laid out as a frame, see ast.ts's Env; idx is shared by every set an attribute-set literal makes). */
   private idx: Map<string, number> | null = null;
   private vals: Lazy[] | null = null;
   private base: NixAttrs | null = null;
@@ -179,7 +179,7 @@ export class NixAttrs {
   /** Whether the set has no attributes (without flattening: a layered set is never empty). */
   isEmpty(): boolean { return this.m !== null && this.m.size === 0; }
   /** The number of attributes (without flattening an indexed set). */
-  get size(): number { return this.vals !== null ? this.vals.length : this.map.size; }
+  get size(): number { return this.vals !== null ? this.vals.length - 1 : this.map.size; }
   /** Names sorted as Nix 2.8 orders attributes (byte order of the UTF-8 names). A fresh array. */
   sortedNames(): string[] {
     // Kept: attrNames, printing and comparison of one set each sort it again otherwise.
