@@ -37,9 +37,11 @@ export function forceThunk(t: Thunk): Value {
   if (state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.native === null && t.expr !== null ? t.expr.pos ?? null : null);
   t.state = ThunkState.Running;
   try {
-    const v = state === ThunkState.PendingApp
-      ? callFunction(force(t.value as Lazy), t.env as unknown as Lazy, t.expr as unknown as Pos | null)
-      : t.native !== null ? t.native() : t.expr!.eval(t.env!);
+    const v = state === ThunkState.Pending
+      ? (t.native !== null ? t.native() : t.expr!.eval(t.env!))
+      : state === ThunkState.PendingApp
+        ? callFunction(force(t.value as Lazy), t.env as unknown as Lazy, t.expr as unknown as Pos | null)
+        : call2(force(t.value as Lazy), t.expr as unknown as Lazy, t.env as unknown as Lazy, null);
     t.value = v;
     t.state = ThunkState.Done;
     t.expr = null; t.env = null; t.native = null;

@@ -228,7 +228,7 @@ export class PrimOpApp {
   constructor(readonly op: PrimOp, readonly args: Lazy[]) {}
 }
 
-export const enum ThunkState { Pending, Running, Done, /** A lazy application, see appThunk. */ PendingApp }
+export const enum ThunkState { Pending, Running, Done, /** A lazy application, see appThunk. */ PendingApp, /** See appThunk2. */ PendingApp2 }
 
 export class Thunk {
   state: ThunkState = ThunkState.Pending;
@@ -246,6 +246,17 @@ export function appThunk(f: Lazy, arg: Lazy, pos: Pos | null): Thunk {
   const t = new Thunk(pos as unknown as Expr | null, arg as unknown as Env | null, null);
   t.value = f as Value;
   t.state = ThunkState.PendingApp;
+  return t;
+}
+
+/**
+ * The lazy application `f a b`, called without a position (mapAttrs' and zipAttrsWith's values):
+ * one object for Nix's two mkApp. Until forced, `value` holds f, `expr` a and `env` b.
+ */
+export function appThunk2(f: Lazy, a: Lazy, b: Lazy): Thunk {
+  const t = new Thunk(a as unknown as Expr | null, b as unknown as Env | null, null);
+  t.value = f as Value;
+  t.state = ThunkState.PendingApp2;
   return t;
 }
 

@@ -21,7 +21,7 @@ import {
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
 import {
-  EMPTY_CTX, appThunk, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
+  EMPTY_CTX, appThunk, appThunk2, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
   intAdd, intFromNumber, intToBigInt, mkInt, type Lazy, type NixInt, type PrimFn, type Value,
 } from '../values.js';
 import { compareVersions, splitVersion, parseDrvName } from '../lib/versions.js';
@@ -238,7 +238,7 @@ prim('mapAttrs', 2, (pos, f, a) => {
   const s = forceAttrs(a!, pos);
   const m = new Map<string, Lazy>();
   // As Nix: per attribute, the application of (the application of f to the name) to the value.
-  for (const [k, v] of s.map) m.set(k, appThunk(appThunk(f!, k, null), v, null)); // called without a position, as Nix's mkApp
+  for (const [k, v] of s.map) m.set(k, appThunk2(f!, k, v)); // called without a position, as Nix's mkApp
   return new NixAttrs(m); // Nix's mapAttrs keeps no positions
 });
 prim('zipAttrsWith', 2, (pos, f, l) => {
@@ -252,7 +252,7 @@ prim('zipAttrsWith', 2, (pos, f, l) => {
   }
   const m = new Map<string, Lazy>();
   // Lazy applications (Nix's mkApp), called without a position.
-  for (const [k, vs] of acc) m.set(k, appThunk(appThunk(f!, k, null), vs, null));
+  for (const [k, vs] of acc) m.set(k, appThunk2(f!, k, vs));
   return new NixAttrs(m);
 });
 prim('unsafeGetAttrPos', 2, (pos, n, a) => {
@@ -410,7 +410,8 @@ prim('toString', 1, (pos, v) => {
   return mkString(coerceToString(x, ctx, true, false, pos), ctx);
 }, true);
 prim('stringLength', 1, (pos, v) => {
-  const s = coerceToString(force(v!), new Set(), false, false, pos);
+  const x = force(v!);
+  const s = typeof x === 'string' ? x : coerceToString(x, new Set(), false, true, pos);
   return isAscii(s) ? s.length : utf8(s).length;
 });
 prim('substring', 3, (pos, a, b, v) => {
