@@ -96,25 +96,30 @@ export class NixAttrs {
   /** Indexed: name → position in vals, from 1 (vals is laid out as a frame, see ast.ts's Env; idx is shared by every set an attribute-set literal makes). */
   private idx: Map<string, number> | null = null;
   private vals: Lazy[] | null = null;
-  private base: NixAttrs | null = null;
-  private top: NixAttrs | null = null;
-  /** Layers below this one (0 when flat). */
-  private depth = 0;
+  /** Layered (see update): flat or indexed sets from the bottom up, shared with the sets this one was made from. */
+  private runs: NixAttrs[] | null = null;
   constructor(map: Map<string, Lazy>) { this.m = map; }
 
   /**
-   * `a // b` without copying: a layer over `a`, flattened into one Map on the first use of `map`
-   * (lookups walk the layers). A fold of `//` thus copies its accumulator once every MAX_DEPTH
-   * steps instead of at every step.
+   * `a // b`: a's sets with b on top, shared, not copied. From MIN_RUNS sets on, the top two are
+   * merged into a new map while the upper one is at least half the size of the lower, as in a
+   * binary counter: a lookup then tries O(log n) sets, and a fold of `acc // { … }` copies each
+   * attribute O(log n) times (copying the whole set at each step, as Nix does, is quadratic).
+   * Below MIN_RUNS nothing is copied: most `//` chains are short.
    */
   static update(a: NixAttrs, b: NixAttrs): NixAttrs {
+    const runs = a.runs !== null ? a.runs.slice() : [a];
+    let top = b.runs !== null ? new NixAttrs(b.map) : b;
+    while (runs.length >= MIN_RUNS && top.size * 2 >= runs[runs.length - 1]!.size) {
+      const m = new Map(runs.pop()!.map);
+      for (const [k, v] of top.map) m.set(k, v);
+      top = new NixAttrs(m);
+    }
+    runs.push(top);
     const r = new NixAttrs(null!);
     r.m = null;
-    r.base = a;
-    r.top = b;
-    r.depth = Math.max(a.depth, b.depth) + 1;
+    r.runs = runs;
     r.posFrom = [b, a];
-    if (r.depth > MAX_DEPTH) r.flatten();
     return r;
   }
 
@@ -143,15 +148,11 @@ export class NixAttrs {
       this.vals = null;
       return m;
     }
-    const tops: NixAttrs[] = [];
-    let s: NixAttrs = this;
-    while (s.m === null && s.vals === null) { tops.push(s.top!); s = s.base!; }
-    const m = new Map(s.map);
-    for (let i = tops.length - 1; i >= 0; i--) for (const [k, v] of tops[i]!.map) m.set(k, v);
+    const runs = this.runs!;
+    const m = new Map(runs[0]!.map);
+    for (let i = 1; i < runs.length; i++) for (const [k, v] of runs[i]!.map) m.set(k, v);
     this.m = m;
-    this.base = null;
-    this.top = null;
-    this.depth = 0;
+    this.runs = null;
     return m;
   }
 
@@ -163,17 +164,22 @@ export class NixAttrs {
     return undefined;
   }
   get(name: string): Lazy | undefined {
-    let s: NixAttrs = this;
-    for (;;) {
-      if (s.m !== null) return s.m.get(name);
-      if (s.vals !== null) {
-        const i = s.idx!.get(name);
-        return i === undefined ? undefined : s.vals[i];
-      }
-      const v = s.top!.get(name);
+    const m = this.m;
+    if (m !== null) return m.get(name);
+    return this.vals !== null ? this.getIndexed(name) : this.getLayered(name);
+  }
+  private getIndexed(name: string): Lazy | undefined {
+    const i = this.idx!.get(name);
+    return i === undefined ? undefined : this.vals![i];
+  }
+  private getLayered(name: string): Lazy | undefined {
+    const runs = this.runs!;
+    for (let i = runs.length - 1; i >= 0; i--) {
+      const r = runs[i]!;
+      const v = r.m !== null ? r.m.get(name) : r.getIndexed(name);
       if (v !== undefined) return v;
-      s = s.base!;
     }
+    return undefined;
   }
   has(name: string): boolean { return this.get(name) !== undefined; }
   /** Whether the set has no attributes (without flattening: a layered set is never empty). */
@@ -191,8 +197,8 @@ export class NixAttrs {
   private sorted: string[] | null = null;
 }
 
-/** Layers a `//` chain may have before it is flattened. */
-const MAX_DEPTH = 16;
+/** Sets a `//` chain has before any is merged (see NixAttrs.update). */
+const MIN_RUNS = 4;
 
 export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
