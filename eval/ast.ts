@@ -34,9 +34,13 @@ export function frameN(up: Env | null, n: number): Env {
     case 1: return [up, u];
     case 2: return [up, u, u];
     case 3: return [up, u, u, u];
+    case 4: return [up, u, u, u, u];
+    case 5: return [up, u, u, u, u, u];
+    case 6: return [up, u, u, u, u, u, u];
+    case 7: return [up, u, u, u, u, u, u, u];
   }
-  const a: Env = [up, u, u, u, u];
-  for (let i = 4; i < n; i++) a.push(u);
+  const a: Env = [up, u, u, u, u, u, u, u, u];
+  for (let i = 8; i < n; i++) a.push(u);
   return a;
 }
 
@@ -219,6 +223,12 @@ export class ExprAttrs extends Expr {
   }
   /** Name → index of the static attributes, for sets made without a Map (see NixAttrs.indexed). */
   private index: Map<string, number> | null = null;
+  private defs: AttrDef[] | null = null;
+  /**
+   * The static attributes' definitions in order, as an array: iterating the Map would allocate an
+   * iterator and a result per attribute while the evaluating code is not yet optimised.
+   */
+  defList(): AttrDef[] { return this.defs ??= [...this.attrs.values()]; }
   eval(env: Env): Value {
     if (this.dynamic.length === 0 && this.attrs.size > 0 && !this.attrs.has('__overrides')) {
       let index = this.index;
@@ -228,12 +238,12 @@ export class ExprAttrs extends Expr {
         this.index = index;
       }
       // The values are laid out as a frame: for `rec`, the frame its attributes see.
-      const vals = frameN(this.rec ? env : null, this.attrs.size);
-      let i = 1;
+      const defs = this.defList();
+      const vals = frameN(this.rec ? env : null, defs.length);
       if (this.rec) {
-        for (const d of this.attrs.values()) vals[i++] = d.e.lazy(d.inherited ? env : vals);
+        for (let i = 0; i < defs.length; i++) { const d = defs[i]!; vals[i + 1] = d.e.lazy(d.inherited ? env : vals); }
       } else {
-        for (const d of this.attrs.values()) vals[i++] = d.e.lazy(env);
+        for (let i = 0; i < defs.length; i++) vals[i + 1] = defs[i]!.e.lazy(env);
       }
       const a = NixAttrs.indexed(index, vals as Lazy[]);
       a.pos = this.attrs;
@@ -313,9 +323,9 @@ export class ExprLet extends Expr {
     this.body.bind(inner);
   }
   eval(env: Env): Value {
-    const inner = frameN(env, this.attrs.attrs.size);
-    let i = 1;
-    for (const d of this.attrs.attrs.values()) inner[i++] = d.e.lazy(d.inherited ? env : inner);
+    const defs = this.attrs.defList();
+    const inner = frameN(env, defs.length);
+    for (let i = 0; i < defs.length; i++) { const d = defs[i]!; inner[i + 1] = d.e.lazy(d.inherited ? env : inner); }
     return this.body.eval(inner);
   }
 }

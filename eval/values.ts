@@ -108,14 +108,17 @@ export class NixAttrs {
    * Below MIN_RUNS nothing is copied: most `//` chains are short.
    */
   static update(a: NixAttrs, b: NixAttrs): NixAttrs {
-    const runs = a.runs !== null ? a.runs.slice() : [a];
+    const below = a.runs ?? [a];
+    let n = below.length;
     let top = b.runs !== null ? new NixAttrs(b.map) : b;
-    while (runs.length >= MIN_RUNS && top.size * 2 >= runs[runs.length - 1]!.size) {
-      const m = new Map(runs.pop()!.map);
-      for (const [k, v] of top.map) m.set(k, v);
+    while (n >= MIN_RUNS && top.size * 2 >= below[n - 1]!.size) {
+      const m = new Map(below[--n]!.map);
+      top.map.forEach((v, k) => { m.set(k, v); });
       top = new NixAttrs(m);
     }
-    runs.push(top);
+    const runs: NixAttrs[] = new Array(n + 1);
+    for (let i = 0; i < n; i++) runs[i] = below[i]!;
+    runs[n] = top;
     const r = new NixAttrs(null!);
     r.m = null;
     r.runs = runs;
@@ -142,7 +145,7 @@ export class NixAttrs {
     if (this.vals !== null) {
       const m = new Map<string, Lazy>();
       const vals = this.vals;
-      for (const [k, i] of this.idx!) m.set(k, vals[i]!);
+      this.idx!.forEach((i, k) => { m.set(k, vals[i]!); });
       this.m = m;
       this.idx = null;
       this.vals = null;
@@ -150,7 +153,7 @@ export class NixAttrs {
     }
     const runs = this.runs!;
     const m = new Map(runs[0]!.map);
-    for (let i = 1; i < runs.length; i++) for (const [k, v] of runs[i]!.map) m.set(k, v);
+    for (let i = 1; i < runs.length; i++) runs[i]!.map.forEach((v, k) => { m.set(k, v); });
     this.m = m;
     this.runs = null;
     return m;

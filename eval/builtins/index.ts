@@ -238,7 +238,7 @@ prim('mapAttrs', 2, (pos, f, a) => {
   const s = forceAttrs(a!, pos);
   const m = new Map<string, Lazy>();
   // As Nix: per attribute, the application of (the application of f to the name) to the value.
-  for (const [k, v] of s.map) m.set(k, appThunk2(f!, k, v)); // called without a position, as Nix's mkApp
+  s.map.forEach((v, k) => { m.set(k, appThunk2(f!, k, v)); }); // called without a position, as Nix's mkApp
   return new NixAttrs(m); // Nix's mapAttrs keeps no positions
 });
 prim('zipAttrsWith', 2, (pos, f, l) => {
@@ -428,10 +428,23 @@ prim('substring', 3, (pos, a, b, v) => {
   return mkString(st >= buf.length ? '' : buf.subarray(st, end).toString('utf8'), ctx);
 });
 prim('concatStringsSep', 2, (pos, sep, l) => {
-  const ctx = new Set<string>();
-  const s = forceStringCtx(sep!, ctx, pos);
-  return mkString(forceList(l!, pos).map((e) => coerceToString(force(e), ctx, false, true, pos)).join(s), ctx);
+  // Plain strings, the common case, need no context set.
+  const s = force(sep!);
+  if (typeof s !== 'string') return concatSep(s, l!, pos);
+  const xs = forceList(l!, pos);
+  let out = '';
+  for (let i = 0; i < xs.length; i++) {
+    const x = force(xs[i]!);
+    if (typeof x !== 'string') return concatSep(s, xs, pos);
+    out += i === 0 ? x : s + x;
+  }
+  return out;
 });
+function concatSep(sep: Value, l: Lazy, pos: Pos | null): Value {
+  const ctx = new Set<string>();
+  const s = forceStringCtx(sep, ctx, pos);
+  return mkString(forceList(l, pos).map((e) => coerceToString(force(e), ctx, false, true, pos)).join(s), ctx);
+}
 prim('replaceStrings', 3, (pos, from, to, s) => {
   const fromL = forceList(from!, pos).map((x) => str(x, pos));
   const toL = forceList(to!, pos);
