@@ -327,7 +327,15 @@ prim('sort', 2, (pos, f, l) => {
  * are then indistinguishable, so any correct order is Nix's. Null when the list is of other kinds.
  */
 function sortPlain(x: Value[]): Value[] | null {
-  if (x.every((v) => typeof v === 'number')) return Array.from(Float64Array.from(x as number[]).sort());
+  const n = x.length;
+  if (x.every((v) => typeof v === 'number')) {
+    // Copied by hand: Float64Array.from and Array.from go through the iterator protocol.
+    const f = new Float64Array(n);
+    for (let i = 0; i < n; i++) f[i] = x[i] as number;
+    f.sort();
+    for (let i = 0; i < n; i++) x[i] = f[i]!;
+    return x;
+  }
   if (x.every((v) => typeof v === 'string')) return (x as string[]).sort(compareBytes);
   return null;
 }
