@@ -34,17 +34,16 @@ export function forceThunk(t: Thunk): Value {
   if (t.state === ThunkState.Done) return t.value;
   if (heapCheck !== null && (++heapTicks & 0x3ffff) === 0) heapCheck();
   const state = t.state;
-  if (state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.native === null && t.expr !== null ? t.expr.pos ?? null : null);
+  if (state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.expr !== null ? t.expr.pos ?? null : null);
   t.state = ThunkState.Running;
   try {
-    const v = state === ThunkState.Pending
-      ? (t.native !== null ? t.native() : t.expr!.eval(t.env!))
-      : state === ThunkState.PendingApp
-        ? callFunction(force(t.value as Lazy), t.env as unknown as Lazy, t.expr as unknown as Pos | null)
-        : call2(force(t.value as Lazy), t.expr as unknown as Lazy, t.env as unknown as Lazy, null);
+    const v = state === ThunkState.Pending ? t.expr!.eval(t.env!)
+      : state === ThunkState.PendingApp ? callFunction(force(t.value as Lazy), t.env as unknown as Lazy, t.expr as unknown as Pos | null)
+      : state === ThunkState.PendingApp2 ? call2(force(t.value as Lazy), t.expr as unknown as Lazy, t.env as unknown as Lazy, null)
+      : (t.value as unknown as () => Value)();
     t.value = v;
     t.state = ThunkState.Done;
-    t.expr = null; t.env = null; t.native = null;
+    t.expr = null; t.env = null;
     return v;
   } catch (e) {
     t.state = state;

@@ -237,13 +237,23 @@ export class PrimOpApp {
   constructor(readonly op: PrimOp, readonly args: Lazy[]) {}
 }
 
-export const enum ThunkState { Pending, Running, Done, /** A lazy application, see appThunk. */ PendingApp, /** See appThunk2. */ PendingApp2 }
+export const enum ThunkState {
+  Pending, Running, Done,
+  /** A lazy application, see appThunk. */ PendingApp,
+  /** See appThunk2. */ PendingApp2,
+  /** A native computation, held in `value` until forced (see Thunk). */ PendingNative,
+}
 
 export class Thunk {
   state: ThunkState = ThunkState.Pending;
   value: Value = null;
-  /** Either an expression in an environment, or a native computation (for builtins' lazy results). */
-  constructor(public expr: Expr | null, public env: Env | null, public native: (() => Value) | null = null) {}
+  /**
+   * Either an expression in an environment, or a native computation (for builtins' lazy results),
+   * kept in `value` until forced: no field of its own, thunks being the most numerous objects.
+   */
+  constructor(public expr: Expr | null, public env: Env | null, native: (() => Value) | null = null) {
+    if (native !== null) { this.state = ThunkState.PendingNative; this.value = native as unknown as Value; }
+  }
 }
 
 /**
@@ -252,7 +262,7 @@ export class Thunk {
  * builtins.genList and map make one per element.
  */
 export function appThunk(f: Lazy, arg: Lazy, pos: Pos | null): Thunk {
-  const t = new Thunk(pos as unknown as Expr | null, arg as unknown as Env | null, null);
+  const t = new Thunk(pos as unknown as Expr | null, arg as unknown as Env | null);
   t.value = f as Value;
   t.state = ThunkState.PendingApp;
   return t;
@@ -263,7 +273,7 @@ export function appThunk(f: Lazy, arg: Lazy, pos: Pos | null): Thunk {
  * one object for Nix's two mkApp. Until forced, `value` holds f, `expr` a and `env` b.
  */
 export function appThunk2(f: Lazy, a: Lazy, b: Lazy): Thunk {
-  const t = new Thunk(a as unknown as Expr | null, b as unknown as Env | null, null);
+  const t = new Thunk(a as unknown as Expr | null, b as unknown as Env | null);
   t.value = f as Value;
   t.state = ThunkState.PendingApp2;
   return t;
