@@ -2,7 +2,7 @@
 // bound (bind()), to (level, index) pairs into Env frames, or to a list of enclosing `with` levels.
 import { NixAssertionError, NixEvalError, showPosParen, type Pos } from './errors.js';
 import {
-  EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, intAdd, showType, type Lazy, type Value,
+  EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, ThunkState, intAdd, showType, type Lazy, type Value,
 } from './values.js';
 import * as ev from './evaluator.js';
 import { showExprDefault } from './show-expr.js';
@@ -98,7 +98,13 @@ export class ExprVar extends Expr {
     throw new NixEvalError(`undefined variable '${this.name}'`, this.pos);
   }
   eval(env: Env): Value {
-    const v = this.lookup(env);
+    let v: Lazy;
+    if (this.withLevels === null) {
+      // lookup() written out: the most frequent evaluation step.
+      let e = env;
+      for (let l = this.level; l > 0; l--) e = e[0] as Env;
+      v = e[this.slot] as Lazy;
+    } else v = this.lookup(env);
     return v instanceof Thunk ? ev.forceThunk(v) : v;
   }
   override lazy(env: Env): Lazy {
@@ -132,7 +138,39 @@ export class ExprSelect extends Expr {
     this.def?.bind(scope);
   }
   eval(env: Env): Value {
-    let v: Value = this.e.eval(env);
+    const v = this.e.eval(env);
+    // `e.name`, the most frequent selection, without the loop.
+    const path = this.path;
+    if (path.length === 1 && this.def === null && v instanceof NixAttrs) {
+      const n = path[0]!;
+      if (typeof n === 'string') {
+        const a = v.get(n);
+        if (a !== undefined) {
+          if (!(a instanceof Thunk)) return a;
+          if (a.state === ThunkState.Done) return a.value;
+          return this.forceAttr(a, v, n, env);
+        }
+      }
+    }
+    return this.evalPath(v, env);
+  }
+  /** The attribute `name` of `set` forced, an error traced as evalPath traces it. */
+  private forceAttr(a: Thunk, set: NixAttrs, name: string, env: Env): Value {
+    try {
+      return ev.forceThunk(a);
+    } catch (e) {
+      this.traceAt(e, set, name, env);
+      throw e;
+    }
+  }
+  /** Nix adds "while evaluating the attribute …" at the definition of the last attribute found (none without a position, or in derivation.nix). */
+  private traceAt(e: unknown, set: NixAttrs, found: string, env: Env): void {
+    if (!(e instanceof NixEvalError)) return;
+    const p = set.posOf(found);
+    if (p !== undefined && p.origin !== DERIVATION_NIX_ORIGIN) e.addTrace(p, `while evaluating the attribute '${this.showPath(env)}'`);
+  }
+  private evalPath(v0: Value, env: Env): Value {
+    let v = v0;
     // The set and name of the last attribute found (Nix's pos2), for the trace of an error.
     let set: NixAttrs | null = null, found = '';
     const path = this.path;
@@ -156,12 +194,7 @@ export class ExprSelect extends Expr {
       }
       return v;
     } catch (e) {
-      // Nix adds "while evaluating the attribute …" at the definition of the last attribute found
-      // (none without a position, or in derivation.nix).
-      if (set !== null && e instanceof NixEvalError) {
-        const p = set.posOf(found);
-        if (p !== undefined && p.origin !== DERIVATION_NIX_ORIGIN) e.addTrace(p, `while evaluating the attribute '${this.showPath(env)}'`);
-      }
+      if (set !== null) this.traceAt(e, set, found, env);
       throw e;
     }
   }
@@ -525,7 +558,18 @@ export class ExprConcatStrings extends Expr {
       }
       return ev.concatStrings(a, this.parts, env, this.forceString, this.pos);
     }
-    return ev.concatStrings(this.forceString ? undefined : this.parts[0]!.eval(env), this.parts, env, this.forceString, this.pos);
+    if (this.forceString) {
+      // Interpolation of plain strings, the common case, written out (see concatStrings).
+      const parts = this.parts;
+      let s = '';
+      for (let i = 0; i < parts.length; i++) {
+        const v = parts[i]!.eval(env);
+        if (typeof v !== 'string') return ev.concatFrom(i, v, s, parts, env, true, this.pos);
+        s += v;
+      }
+      return s;
+    }
+    return ev.concatStrings(this.parts[0]!.eval(env), this.parts, env, false, this.pos);
   }
 }
 

@@ -1,7 +1,7 @@
 // Core evaluation operations: forcing, calling, coercions, equality, arithmetic. The AST nodes
 // (ast.ts) and the builtins call these. One EvalState per process/thread (set by Evaluator).
 import { ExprLambda, frame1, frameN, type Env, type Expr } from './ast.js';
-import { isShowTrace, NixEvalError, sourceText, type Pos } from './errors.js';
+import { NixEvalError, showTrace, sourceText, type Pos } from './errors.js';
 import { canonPath } from './paths.js';
 import { formatFloatFixed } from './print.js';
 import {
@@ -164,7 +164,13 @@ export function forceStringNoCtx(v: Lazy, pos: Pos | null): string {
 }
 
 export function callFunction(f: Value, arg: Lazy, pos: Pos | null): Value {
-  if (f instanceof Lambda) return callLambda(f, arg, pos);
+  if (f instanceof Lambda) {
+    // The common case written out here, as in call2 (below) and the AST's hot paths: while the
+    // code is not yet optimised, every JS call costs, and most evaluations are short.
+    const fn = f.fn;
+    if (fn.formals === null && !showTrace) return fn.body.eval([f.env, arg]);
+    return callLambda(f, arg, pos);
+  }
   if (f instanceof PrimOp) {
     if (f.arity === 1) return f.fn(pos, arg, undefined!, undefined!);
     return new PrimOpApp(f, [arg]);
@@ -193,8 +199,8 @@ export function callFunction(f: Value, arg: Lazy, pos: Pos | null): Value {
 export function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
   if (f instanceof Lambda) {
     const fn = f.fn, inner = fn.body;
-    if (fn.formals === null && inner instanceof ExprLambda && inner.formals === null && !isShowTrace()) {
-      return inner.body.eval(frame1(frame1(f.env, a), b));
+    if (fn.formals === null && inner instanceof ExprLambda && inner.formals === null && !showTrace) {
+      return inner.body.eval([[f.env, a], b]);
     }
   } else if (f instanceof PrimOp && f.arity === 2) return f.fn(pos, a, b, undefined!);
   return callFunction(callFunction(f, a, pos), b, pos);
@@ -210,7 +216,7 @@ export function callN(f: Value, args: Lazy[], pos: Pos | null): Value {
 function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
   const fn: ExprLambda = f.fn;
   const formals = fn.formals;
-  if (formals === null) return isShowTrace() ? bodyTraced(fn, frame1(f.env, arg), pos) : fn.body.eval(frame1(f.env, arg));
+  if (formals === null) return showTrace ? bodyTraced(fn, frame1(f.env, arg), pos) : fn.body.eval(frame1(f.env, arg));
   const attrs = forceAttrs(arg, pos);
   const n = formals.length;
   const env = frameN(f.env, n + (fn.arg !== null ? 1 : 0));
@@ -230,7 +236,7 @@ function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
       if (!names.has(k)) throw new NixEvalError(`${fn.describe()} called with unexpected argument '${k}'`, pos, 'E_EVAL', suggest(k, [...names]));
     }
   }
-  return isShowTrace() ? bodyTraced(fn, env, pos) : fn.body.eval(env);
+  return showTrace ? bodyTraced(fn, env, pos) : fn.body.eval(env);
 }
 
 /** With --show-trace, Nix adds the function and its call site to the trace of an error in the body. */
@@ -431,7 +437,7 @@ export function concatStrings(first: Value | undefined, parts: Expr[], env: Env,
 }
 
 /** concatStrings from part `start` (its value `v0`) on, the parts before it being the plain strings `s0`. */
-function concatFrom(start: number, v0: Value, s0: string, parts: Expr[], env: Env, forceString: boolean, pos: Pos | null): Value {
+export function concatFrom(start: number, v0: Value, s0: string, parts: Expr[], env: Env, forceString: boolean, pos: Pos | null): Value {
   const ctx = new Set<string>();
   let firstType: 'string' | 'path' | 'int' | 'float' = 'string';
   let n: NixInt = 0, nf = 0, s = s0;
