@@ -110,19 +110,20 @@ export class NixAttrs {
   static update(a: NixAttrs, b: NixAttrs): NixAttrs {
     const below = a.runs ?? [a];
     let n = below.length;
-    let top = b.runs !== null ? new NixAttrs(b.map) : b;
+    let top = b.runs !== null ? derived(b.map, [b]) : b;
     while (n >= MIN_RUNS && top.size * 2 >= below[n - 1]!.size) {
-      const m = new Map(below[--n]!.map);
+      const lower = below[--n]!;
+      const m = new Map(lower.map);
       top.map.forEach((v, k) => { m.set(k, v); });
-      top = new NixAttrs(m);
+      top = derived(m, [top, lower]);
     }
     const runs: NixAttrs[] = new Array(n + 1);
     for (let i = 0; i < n; i++) runs[i] = below[i]!;
     runs[n] = top;
+    // Positions come from the layers (see posOf): `a` and `b` themselves are not kept.
     const r = new NixAttrs(null!);
     r.m = null;
     r.runs = runs;
-    r.posFrom = [b, a];
     return r;
   }
 
@@ -156,6 +157,7 @@ export class NixAttrs {
     for (let i = 1; i < runs.length; i++) runs[i]!.map.forEach((v, k) => { m.set(k, v); });
     this.m = m;
     this.runs = null;
+    this.posFrom = runs.reverse();
     return m;
   }
 
@@ -163,7 +165,8 @@ export class NixAttrs {
   posOf(name: string): Pos | undefined {
     const p = this.pos?.get(name);
     if (p !== undefined) return 'pos' in p && typeof p.pos === 'object' && p.pos !== null && 'line' in p.pos ? p.pos : p as Pos;
-    if (this.posFrom) for (const a of this.posFrom) { if (a.has(name)) return a.posOf(name); }
+    const from = this.runs !== null ? this.runs.slice().reverse() : this.posFrom;
+    if (from) for (const a of from) { if (a.has(name)) return a.posOf(name); }
     return undefined;
   }
   get(name: string): Lazy | undefined {
@@ -198,6 +201,13 @@ export class NixAttrs {
     return s.slice();
   }
   private sorted: string[] | null = null;
+}
+
+/** A set of the attributes `m`, positioned as the first of `from` that has each. */
+function derived(m: Map<string, Lazy>, from: NixAttrs[]): NixAttrs {
+  const r = new NixAttrs(m);
+  r.posFrom = from;
+  return r;
 }
 
 /** Sets a `//` chain has before any is merged (see NixAttrs.update). */
