@@ -21,6 +21,15 @@ const COMMANDS: Record<string, () => Promise<{ run: CommandRun }>> = {
   'show-derivation': () => import('./show-derivation-command.js'),
 };
 
+/**
+ * Commands that leave nothing running once their run() has ended: the process then exits at once.
+ * A natural exit first waits for all of V8's queued background work (optimising compilations of
+ * code that will not run again), tens of milliseconds after a short evaluation. What is still
+ * queued for standard output or error (a pipe takes 64 KiB at once) is written first.
+ */
+const EXIT_AT_END = new Set(['eval']);
+let exitAtEnd = false;
+
 function version(): string {
   try {
     return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -31,6 +40,14 @@ function version(): string {
 
 function usage(): string {
   return `usage: tsix [--store URL] [--verbose] COMMAND ...\ncommands: ${Object.keys(COMMANDS).sort().join(', ')}\n`;
+}
+
+/** Exits once standard output and error have written what they hold (an empty write's callback comes after them). */
+function exitWhenWritten(code: number): void {
+  let left = 2;
+  const written = (): void => { if (--left === 0) process.exit(code); };
+  process.stdout.write('', written);
+  process.stderr.write('', written);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -64,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(commandHelp(name!));
     return 0;
   }
+  exitAtEnd = EXIT_AT_END.has(name!);
   try {
     const mod = await load();
     return await mod.run(rest, ctx);
@@ -74,6 +92,6 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => { process.exitCode = code; if (exitAtEnd) exitWhenWritten(code); },
   (err) => { process.stderr.write(errorMessage(err, true) + '\n'); process.exitCode = 1; },
 );
