@@ -206,6 +206,13 @@ export function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
   return callFunction(callFunction(f, a, pos), b, pos);
 }
 
+/** The body of a lambda `a: b: body` that call2 binds directly, else null (the frames it needs: `[[f.env, a], b]`). */
+export function body2(f: Value): Expr | null {
+  if (!(f instanceof Lambda) || showTrace) return null;
+  const fn = f.fn, inner = fn.body;
+  return fn.formals === null && inner instanceof ExprLambda && inner.formals === null ? inner.body : null;
+}
+
 /** Calls with several arguments (curried). */
 export function callN(f: Value, args: Lazy[], pos: Pos | null): Value {
   let r = f;
