@@ -427,7 +427,7 @@ prim('toString', 1, (pos, v) => {
 prim('stringLength', 1, (pos, v) => {
   const x = force(v!);
   const s = typeof x === 'string' ? x : coerceToString(x, new Set(), false, true, pos);
-  return isAscii(s) ? s.length : utf8(s).length;
+  return Buffer.byteLength(s, 'utf8'); // the length of the UTF-8 bytes, computed without them
 });
 prim('substring', 3, (pos, a, b, v) => {
   const start = forceInt(a!, pos), len = forceInt(b!, pos);
