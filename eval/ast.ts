@@ -1,6 +1,6 @@
 // AST nodes of the Nix language, each evaluating itself. Variables are resolved when the tree is
 // bound (bind()), to (level, index) pairs into Env frames, or to a list of enclosing `with` levels.
-import { NixAssertionError, NixEvalError, showPosParen, type Pos } from './errors.js';
+import { NixAssertionError, NixEvalError, showPosParen, showTrace, type Pos } from './errors.js';
 import {
   EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, ThunkState, intAdd, showType, type Lazy, type Value,
 } from './values.js';
@@ -262,8 +262,10 @@ export class ExprAttrs extends Expr {
    * iterator and a result per attribute while the evaluating code is not yet optimised.
    */
   defList(): AttrDef[] { return this.defs ??= [...this.attrs.values()]; }
+  /** Whether this literal makes indexed sets (static names only, not empty, no `__overrides`); null until first evaluated. */
+  private indexable: boolean | null = null;
   eval(env: Env): Value {
-    if (this.dynamic.length === 0 && this.attrs.size > 0 && !this.attrs.has('__overrides')) {
+    if (this.indexable ??= this.dynamic.length === 0 && this.attrs.size > 0 && !this.attrs.has('__overrides')) {
       let index = this.index;
       if (index === null) {
         index = new Map();
@@ -427,6 +429,12 @@ export class ExprCall extends Expr {
   eval(env: Env): Value {
     let f = this.fn.eval(env);
     const args = this.args;
+    if (args.length === 1) {
+      // A lambda's call written out, as in callFunction: the most frequent call.
+      const a = args[0]!.lazy(env);
+      if (f instanceof Lambda && f.fn.formals === null && !showTrace) return f.fn.body.eval([f.env, a]);
+      return ev.callFunction(f, a, this.pos);
+    }
     if (args.length === 2) return ev.call2(f, args[0]!.lazy(env), args[1]!.lazy(env), this.pos);
     for (let i = 0; i < args.length; i++) f = ev.callFunction(f, args[i]!.lazy(env), this.pos);
     return f;
