@@ -1,8 +1,8 @@
 // AST nodes of the Nix language, each evaluating itself. Variables are resolved when the tree is
 // bound (bind()), to (level, index) pairs into Env frames, or to a list of enclosing `with` levels.
-import { NixAssertionError, NixEvalError, showPosParen, type Pos } from './errors.js';
+import { NixAssertionError, NixEvalError, showPosParen, showTrace, type Pos } from './errors.js';
 import {
-  EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, intAdd, showType, type Lazy, type Value,
+  EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, ThunkState, intAdd, showType, type Lazy, type Value,
 } from './values.js';
 import * as ev from './evaluator.js';
 import { showExprDefault } from './show-expr.js';
@@ -12,8 +12,36 @@ export const DERIVATION_NIX_ORIGIN = '//builtin/derivation.nix';
 
 export type { Pos } from './errors.js';
 
-export class Env {
-  constructor(readonly up: Env | null, readonly vars: Lazy[]) {}
+/**
+ * A frame of the environment: slot 0 holds the enclosing frame (null at the top), the variables
+ * follow. One array rather than an object holding an array: a call allocates one object, not two.
+ * Slot 0 is never a number, so a frame's array always has generic elements (an array that starts
+ * as an int or double array makes variable lookups polymorphic, and a read from a double array
+ * allocates a box).
+ */
+export type Env = unknown[];
+
+/** A frame of one variable. */
+export function frame1(up: Env | null, v: Lazy): Env {
+  return [up, v];
+}
+
+/** A frame of n variables, unset (undefined: see ExprVar.lazy) until filled, from slot 1 on. */
+export function frameN(up: Env | null, n: number): Env {
+  const u = undefined;
+  switch (n) {
+    case 0: return [up];
+    case 1: return [up, u];
+    case 2: return [up, u, u];
+    case 3: return [up, u, u, u];
+    case 4: return [up, u, u, u, u];
+    case 5: return [up, u, u, u, u, u];
+    case 6: return [up, u, u, u, u, u, u];
+    case 7: return [up, u, u, u, u, u, u, u];
+  }
+  const a: Env = [up, u, u, u, u, u, u, u, u];
+  for (let i = 8; i < n; i++) a.push(u);
+  return a;
 }
 
 /** Static scope used while binding: names of a frame, or a `with` frame (names === null). */
@@ -38,7 +66,8 @@ export class ExprConst extends Expr {
 
 export class ExprVar extends Expr {
   level = 0;
-  index = 0;
+  /** The variable's slot in its frame (see Env). */
+  slot = 0;
   /** Levels of enclosing `with` frames, innermost first; non-null when the name is not lexically bound. */
   withLevels: number[] | null = null;
   constructor(readonly name: string, pos: Pos) { super(); this.pos = pos; }
@@ -48,7 +77,7 @@ export class ExprVar extends Expr {
     for (let s: Scope | null = scope; s; s = s.up, level++) {
       if (s.names === null) { withs.push(level); continue; }
       const idx = s.names.get(this.name);
-      if (idx !== undefined) { this.level = level; this.index = idx; return; }
+      if (idx !== undefined) { this.level = level; this.slot = idx + 1; return; }
     }
     if (withs.length === 0) throw new NixEvalError(`undefined variable '${this.name}'`, this.pos);
     this.withLevels = withs;
@@ -56,20 +85,26 @@ export class ExprVar extends Expr {
   lookup(env: Env): Lazy {
     if (this.withLevels === null) {
       let e = env;
-      for (let l = this.level; l > 0; l--) e = e.up!;
-      return e.vars[this.index]!;
+      for (let l = this.level; l > 0; l--) e = e[0] as Env;
+      return e[this.slot] as Lazy;
     }
     for (const wl of this.withLevels) {
       let e = env;
-      for (let l = wl; l > 0; l--) e = e.up!;
-      const attrs = ev.forceAttrs(e.vars[0]!, null);
+      for (let l = wl; l > 0; l--) e = e[0] as Env;
+      const attrs = ev.forceAttrs(e[1] as Lazy, null);
       const v = attrs.get(this.name);
       if (v !== undefined) return v;
     }
     throw new NixEvalError(`undefined variable '${this.name}'`, this.pos);
   }
   eval(env: Env): Value {
-    const v = this.lookup(env);
+    let v: Lazy;
+    if (this.withLevels === null) {
+      // lookup() written out: the most frequent evaluation step.
+      let e = env;
+      for (let l = this.level; l > 0; l--) e = e[0] as Env;
+      v = e[this.slot] as Lazy;
+    } else v = this.lookup(env);
     return v instanceof Thunk ? ev.forceThunk(v) : v;
   }
   override lazy(env: Env): Lazy {
@@ -103,7 +138,39 @@ export class ExprSelect extends Expr {
     this.def?.bind(scope);
   }
   eval(env: Env): Value {
-    let v: Value = this.e.eval(env);
+    const v = this.e.eval(env);
+    // `e.name`, the most frequent selection, without the loop.
+    const path = this.path;
+    if (path.length === 1 && this.def === null && v instanceof NixAttrs) {
+      const n = path[0]!;
+      if (typeof n === 'string') {
+        const a = v.get(n);
+        if (a !== undefined) {
+          if (!(a instanceof Thunk)) return a;
+          if (a.state === ThunkState.Done) return a.value;
+          return this.forceAttr(a, v, n, env);
+        }
+      }
+    }
+    return this.evalPath(v, env);
+  }
+  /** The attribute `name` of `set` forced, an error traced as evalPath traces it. */
+  private forceAttr(a: Thunk, set: NixAttrs, name: string, env: Env): Value {
+    try {
+      return ev.forceThunk(a);
+    } catch (e) {
+      this.traceAt(e, set, name, env);
+      throw e;
+    }
+  }
+  /** Nix adds "while evaluating the attribute …" at the definition of the last attribute found (none without a position, or in derivation.nix). */
+  private traceAt(e: unknown, set: NixAttrs, found: string, env: Env): void {
+    if (!(e instanceof NixEvalError)) return;
+    const p = set.posOf(found);
+    if (p !== undefined && p.origin !== DERIVATION_NIX_ORIGIN) e.addTrace(p, `while evaluating the attribute '${this.showPath(env)}'`);
+  }
+  private evalPath(v0: Value, env: Env): Value {
+    let v = v0;
     // The set and name of the last attribute found (Nix's pos2), for the trace of an error.
     let set: NixAttrs | null = null, found = '';
     const path = this.path;
@@ -127,12 +194,7 @@ export class ExprSelect extends Expr {
       }
       return v;
     } catch (e) {
-      // Nix adds "while evaluating the attribute …" at the definition of the last attribute found
-      // (none without a position, or in derivation.nix).
-      if (set !== null && e instanceof NixEvalError) {
-        const p = set.posOf(found);
-        if (p !== undefined && p.origin !== DERIVATION_NIX_ORIGIN) e.addTrace(p, `while evaluating the attribute '${this.showPath(env)}'`);
-      }
+      if (set !== null) this.traceAt(e, set, found, env);
       throw e;
     }
   }
@@ -194,23 +256,31 @@ export class ExprAttrs extends Expr {
   }
   /** Name → index of the static attributes, for sets made without a Map (see NixAttrs.indexed). */
   private index: Map<string, number> | null = null;
+  private defs: AttrDef[] | null = null;
+  /**
+   * The static attributes' definitions in order, as an array: iterating the Map would allocate an
+   * iterator and a result per attribute while the evaluating code is not yet optimised.
+   */
+  defList(): AttrDef[] { return this.defs ??= [...this.attrs.values()]; }
+  /** Whether this literal makes indexed sets (static names only, not empty, no `__overrides`); null until first evaluated. */
+  private indexable: boolean | null = null;
   eval(env: Env): Value {
-    if (this.dynamic.length === 0 && this.attrs.size > 0 && !this.attrs.has('__overrides')) {
+    if (this.indexable ??= this.dynamic.length === 0 && this.attrs.size > 0 && !this.attrs.has('__overrides')) {
       let index = this.index;
       if (index === null) {
         index = new Map();
-        for (const k of this.attrs.keys()) index.set(k, index.size);
+        for (const k of this.attrs.keys()) index.set(k, index.size + 1);
         this.index = index;
       }
-      const vals: Lazy[] = new Array(this.attrs.size);
-      let i = 0;
+      // The values are laid out as a frame: for `rec`, the frame its attributes see.
+      const defs = this.defList();
+      const vals = frameN(this.rec ? env : null, defs.length);
       if (this.rec) {
-        const inner = new Env(env, vals);
-        for (const d of this.attrs.values()) vals[i++] = d.e.lazy(d.inherited ? env : inner);
+        for (let i = 0; i < defs.length; i++) { const d = defs[i]!; vals[i + 1] = d.e.lazy(d.inherited ? env : vals); }
       } else {
-        for (const d of this.attrs.values()) vals[i++] = d.e.lazy(env);
+        for (let i = 0; i < defs.length; i++) vals[i + 1] = defs[i]!.e.lazy(env);
       }
-      const a = NixAttrs.indexed(index, vals);
+      const a = NixAttrs.indexed(index, vals as Lazy[]);
       a.pos = this.attrs;
       a.litPos = this.pos;
       return a;
@@ -219,10 +289,10 @@ export class ExprAttrs extends Expr {
     let dynPos: Map<string, Pos> | null = null;
     let inner = env;
     if (this.rec) {
-      const vars: Lazy[] = new Array(this.attrs.size);
-      inner = new Env(env, vars);
+      const vars = frameN(env, this.attrs.size);
+      inner = vars;
       const hasOverrides = this.attrs.has('__overrides');
-      let i = 0;
+      let i = 1;
       for (const [k, d] of this.attrs) {
         // With `__overrides`, Nix makes every own attribute a thunk (no variable is looked up
         // early), so that references to an overridden attribute see the override.
@@ -236,7 +306,7 @@ export class ExprAttrs extends Expr {
         const ovs = ev.forceAttrs(map.get('__overrides')!, this.pos);
         for (const [k, v] of ovs.map) {
           const idx = names.indexOf(k);
-          if (idx >= 0) vars[idx] = v;
+          if (idx >= 0) vars[idx + 1] = v;
           map.set(k, v);
           const op = ovs.posOf(k);
           if (op) (dynPos ??= new Map()).set(k, op);
@@ -288,10 +358,9 @@ export class ExprLet extends Expr {
     this.body.bind(inner);
   }
   eval(env: Env): Value {
-    const vars: Lazy[] = new Array(this.attrs.attrs.size);
-    const inner = new Env(env, vars);
-    let i = 0;
-    for (const d of this.attrs.attrs.values()) vars[i++] = d.e.lazy(d.inherited ? env : inner);
+    const defs = this.attrs.defList();
+    const inner = frameN(env, defs.length);
+    for (let i = 0; i < defs.length; i++) { const d = defs[i]!; inner[i + 1] = d.e.lazy(d.inherited ? env : inner); }
     return this.body.eval(inner);
   }
 }
@@ -303,7 +372,7 @@ export class ExprWith extends Expr {
     this.body.bind(new Scope(scope, null));
   }
   eval(env: Env): Value {
-    return this.body.eval(new Env(env, [this.attrs.lazy(env)]));
+    return this.body.eval(frame1(env, this.attrs.lazy(env)));
   }
 }
 
@@ -311,7 +380,10 @@ export class ExprIf extends Expr {
   constructor(readonly c: Expr, readonly t: Expr, readonly e: Expr, pos: Pos) { super(); this.pos = pos; }
   bind(scope: Scope): void { this.c.bind(scope); this.t.bind(scope); this.e.bind(scope); }
   eval(env: Env): Value {
-    return ev.forceBoolValue(this.c.eval(env), this.pos) ? this.t.eval(env) : this.e.eval(env);
+    const c = this.c.eval(env);
+    if (c === true) return this.t.eval(env);
+    if (c === false) return this.e.eval(env);
+    return ev.forceBoolValue(c, this.pos) ? this.t.eval(env) : this.e.eval(env);
   }
 }
 
@@ -357,6 +429,13 @@ export class ExprCall extends Expr {
   eval(env: Env): Value {
     let f = this.fn.eval(env);
     const args = this.args;
+    if (args.length === 1) {
+      // A lambda's call written out, as in callFunction: the most frequent call.
+      const a = args[0]!.lazy(env);
+      if (f instanceof Lambda && f.fn.formals === null && !showTrace) return f.fn.body.eval([f.env, a]);
+      return ev.callFunction(f, a, this.pos);
+    }
+    if (args.length === 2) return ev.call2(f, args[0]!.lazy(env), args[1]!.lazy(env), this.pos);
     for (let i = 0; i < args.length; i++) f = ev.callFunction(f, args[i]!.lazy(env), this.pos);
     return f;
   }
@@ -371,6 +450,51 @@ export class ExprPrimCall extends Expr {
     // Nix reports comparison errors without a position.
     return ev.arith(this.op, a, b, this.op === '<' ? null : this.pos);
   }
+}
+
+/** The largest magnitude of a JS-number int (a larger result goes through bigint, see values.ts). */
+const SAFE = 0x1fffffffffffff;
+
+// The operators as their own nodes: the common case (two small ints) is then answered without
+// the generic dispatch on the operator, which a tree walker pays on every arithmetic step.
+class ExprSub extends ExprPrimCall {
+  override eval(env: Env): Value {
+    const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
+    if (typeof a === 'number' && typeof b === 'number') {
+      const r = a - b;
+      if (r <= SAFE && r >= -SAFE) return r;
+    }
+    return ev.arith('-', a, b, this.pos);
+  }
+}
+
+class ExprMul extends ExprPrimCall {
+  override eval(env: Env): Value {
+    const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
+    if (typeof a === 'number' && typeof b === 'number') {
+      const r = a * b;
+      if (r <= SAFE && r >= -SAFE) return r + 0; // + 0: no -0 among ints
+    }
+    return ev.arith('*', a, b, this.pos);
+  }
+}
+
+class ExprLessThan extends ExprPrimCall {
+  override eval(env: Env): Value {
+    const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
+    if (typeof a === 'number' && typeof b === 'number') return a < b;
+    return ev.lessThan(a, b, null);
+  }
+}
+
+/** `a op b` for the desugared operators (op is `-`, `*`, `/` or `<`). */
+export function primCall(op: string, args: Expr[], pos: Pos): ExprPrimCall {
+  switch (op) {
+    case '-': return new ExprSub(op, args, pos);
+    case '*': return new ExprMul(op, args, pos);
+    case '<': return new ExprLessThan(op, args, pos);
+  }
+  return new ExprPrimCall(op, args, pos);
 }
 
 export class ExprNot extends Expr {
@@ -442,7 +566,18 @@ export class ExprConcatStrings extends Expr {
       }
       return ev.concatStrings(a, this.parts, env, this.forceString, this.pos);
     }
-    return ev.concatStrings(this.forceString ? undefined : this.parts[0]!.eval(env), this.parts, env, this.forceString, this.pos);
+    if (this.forceString) {
+      // Interpolation of plain strings, the common case, written out (see concatStrings).
+      const parts = this.parts;
+      let s = '';
+      for (let i = 0; i < parts.length; i++) {
+        const v = parts[i]!.eval(env);
+        if (typeof v !== 'string') return ev.concatFrom(i, v, s, parts, env, true, this.pos);
+        s += v;
+      }
+      return s;
+    }
+    return ev.concatStrings(this.parts[0]!.eval(env), this.parts, env, false, this.pos);
   }
 }
 

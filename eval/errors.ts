@@ -65,8 +65,8 @@ export function nixLoggerText(text: string): string {
   return out;
 }
 
-/** --show-trace: Nix then prints the trace frames instead of the hint. */
-let showTrace = false;
+/** --show-trace: Nix then prints the trace frames instead of the hint. Read directly by the evaluator's hot paths. */
+export let showTrace = false;
 export function setShowTrace(on: boolean): void { showTrace = on; }
 /** Whether --show-trace is on (Nix adds the frames of function calls only then). */
 export function isShowTrace(): boolean { return showTrace; }

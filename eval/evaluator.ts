@@ -1,7 +1,7 @@
 // Core evaluation operations: forcing, calling, coercions, equality, arithmetic. The AST nodes
 // (ast.ts) and the builtins call these. One EvalState per process/thread (set by Evaluator).
-import { ExprLambda, Env, type Expr } from './ast.js';
-import { isShowTrace, NixEvalError, sourceText, type Pos } from './errors.js';
+import { ExprLambda, frame1, frameN, type Env, type Expr } from './ast.js';
+import { NixEvalError, showTrace, sourceText, type Pos } from './errors.js';
 import { canonPath } from './paths.js';
 import { formatFloatFixed } from './print.js';
 import {
@@ -34,15 +34,16 @@ export function forceThunk(t: Thunk): Value {
   if (t.state === ThunkState.Done) return t.value;
   if (heapCheck !== null && (++heapTicks & 0x3ffff) === 0) heapCheck();
   const state = t.state;
-  if (state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.native === null && t.expr !== null ? t.expr.pos ?? null : null);
+  if (state === ThunkState.Running) throw new NixEvalError('infinite recursion encountered', t.expr !== null ? t.expr.pos ?? null : null);
   t.state = ThunkState.Running;
   try {
-    const v = state === ThunkState.PendingApp
-      ? callFunction(force(t.value as Lazy), t.env as unknown as Lazy, t.expr as unknown as Pos | null)
-      : t.native !== null ? t.native() : t.expr!.eval(t.env!);
+    const v = state === ThunkState.Pending ? t.expr!.eval(t.env!)
+      : state === ThunkState.PendingApp ? callFunction(force(t.value as Lazy), t.env as unknown as Lazy, t.expr as unknown as Pos | null)
+      : state === ThunkState.PendingApp2 ? call2(force(t.value as Lazy), t.expr as unknown as Lazy, t.env as unknown as Lazy, null)
+      : (t.value as unknown as () => Value)();
     t.value = v;
     t.state = ThunkState.Done;
-    t.expr = null; t.env = null; t.native = null;
+    t.expr = null; t.env = null;
     return v;
   } catch (e) {
     t.state = state;
@@ -163,7 +164,13 @@ export function forceStringNoCtx(v: Lazy, pos: Pos | null): string {
 }
 
 export function callFunction(f: Value, arg: Lazy, pos: Pos | null): Value {
-  if (f instanceof Lambda) return callLambda(f, arg, pos);
+  if (f instanceof Lambda) {
+    // The common case written out here, as in call2 (below) and the AST's hot paths: while the
+    // code is not yet optimised, every JS call costs, and most evaluations are short.
+    const fn = f.fn;
+    if (fn.formals === null && !showTrace) return fn.body.eval([f.env, arg]);
+    return callLambda(f, arg, pos);
+  }
   if (f instanceof PrimOp) {
     if (f.arity === 1) return f.fn(pos, arg, undefined!, undefined!);
     return new PrimOpApp(f, [arg]);
@@ -185,6 +192,27 @@ export function callFunction(f: Value, arg: Lazy, pos: Pos | null): Value {
   throw new NixEvalError(`attempt to call something which is not a function but ${showType(f)}`, pos);
 }
 
+/**
+ * f a b. A two-argument primop is called directly, and a lambda `a: b: body` binds both
+ * arguments without making the intermediate function (unseen but for --show-trace's frames).
+ */
+export function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
+  if (f instanceof Lambda) {
+    const fn = f.fn, inner = fn.body;
+    if (fn.formals === null && inner instanceof ExprLambda && inner.formals === null && !showTrace) {
+      return inner.body.eval([[f.env, a], b]);
+    }
+  } else if (f instanceof PrimOp && f.arity === 2) return f.fn(pos, a, b, undefined!);
+  return callFunction(callFunction(f, a, pos), b, pos);
+}
+
+/** The body of a lambda `a: b: body` that call2 binds directly, else null (the frames it needs: `[[f.env, a], b]`). */
+export function body2(f: Value): Expr | null {
+  if (!(f instanceof Lambda) || showTrace) return null;
+  const fn = f.fn, inner = fn.body;
+  return fn.formals === null && inner instanceof ExprLambda && inner.formals === null ? inner.body : null;
+}
+
 /** Calls with several arguments (curried). */
 export function callN(f: Value, args: Lazy[], pos: Pos | null): Value {
   let r = f;
@@ -195,28 +223,27 @@ export function callN(f: Value, args: Lazy[], pos: Pos | null): Value {
 function callLambda(f: Lambda, arg: Lazy, pos: Pos | null): Value {
   const fn: ExprLambda = f.fn;
   const formals = fn.formals;
-  if (formals === null) return isShowTrace() ? bodyTraced(fn, new Env(f.env, [arg]), pos) : fn.body.eval(new Env(f.env, [arg]));
+  if (formals === null) return showTrace ? bodyTraced(fn, frame1(f.env, arg), pos) : fn.body.eval(frame1(f.env, arg));
   const attrs = forceAttrs(arg, pos);
   const n = formals.length;
-  const vars: Lazy[] = new Array(n + (fn.arg !== null ? 1 : 0));
-  const env = new Env(f.env, vars);
+  const env = frameN(f.env, n + (fn.arg !== null ? 1 : 0));
   let used = 0;
   for (let i = 0; i < n; i++) {
     const fm = formals[i]!;
     const a = attrs.get(fm.name);
     if (a === undefined) {
       if (fm.def === null) throw new NixEvalError(`${fn.describe()} called without required argument '${fm.name}'`, pos);
-      vars[i] = fm.def.lazy(env);
-    } else { used++; vars[i] = a; }
+      env[i + 1] = fm.def.lazy(env);
+    } else { used++; env[i + 1] = a; }
   }
-  if (fn.arg !== null) vars[n] = arg;
+  if (fn.arg !== null) env[n + 1] = arg;
   if (!fn.ellipsis && used !== attrs.size) {
     const names = new Set(formals.map((x) => x.name));
     for (const k of attrs.sortedNames()) {
       if (!names.has(k)) throw new NixEvalError(`${fn.describe()} called with unexpected argument '${k}'`, pos, 'E_EVAL', suggest(k, [...names]));
     }
   }
-  return isShowTrace() ? bodyTraced(fn, env, pos) : fn.body.eval(env);
+  return showTrace ? bodyTraced(fn, env, pos) : fn.body.eval(env);
 }
 
 /** With --show-trace, Nix adds the function and its call site to the trace of an error in the body. */
@@ -406,11 +433,23 @@ export function coerceToPath(v: Value, ctx: Set<string>, pos: Pos | null): strin
 
 /** `+` on strings/paths and string interpolation (Nix's ExprConcatStrings). `first` is the first part, already evaluated, when not forceString. */
 export function concatStrings(first: Value | undefined, parts: Expr[], env: Env, forceString: boolean, pos: Pos | null): Value {
-  const ctx = new Set<string>();
-  let firstType: 'string' | 'path' | 'int' | 'float' = 'string';
-  let n: NixInt = 0, nf = 0, s = '';
+  // Strings without context, the common case, need no context set and no coercion.
+  let s = '';
   for (let i = 0; i < parts.length; i++) {
     const v = i === 0 && first !== undefined ? first : parts[i]!.eval(env);
+    if (typeof v !== 'string') return concatFrom(i, v, s, parts, env, forceString, pos);
+    s += v;
+  }
+  return s;
+}
+
+/** concatStrings from part `start` (its value `v0`) on, the parts before it being the plain strings `s0`. */
+export function concatFrom(start: number, v0: Value, s0: string, parts: Expr[], env: Env, forceString: boolean, pos: Pos | null): Value {
+  const ctx = new Set<string>();
+  let firstType: 'string' | 'path' | 'int' | 'float' = 'string';
+  let n: NixInt = 0, nf = 0, s = s0;
+  for (let i = start; i < parts.length; i++) {
+    const v = i === start ? v0 : parts[i]!.eval(env);
     const isFirst = i === 0 && !forceString;
     if (isFirst) {
       firstType = typeof v === 'number' || typeof v === 'bigint' ? 'int' : v instanceof NixFloat ? 'float' : v instanceof NixPath ? 'path' : 'string';
@@ -444,4 +483,5 @@ export function posToAttrs(pos: Pos | null): Value {
   return mkAttrs({ file, line: pos.line, column: pos.col });
 }
 
-export { mkAttrs, Env };
+export { mkAttrs };
+export type { Env };

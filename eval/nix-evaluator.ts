@@ -1,7 +1,7 @@
 // The evaluator's public face: an EvalState with the base environment (builtins), the search
 // path, file import (cached per file), and entry points to evaluate strings and files.
 import { readFileSync, statSync } from 'node:fs';
-import { DERIVATION_NIX_ORIGIN, Env, Scope, type Expr } from './ast.js';
+import { DERIVATION_NIX_ORIGIN, Scope, type Env, type Expr } from './ast.js';
 import { builtinEntries, setBuiltinHost, COREPKGS_DIR } from './builtins/index.js';
 import { NixEvalError, type Pos } from './errors.js';
 import { callFunction, force, forceAttrs, hooks, type StoreAdapter } from './evaluator.js';
@@ -36,11 +36,12 @@ export class NixEvaluator {
   constructor(opts: EvaluatorOptions = {}) {
     hooks.store = opts.store ?? null;
     const names = new Map<string, number>();
-    const vars: Lazy[] = [];
+    // The top frame (see Env): variable i in slot i + 1.
+    const vars: Env = [null];
     const bind = (n: string, v: Lazy) => {
       const i = names.get(n);
-      if (i !== undefined) vars[i] = v;
-      else { names.set(n, vars.length); vars.push(v); }
+      if (i !== undefined) vars[i + 1] = v;
+      else { names.set(n, vars.length - 1); vars.push(v); }
     };
     const builtinsMap = new Map<string, Lazy>();
     const builtins = new NixAttrs(builtinsMap);
@@ -55,7 +56,7 @@ export class NixEvaluator {
     builtinsMap.set('builtins', builtins);
     bind('builtins', builtins);
     this.baseScope = new Scope(null, names);
-    this.baseEnv = new Env(null, vars);
+    this.baseEnv = vars;
     // `derivation` is Nix code around derivationStrict (eval/derivation registers that primop).
     this.defineGlobal('derivation', lazyNative(() => this.evalString(DERIVATION_NIX, '/', DERIVATION_NIX_ORIGIN)));
     setBuiltinHost({
@@ -66,9 +67,9 @@ export class NixEvaluator {
 
   /** Binds a late global (e.g. `derivation`, written in Nix) after construction. */
   defineGlobal(name: string, value: Lazy): void {
-    (this.baseScope.names as Map<string, number>).set(name, this.baseEnv.vars.length);
-    this.baseEnv.vars.push(value);
-    const b = force(this.baseEnv.vars[this.baseScope.names!.get('builtins')!]!) as NixAttrs;
+    (this.baseScope.names as Map<string, number>).set(name, this.baseEnv.length - 1);
+    this.baseEnv.push(value);
+    const b = force(this.baseEnv[this.baseScope.names!.get('builtins')! + 1] as Lazy) as NixAttrs;
     b.map.set(name, value);
   }
 
@@ -123,9 +124,9 @@ export class NixEvaluator {
       this.fileCache.set(file, v);
     } else {
       const names = new Map<string, number>();
-      const vars: Lazy[] = [];
-      for (const [k, x] of scope.map) { names.set(k, vars.length); vars.push(x); }
-      v = parse(src, file, dirOf(file), new Scope(this.baseScope, names)).eval(new Env(this.baseEnv, vars));
+      const vars: Env = [this.baseEnv];
+      for (const [k, x] of scope.map) { names.set(k, vars.length - 1); vars.push(x); }
+      v = parse(src, file, dirOf(file), new Scope(this.baseScope, names)).eval(vars);
     }
     return v;
   }

@@ -2,7 +2,7 @@
 import { homedir } from 'node:os';
 import {
   ExprAssert, ExprAttrs, ExprBinBool, ExprCall, ExprConcatLists, ExprConcatStrings, ExprConst, ExprEq, ExprHasAttr,
-  ExprIf, ExprLambda, ExprPart, setLambdaName, ExprLet, ExprList, ExprNot, ExprPos, ExprPrimCall, ExprSearchPath, ExprSelect, ExprUpdate, ExprVar, ExprWith,
+  ExprIf, ExprLambda, ExprPart, setLambdaName, ExprLet, ExprList, ExprNot, ExprPos, primCall, ExprSearchPath, ExprSelect, ExprUpdate, ExprVar, ExprWith,
   type AttrName, type Expr, type Formal, type Scope,
 } from './ast.js';
 import { NixParseError, registerSource, showPosParen, type Pos } from './errors.js';
@@ -171,7 +171,7 @@ class Parser {
       lhs = new ExprNot(this.exprOp(PREC_NOT + 1), this.pos(t));
     } else if (this.isOp('-')) {
       this.k++;
-      lhs = new ExprPrimCall('-', [new ExprConst(0), this.exprOp(PREC_NEGATE + 1)], this.pos(t));
+      lhs = primCall('-', [new ExprConst(0), this.exprOp(PREC_NEGATE + 1)], this.pos(t));
     } else {
       lhs = this.exprApp();
     }
@@ -202,13 +202,13 @@ class Parser {
       case '->': case '||': case '&&': return new ExprBinBool(op, a, b, p);
       case '==': return new ExprEq(false, a, b, p);
       case '!=': return new ExprEq(true, a, b, p);
-      case '<': return new ExprPrimCall('<', [a, b], p);
-      case '>': return new ExprPrimCall('<', [b, a], p);
-      case '<=': return new ExprNot(new ExprPrimCall('<', [b, a], p), p);
-      case '>=': return new ExprNot(new ExprPrimCall('<', [a, b], p), p);
+      case '<': return primCall('<', [a, b], p);
+      case '>': return primCall('<', [b, a], p);
+      case '<=': return new ExprNot(primCall('<', [b, a], p), p);
+      case '>=': return new ExprNot(primCall('<', [a, b], p), p);
       case '//': return new ExprUpdate(a, b, p);
       case '+': return new ExprConcatStrings(false, [a, b], p);
-      case '-': case '*': case '/': return new ExprPrimCall(op, [a, b], p);
+      case '-': case '*': case '/': return primCall(op, [a, b], p);
       case '++': return new ExprConcatLists(a, b, p);
     }
     throw new Error(`unknown operator ${op}`);

@@ -5,14 +5,13 @@ import { NixEvalError, setShowTrace } from './errors.js';
 import { NixEvaluator, parseSearchPath } from './nix-evaluator.js';
 import { forceDeep, printJSON, printValue, printXML } from './print.js';
 import { setTraceSink } from './trace.js';
-import { HashingStoreAdapter } from './hashing-store.js';
 import { determinePos, force, type StoreAdapter } from './evaluator.js';
 import { canonPath } from './paths.js';
 import { Thunk, type Lazy, type Value } from './values.js';
 
 export interface Output { out(s: string): void; err(s: string): void; }
 
-export function runEval(args: EvalArgs, cwd: string, stdinText: string | null, io: Output, store: StoreAdapter = new HashingStoreAdapter()): number {
+export function runEval(args: EvalArgs, cwd: string, stdinText: string | null, io: Output, store: StoreAdapter): number {
   setTraceSink(io.err);
   setShowTrace(args.showTrace);
   const searchPath = parseSearchPath([...args.includes, ...(process.env.NIX_PATH ?? '').split(':')]);

@@ -93,28 +93,37 @@ export class NixAttrs {
   litPos: Pos | null = null;
   /** The attributes; null while this set is indexed or layered (see indexed and update). */
   private m: Map<string, Lazy> | null;
-  /** Indexed: name → position in vals (shared by every set an attribute-set literal makes). */
+  /** Indexed: name → position in vals, from 1 (vals is laid out as a frame, see ast.ts's Env; idx is shared by every set an attribute-set literal makes). */
   private idx: Map<string, number> | null = null;
   private vals: Lazy[] | null = null;
-  private base: NixAttrs | null = null;
-  private top: NixAttrs | null = null;
-  /** Layers below this one (0 when flat). */
-  private depth = 0;
+  /** Layered (see update): flat or indexed sets from the bottom up, shared with the sets this one was made from. */
+  private runs: NixAttrs[] | null = null;
   constructor(map: Map<string, Lazy>) { this.m = map; }
 
   /**
-   * `a // b` without copying: a layer over `a`, flattened into one Map on the first use of `map`
-   * (lookups walk the layers). A fold of `//` thus copies its accumulator once every MAX_DEPTH
-   * steps instead of at every step.
+   * `a // b`: a's sets with b on top, shared, not copied. From MIN_RUNS sets on, the top two are
+   * merged into a new map while the upper one is at least half the size of the lower, as in a
+   * binary counter: a lookup then tries O(log n) sets, and a fold of `acc // { … }` copies each
+   * attribute O(log n) times (copying the whole set at each step, as Nix does, is quadratic).
+   * Below MIN_RUNS nothing is copied: most `//` chains are short.
    */
   static update(a: NixAttrs, b: NixAttrs): NixAttrs {
+    const below = a.runs ?? [a];
+    let n = below.length;
+    let top = b.runs !== null ? derived(b.map, [b]) : b;
+    while (n >= MIN_RUNS && top.size * 2 >= below[n - 1]!.size) {
+      const lower = below[--n]!;
+      const m = new Map(lower.map);
+      top.map.forEach((v, k) => { m.set(k, v); });
+      top = derived(m, [top, lower]);
+    }
+    const runs: NixAttrs[] = new Array(n + 1);
+    for (let i = 0; i < n; i++) runs[i] = below[i]!;
+    runs[n] = top;
+    // Positions come from the layers (see posOf): `a` and `b` themselves are not kept.
     const r = new NixAttrs(null!);
     r.m = null;
-    r.base = a;
-    r.top = b;
-    r.depth = Math.max(a.depth, b.depth) + 1;
-    r.posFrom = [b, a];
-    if (r.depth > MAX_DEPTH) r.flatten();
+    r.runs = runs;
     return r;
   }
 
@@ -137,21 +146,18 @@ export class NixAttrs {
     if (this.vals !== null) {
       const m = new Map<string, Lazy>();
       const vals = this.vals;
-      for (const [k, i] of this.idx!) m.set(k, vals[i]!);
+      this.idx!.forEach((i, k) => { m.set(k, vals[i]!); });
       this.m = m;
       this.idx = null;
       this.vals = null;
       return m;
     }
-    const tops: NixAttrs[] = [];
-    let s: NixAttrs = this;
-    while (s.m === null && s.vals === null) { tops.push(s.top!); s = s.base!; }
-    const m = new Map(s.map);
-    for (let i = tops.length - 1; i >= 0; i--) for (const [k, v] of tops[i]!.map) m.set(k, v);
+    const runs = this.runs!;
+    const m = new Map(runs[0]!.map);
+    for (let i = 1; i < runs.length; i++) runs[i]!.map.forEach((v, k) => { m.set(k, v); });
     this.m = m;
-    this.base = null;
-    this.top = null;
-    this.depth = 0;
+    this.runs = null;
+    this.posFrom = runs.reverse();
     return m;
   }
 
@@ -159,33 +165,53 @@ export class NixAttrs {
   posOf(name: string): Pos | undefined {
     const p = this.pos?.get(name);
     if (p !== undefined) return 'pos' in p && typeof p.pos === 'object' && p.pos !== null && 'line' in p.pos ? p.pos : p as Pos;
-    if (this.posFrom) for (const a of this.posFrom) { if (a.has(name)) return a.posOf(name); }
+    const from = this.runs !== null ? this.runs.slice().reverse() : this.posFrom;
+    if (from) for (const a of from) { if (a.has(name)) return a.posOf(name); }
     return undefined;
   }
   get(name: string): Lazy | undefined {
-    let s: NixAttrs = this;
-    for (;;) {
-      if (s.m !== null) return s.m.get(name);
-      if (s.vals !== null) {
-        const i = s.idx!.get(name);
-        return i === undefined ? undefined : s.vals[i];
-      }
-      const v = s.top!.get(name);
+    const m = this.m;
+    if (m !== null) return m.get(name);
+    return this.vals !== null ? this.getIndexed(name) : this.getLayered(name);
+  }
+  private getIndexed(name: string): Lazy | undefined {
+    const i = this.idx!.get(name);
+    return i === undefined ? undefined : this.vals![i];
+  }
+  private getLayered(name: string): Lazy | undefined {
+    const runs = this.runs!;
+    for (let i = runs.length - 1; i >= 0; i--) {
+      const r = runs[i]!;
+      const v = r.m !== null ? r.m.get(name) : r.getIndexed(name);
       if (v !== undefined) return v;
-      s = s.base!;
     }
+    return undefined;
   }
   has(name: string): boolean { return this.get(name) !== undefined; }
   /** Whether the set has no attributes (without flattening: a layered set is never empty). */
   isEmpty(): boolean { return this.m !== null && this.m.size === 0; }
   /** The number of attributes (without flattening an indexed set). */
-  get size(): number { return this.vals !== null ? this.vals.length : this.map.size; }
-  /** Names sorted as Nix 2.8 orders attributes (byte order of the UTF-8 names). */
-  sortedNames(): string[] { return [...this.map.keys()].sort(compareNames); }
+  get size(): number { return this.vals !== null ? this.vals.length - 1 : this.map.size; }
+  /** Names sorted as Nix 2.8 orders attributes (byte order of the UTF-8 names). A fresh array. */
+  sortedNames(): string[] {
+    // Kept: attrNames, printing and comparison of one set each sort it again otherwise.
+    // The size check guards against a set completed after a first call (builtins, see defineGlobal).
+    let s = this.sorted;
+    if (s === null || s.length !== this.size) this.sorted = s = [...this.map.keys()].sort(compareNames);
+    return s.slice();
+  }
+  private sorted: string[] | null = null;
 }
 
-/** Layers a `//` chain may have before it is flattened. */
-const MAX_DEPTH = 16;
+/** A set of the attributes `m`, positioned as the first of `from` that has each. */
+function derived(m: Map<string, Lazy>, from: NixAttrs[]): NixAttrs {
+  const r = new NixAttrs(m);
+  r.posFrom = from;
+  return r;
+}
+
+/** Sets a `//` chain has before any is merged (see NixAttrs.update). */
+const MIN_RUNS = 4;
 
 export function compareNames(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
@@ -221,13 +247,23 @@ export class PrimOpApp {
   constructor(readonly op: PrimOp, readonly args: Lazy[]) {}
 }
 
-export const enum ThunkState { Pending, Running, Done, /** A lazy application, see appThunk. */ PendingApp }
+export const enum ThunkState {
+  Pending, Running, Done,
+  /** A lazy application, see appThunk. */ PendingApp,
+  /** See appThunk2. */ PendingApp2,
+  /** A native computation, held in `value` until forced (see Thunk). */ PendingNative,
+}
 
 export class Thunk {
   state: ThunkState = ThunkState.Pending;
   value: Value = null;
-  /** Either an expression in an environment, or a native computation (for builtins' lazy results). */
-  constructor(public expr: Expr | null, public env: Env | null, public native: (() => Value) | null = null) {}
+  /**
+   * Either an expression in an environment, or a native computation (for builtins' lazy results),
+   * kept in `value` until forced: no field of its own, thunks being the most numerous objects.
+   */
+  constructor(public expr: Expr | null, public env: Env | null, native: (() => Value) | null = null) {
+    if (native !== null) { this.state = ThunkState.PendingNative; this.value = native as unknown as Value; }
+  }
 }
 
 /**
@@ -236,9 +272,20 @@ export class Thunk {
  * builtins.genList and map make one per element.
  */
 export function appThunk(f: Lazy, arg: Lazy, pos: Pos | null): Thunk {
-  const t = new Thunk(pos as unknown as Expr | null, arg as unknown as Env | null, null);
+  const t = new Thunk(pos as unknown as Expr | null, arg as unknown as Env | null);
   t.value = f as Value;
   t.state = ThunkState.PendingApp;
+  return t;
+}
+
+/**
+ * The lazy application `f a b`, called without a position (mapAttrs' and zipAttrsWith's values):
+ * one object for Nix's two mkApp. Until forced, `value` holds f, `expr` a and `env` b.
+ */
+export function appThunk2(f: Lazy, a: Lazy, b: Lazy): Thunk {
+  const t = new Thunk(a as unknown as Expr | null, b as unknown as Env | null);
+  t.value = f as Value;
+  t.state = ThunkState.PendingApp2;
   return t;
 }
 
@@ -294,8 +341,8 @@ export function showType(v: Value): string {
   if (Array.isArray(v)) return 'a list';
   if (v instanceof NixAttrs) return 'a set';
   if (v instanceof Lambda) return 'a function';
-  if (v instanceof PrimOp) return 'a built-in function';
-  return 'a partially applied built-in function';
+  if (v instanceof PrimOp) return `the built-in function '${v.name}'`;
+  return `the partially applied built-in function '${(v as PrimOpApp).op.name}'`;
 }
 
 export function isFunction(v: Value): v is Lambda | PrimOp | PrimOpApp {

@@ -9,18 +9,19 @@
 // (force, forceAttrs, forceStringCtx, coerceToString, callFunction, …) and ../values.js (mkString,
 // mkAttrs, NixString with its context set). Path values reach the store through
 // hooks.store (StoreAdapter in ../evaluator.js), which the evaluator's owner sets.
-import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { existsSync, readFileSync, readdirSync, lstatSync, statSync } from 'node:fs';
 import { NixAbortError, NixEvalError, NixThrownError, type Pos } from '../errors.js';
 import {
   callFunction, coerceToPath, coerceToString, compareBytes, copyPathToStore, eqValues, force, forceAttrs, forceBool, forceFloat,
   forceFunction, forceInt, forceList, forceString, forceStringCtx, forceStringNoCtx, hooks, lazyNative, lessThan, arith,
-  isDerivation, typeError, determinePos,
+  isDerivation, typeError, determinePos, call2, body2,
 } from '../evaluator.js';
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
 import {
-  EMPTY_CTX, appThunk, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
+  EMPTY_CTX, appThunk, appThunk2, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
   intAdd, intFromNumber, intToBigInt, mkInt, type Lazy, type NixInt, type PrimFn, type Value,
 } from '../values.js';
 import { compareVersions, splitVersion, parseDrvName } from '../lib/versions.js';
@@ -30,6 +31,13 @@ import { fromJSON } from './json.js';
 import { traceWrite } from '../trace.js';
 import { COREPKGS } from '../derivation/corepkgs.js';
 import { checkReadContext, hostPathOf } from '../ifd/store-reads.js';
+
+const require = createRequire(import.meta.url);
+let crypto: typeof import('node:crypto') | null = null;
+/** node:crypto's createHash, the module loaded on first use: loading it is start-up time most evaluations do not need. */
+function createHash(algo: string): Hash {
+  return (crypto ??= require('node:crypto') as typeof import('node:crypto')).createHash(algo);
+}
 
 /** Where `<nix/…>` (Nix's corepkgs) lives; files there are served from memory. */
 export const COREPKGS_DIR = '/__corepkgs__';
@@ -124,7 +132,8 @@ prim('add', 2, (pos, a, b) => {
 prim('sub', 2, (pos, a, b) => arith('-', force(a!), force(b!), pos));
 prim('mul', 2, (pos, a, b) => arith('*', force(a!), force(b!), pos));
 prim('div', 2, (pos, a, b) => arith('/', force(a!), force(b!), pos));
-prim('lessThan', 2, (pos, a, b) => lessThan(force(a!), force(b!), pos));
+// Nix's CompareValues reports its errors without a position.
+prim('lessThan', 2, (_pos, a, b) => lessThan(force(a!), force(b!), null));
 /** A bitwise operation: on JS numbers when both fit in 32 bits (JS's bitwise operators are int32), else on bigints. */
 function bitOp(x: NixInt, y: NixInt, small: (a: number, b: number) => number, big: (a: bigint, b: bigint) => bigint): NixInt {
   if (typeof x === 'number' && typeof y === 'number' && (x | 0) === x && (y | 0) === y) return small(x, y);
@@ -165,7 +174,6 @@ prim('removeAttrs', 2, (pos, a, l) => {
 }, true);
 prim('listToAttrs', 1, (pos, l) => {
   const m = new Map<string, Lazy>();
-  const srcs = new Map<string, NixAttrs>();
   const xs = forceList(l!, pos);
   for (let i = 0; i < xs.length; i++) {
     const s = forceAttrs(xs[i]!, pos);
@@ -176,13 +184,31 @@ prim('listToAttrs', 1, (pos, l) => {
     const v = s.get('value');
     if (v === undefined) throw missingForCall('value', 'listToAttrs', s, pos);
     m.set(name, v);
-    srcs.set(name, s);
   }
-  // Nix positions each attribute at its element's `value` (looked up only when asked).
   const r = new NixAttrs(m);
-  r.pos = { get: (k: string) => srcs.get(k)?.posOf('value') };
+  r.pos = new ListToAttrsPos(xs);
   return r;
 });
+
+/**
+ * Nix positions each attribute of listToAttrs at its element's `value`. Rarely asked for, so the
+ * name → element map is built on the first question (the names are forced by then).
+ */
+class ListToAttrsPos {
+  private srcs: Map<string, NixAttrs> | null = null;
+  constructor(private readonly xs: Lazy[]) {}
+  get(k: string): Pos | undefined {
+    if (this.srcs === null) {
+      this.srcs = new Map();
+      for (const x of this.xs) {
+        const s = force(x) as NixAttrs;
+        const name = strOf(force(s.get('name')!) as string | NixString);
+        if (!this.srcs.has(name)) this.srcs.set(name, s);
+      }
+    }
+    return this.srcs.get(k)?.posOf('value');
+  }
+}
 prim('intersectAttrs', 2, (pos, a, b) => {
   const x = forceAttrs(a!, pos), y = forceAttrs(b!, pos);
   const m = new Map<string, Lazy>();
@@ -212,7 +238,7 @@ prim('mapAttrs', 2, (pos, f, a) => {
   const s = forceAttrs(a!, pos);
   const m = new Map<string, Lazy>();
   // As Nix: per attribute, the application of (the application of f to the name) to the value.
-  for (const [k, v] of s.map) m.set(k, appThunk(appThunk(f!, k, null), v, null)); // called without a position, as Nix's mkApp
+  s.map.forEach((v, k) => { m.set(k, appThunk2(f!, k, v)); }); // called without a position, as Nix's mkApp
   return new NixAttrs(m); // Nix's mapAttrs keeps no positions
 });
 prim('zipAttrsWith', 2, (pos, f, l) => {
@@ -226,7 +252,7 @@ prim('zipAttrsWith', 2, (pos, f, l) => {
   }
   const m = new Map<string, Lazy>();
   // Lazy applications (Nix's mkApp), called without a position.
-  for (const [k, vs] of acc) m.set(k, appThunk(appThunk(f!, k, null), vs, null));
+  for (const [k, vs] of acc) m.set(k, appThunk2(f!, k, vs));
   return new NixAttrs(m);
 });
 prim('unsafeGetAttrPos', 2, (pos, n, a) => {
@@ -261,7 +287,14 @@ prim('foldl\'', 3, (pos, f, z, l) => {
   const fn = forceFunction(f!, pos);
   let acc: Lazy = z!;
   const xs = forceList(l!, pos);
-  for (let i = 0; i < xs.length; i++) acc = call2(fn, acc, xs[i]!, pos);
+  // call2 written out for the usual `acc: x: …` (a call less per element, see call2).
+  const body = body2(fn);
+  if (body !== null) {
+    const env = (fn as Lambda).env;
+    for (let i = 0; i < xs.length; i++) acc = body.eval([[env, acc], xs[i]]);
+  } else {
+    for (let i = 0; i < xs.length; i++) acc = call2(fn, acc, xs[i]!, pos);
+  }
   return force(acc);
 });
 prim('genList', 2, (pos, f, n) => {
@@ -283,12 +316,36 @@ prim('concatMap', 2, (pos, f, l) => {
 });
 prim('all', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).every((x) => forceBool(callFunction(fn, x, pos), pos)); });
 prim('any', 2, (pos, f, l) => { const fn = forceFunction(f!, pos); return forceList(l!, pos).some((x) => forceBool(callFunction(fn, x, pos), pos)); });
+const lessThanOp = table.get('lessThan')!.value as PrimOp;
 prim('sort', 2, (pos, f, l) => {
   const fn = forceFunction(f!, pos);
-  const x = forceList(l!, pos).slice();
+  // As Nix: every element forced first, in order.
+  const x = forceList(l!, pos).map(force);
+  if (fn === lessThanOp) {
+    const fast = sortPlain(x);
+    if (fast !== null) return fast;
+  }
   // A stable merge sort calling the comparator as Nix's std::stable_sort does (less-than).
   return mergeSort(x, (a, b) => forceBool(call2(fn, a, b, pos), pos));
 });
+
+/**
+ * `sort lessThan` of only ints or only strings without context, sorted natively: equal elements
+ * are then indistinguishable, so any correct order is Nix's. Null when the list is of other kinds.
+ */
+function sortPlain(x: Value[]): Value[] | null {
+  const n = x.length;
+  if (x.every((v) => typeof v === 'number')) {
+    // Copied by hand: Float64Array.from and Array.from go through the iterator protocol.
+    const f = new Float64Array(n);
+    for (let i = 0; i < n; i++) f[i] = x[i] as number;
+    f.sort();
+    for (let i = 0; i < n; i++) x[i] = f[i]!;
+    return x;
+  }
+  if (x.every((v) => typeof v === 'string')) return (x as string[]).sort(compareBytes);
+  return null;
+}
 prim('partition', 2, (pos, f, l) => {
   const fn = forceFunction(f!, pos);
   const right: Lazy[] = [], wrong: Lazy[] = [];
@@ -358,17 +415,19 @@ function mergeSort(a: Lazy[], less: (x: Lazy, y: Lazy) => boolean): Lazy[] {
   return src;
 }
 
-/** f a b, without the intermediate partial application when f is a two-argument primop. */
-function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
-  if (f instanceof PrimOp && f.arity === 2) return f.fn(pos, a, b, undefined!);
-  return callFunction(callFunction(f, a, pos), b, pos);
-}
 
 // ---- strings
-prim('toString', 1, (pos, v) => { const ctx = new Set<string>(); return mkString(coerceToString(force(v!), ctx, true, false, pos), ctx); }, true);
+prim('toString', 1, (pos, v) => {
+  const x = force(v!);
+  if (typeof x === 'string') return x;
+  if (typeof x === 'number') return String(x);
+  const ctx = new Set<string>();
+  return mkString(coerceToString(x, ctx, true, false, pos), ctx);
+}, true);
 prim('stringLength', 1, (pos, v) => {
-  const s = coerceToString(force(v!), new Set(), false, false, pos);
-  return isAscii(s) ? s.length : utf8(s).length;
+  const x = force(v!);
+  const s = typeof x === 'string' ? x : coerceToString(x, new Set(), false, true, pos);
+  return Buffer.byteLength(s, 'utf8'); // the length of the UTF-8 bytes, computed without them
 });
 prim('substring', 3, (pos, a, b, v) => {
   const start = forceInt(a!, pos), len = forceInt(b!, pos);
@@ -384,10 +443,23 @@ prim('substring', 3, (pos, a, b, v) => {
   return mkString(st >= buf.length ? '' : buf.subarray(st, end).toString('utf8'), ctx);
 });
 prim('concatStringsSep', 2, (pos, sep, l) => {
-  const ctx = new Set<string>();
-  const s = forceStringCtx(sep!, ctx, pos);
-  return mkString(forceList(l!, pos).map((e) => coerceToString(force(e), ctx, false, true, pos)).join(s), ctx);
+  // Plain strings, the common case, need no context set.
+  const s = force(sep!);
+  if (typeof s !== 'string') return concatSep(s, l!, pos);
+  const xs = forceList(l!, pos);
+  let out = '';
+  for (let i = 0; i < xs.length; i++) {
+    const x = force(xs[i]!);
+    if (typeof x !== 'string') return concatSep(s, xs, pos);
+    out += i === 0 ? x : s + x;
+  }
+  return out;
 });
+function concatSep(sep: Value, l: Lazy, pos: Pos | null): Value {
+  const ctx = new Set<string>();
+  const s = forceStringCtx(sep, ctx, pos);
+  return mkString(forceList(l, pos).map((e) => coerceToString(force(e), ctx, false, true, pos)).join(s), ctx);
+}
 prim('replaceStrings', 3, (pos, from, to, s) => {
   const fromL = forceList(from!, pos).map((x) => str(x, pos));
   const toL = forceList(to!, pos);

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEvalArgs } from '../../eval/cli.js';
 import { runEval } from '../../eval/run-eval.js';
+import { HashingStoreAdapter } from '../../eval/hashing-store.js';
 
 const NIX_ENV = { ...process.env, NIX_CONFIG: 'build-users-group =' };
 
@@ -20,7 +21,7 @@ function nix(flags: string[], cwd: string): { out: string; err: string; code: nu
 function tsixInProcess(flags: string[], cwd: string): { out: string; err: string; code: number } {
   let out = '', err = '';
   try {
-    const code = runEval(parseEvalArgs(flags), cwd, null, { out: (s) => { out += s; }, err: (s) => { err += s; } });
+    const code = runEval(parseEvalArgs(flags), cwd, null, { out: (s) => { out += s; }, err: (s) => { err += s; } }, new HashingStoreAdapter());
     return { out, err, code };
   } catch (e) {
     return { out, err: err + `error: ${(e as Error).message}\n`, code: 1 };
