@@ -10,7 +10,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { Node } from '../../store/castore/nodes.js';
-import { ConfigError, isTsixError } from '../../store/errors.js';
+import { ConfigError, CorruptionError, isTsixError } from '../../store/errors.js';
 import { logger } from '../../store/log.js';
 import { encodeBase32 } from '../../store/nix/base32.js';
 import { dumpNar } from '../../store/nix/nar-dump.js';
@@ -203,8 +203,8 @@ class Handler {
     res.writeHead(range ? 206 : 200, headers);
     if (method === 'HEAD') { res.end(); return; }
     if (compression === 'none' && !range) {
-      // The common case for large NARs: read buffers are reused (no fresh memory per 8 MiB, which cost page
-      // faults and major GCs per request), each piece written out before the next is asked for.
+      // Large NARs: read buffers are reused (no fresh memory per 8 MiB, which cost page faults
+      // and major GCs per request), each piece written out before the next is asked for.
       await streamTo(res, dumpNar(this.store, info.node, { transient: true }), true);
       return;
     }
@@ -284,11 +284,6 @@ class Handler {
   }
 }
 
-/**
- * Writes a stream of buffers to a response, waiting for 'drain' only when the socket's buffer is
- * full (with `transient`, for each buffer's write to complete). Measured faster than pipeline(Readable.from(…)) here (one stream layer less per buffer).
- * A failure mid-way destroys the connection so that the client sees a cut-off body, never a short "complete" one.
- */
 /** The status an error answers with: the client's fault (4xx) unless the store itself is at fault. */
 function httpStatus(err: unknown): number {
   if (err instanceof HttpError) return err.status;
@@ -301,13 +296,18 @@ async function wholeNar(store: Store, info: PathInfo): Promise<Buffer> {
   const out = Buffer.allocUnsafe(info.narSize);
   let at = 0;
   for await (const b of dumpNar(store, info.node, { transient: true })) {
-    if (at + b.length > out.length) throw new Error(`the NAR of ${info.path} is longer than its narSize ${info.narSize}`);
+    if (at + b.length > out.length) throw new CorruptionError(`the NAR of ${info.path} is longer than its narSize ${info.narSize}`, { path: info.path });
     at += b.copy(out, at);
   }
-  if (at !== out.length) throw new Error(`the NAR of ${info.path} is ${at} bytes, not its narSize ${info.narSize}`);
+  if (at !== out.length) throw new CorruptionError(`the NAR of ${info.path} is ${at} bytes, not its narSize ${info.narSize}`, { path: info.path });
   return out;
 }
 
+/**
+ * Writes a stream of buffers to a response, waiting for 'drain' only when the socket's buffer is
+ * full (with `transient`, for each buffer's write to complete). Measured faster than pipeline(Readable.from(…)) here (one stream layer less per buffer).
+ * A failure mid-way destroys the connection so that the client sees a cut-off body, never a short "complete" one.
+ */
 async function streamTo(res: ServerResponse, src: AsyncIterable<Buffer>, transient = false): Promise<void> {
   const closed = new Promise<void>((resolve) => res.once('close', resolve));
   try {
