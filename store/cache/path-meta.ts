@@ -91,7 +91,12 @@ export function signMeta(m: PathMeta, key: SecretKey): string {
 
 /** `m` with `key`'s signature added (a set, as Nix keeps them; ed25519 signatures are deterministic). */
 export function withSignature<T extends PathMeta>(m: T, key: SecretKey): T {
-  return { ...m, signatures: [...new Set([...m.signatures, signMeta(m, key)])].sort() };
+  return addSignature(m, signMeta(m, key));
+}
+
+/** `m` with the signature line `sig` added to its set of signatures. */
+export function addSignature<T extends PathMeta>(m: T, sig: string): T {
+  return { ...m, signatures: [...new Set([...m.signatures, sig])].sort() };
 }
 
 export function parseTrustedKeys(texts: Iterable<string>): PublicKey[] {
