@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f dist/daemon/cli/main.js ] || npx tsc -p .
-exec node dist/daemon/cli/main.js daemon "$@"
+# The node flags are those of the shebang of daemon/cli/main.ts (see there why).
+exec node --initial-old-space-size=64 dist/daemon/cli/main.js daemon "$@"

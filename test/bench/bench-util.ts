@@ -1,5 +1,6 @@
 // Shared benchmark helpers: timing commands in one run and printing ratios.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export interface Timing { name: string; ms: number[] }
 
@@ -30,4 +31,12 @@ export function report(label: string, tsixMs: number, refMs: number, refName: st
   const ratio = tsixMs / refMs;
   console.log(`${label.padEnd(38)} tsix ${tsixMs.toFixed(0).padStart(7)} ms   ${refName} ${refMs.toFixed(0).padStart(7)} ms   ratio ${ratio.toFixed(2)}`);
   return ratio;
+}
+
+/** The node flags in the shebang of the CLI script (`#!/usr/bin/env -S node FLAGS…`): a benchmark
+ *  running `node CLI …` passes them so that it measures what `npx tsix …` runs. */
+export function cliNodeFlags(cli: string): string[] {
+  const first = readFileSync(cli, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env -S node((?: --[^\s]+)*)\s*$/.exec(first);
+  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
 }

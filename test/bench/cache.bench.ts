@@ -1,4 +1,5 @@
 // Binary cache benchmark (`npm run bench:cache`), on closures built by real Nix, fresh each run:
+// (the tsix server is a `tsix daemon --no-mount --listen` process, started as `npx tsix` would start it)
 //   big:   5 chained paths, ~500 MiB of random 4 MiB files (TSIX_BENCH_CACHE_MIB to change the size)
 //   small: 301 text paths, ~17 MiB in all (per-path overhead)
 // and for each:
@@ -15,9 +16,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { openStore } from '../../store/open-store.js';
-import { serveBinaryCache } from '../../daemon/http/binary-cache-server.js';
+import { cliNodeFlags } from './bench-util.js';
 import { FileBinaryCache } from '../../store/cache/file-cache.js';
-import { parsePublicKey, generateKeyPair, parseSecretKey } from '../../store/cache/signing.js';
+import { parsePublicKey, generateKeyPair } from '../../store/cache/signing.js';
 import { substituteClosure } from '../../store/cache/substitute.js';
 
 const execFileP = promisify(execFile);
@@ -89,6 +90,23 @@ in lib.toFile "bench-s-top-\${r}" (lib.concatStringsSep "\\n" (lib.genList mk 30
 
 interface Times { A: number[]; B: number[]; C: number[]; D: number[] }
 
+/** `tsix daemon --no-mount --listen 127.0.0.1:0` on `storeUrl`, once it says where it serves. */
+async function startDaemon(storeUrl: string, secretKeyFile: string, children: ChildProcess[]): Promise<{ url: string; stop: () => Promise<void> }> {
+  const d = spawn(process.execPath, [...cliNodeFlags(CLI), CLI, '--store', storeUrl, 'daemon', '--no-mount', '--listen', '127.0.0.1:0', '--secret-key', secretKeyFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(d);
+  const exited = new Promise<void>((res) => d.once('exit', () => res()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    d.stdout!.on('data', (b: Buffer) => {
+      out += b.toString('utf8');
+      const m = /serving a binary cache at (\S+)/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    void exited.then(() => reject(new Error(`tsix daemon exited before serving: ${out}`)));
+  });
+  return { url, stop: async () => { d.kill('SIGTERM'); await exited; } };
+}
+
 async function scenario(name: string, work: string, built: Built, children: ChildProcess[]): Promise<string[]> {
   const { top, closure } = built;
   const keys = generateKeyPair('bench-key');
@@ -97,9 +115,14 @@ async function scenario(name: string, work: string, built: Built, children: Chil
   process.stderr.write(`${name}: writing the static cache (compression=${COMPRESSION})...\n`);
   await sh('nix', ['copy', '--to', `file://${cacheDir}?compression=${COMPRESSION}&secret-key=${join(work, 'key.sec')}`, top]);
 
-  const served = await openStore(`level://${join(work, `served-${name}`)}`, { direct: true });
-  await substituteClosure(served, [new FileBinaryCache(`file://${cacheDir}`)], [top], [parsePublicKey(keys.public)]);
-  const srv = await serveBinaryCache(served, { listen: '127.0.0.1:0', secretKey: parseSecretKey(keys.secret) });
+  const servedUrl = `level://${join(work, `served-${name}`)}`;
+  const served = await openStore(servedUrl, { direct: true });
+  try {
+    await substituteClosure(served, [new FileBinaryCache(`file://${cacheDir}`)], [top], [parsePublicKey(keys.public)]);
+  } finally {
+    await served.close();
+  }
+  const srv = await startDaemon(servedUrl, join(work, 'key.sec'), children);
 
   const port = 20000 + Math.floor(Math.random() * 20000);
   const py = spawn('python3', ['-c', STATIC_SERVER, String(port), cacheDir], { stdio: 'ignore' });
@@ -123,13 +146,12 @@ async function scenario(name: string, work: string, built: Built, children: Chil
       await deleteFromNix();
       times.D.push(await timed(() => nixFrom(staticUrl)));
       const dest = join(work, `dest-${name}-${i}`);
-      times.C.push(await timed(() => sh(process.execPath, [CLI, '--store', `level://${dest}`, 'copy', '-q', '--from', staticUrl, '--trusted-public-key', keys.public, top], process.env)));
+      times.C.push(await timed(() => sh(process.execPath, [...cliNodeFlags(CLI), CLI, '--store', `level://${dest}`, 'copy', '-q', '--from', staticUrl, '--trusted-public-key', keys.public, top], process.env)));
       await rm(dest, { recursive: true, force: true });
     }
   } finally {
     py.kill();
-    await srv.close();
-    await served.close();
+    await srv.stop();
   }
   const m = { A: median(times.A), B: median(times.B), C: median(times.C), D: median(times.D) };
   const rate = (s: number) => `${(built.mib / s).toFixed(0)} MiB/s`;
