@@ -1,11 +1,6 @@
-#!/usr/bin/env -S node --initial-old-space-size=64
+#!/usr/bin/env node
 // tsix command line: parses global options, then dispatches to a lazily imported command module
 // (the help texts too are imported only when asked for: start-up time counts for every command).
-// The V8 flag is for the long-running commands (daemon, serve-cache): with a live heap of ~8 MiB,
-// V8's default old-space limit left so little room that a cache server ran a full mark-compact
-// every ~20 requests, a third of its CPU; an initial 64 MiB limit cut that to a few per thousand.
-// It must be given at start-up (NODE_OPTIONS refuses it; v8.setFlagsFromString is too late), so it
-// is here and in daemon/start.sh; short commands do not reach the limit either way.
 import type { CliContext, CommandRun } from './command.js';
 import { errorMessage, exitCodeFor } from './exit-codes.js';
 import { readFileSync } from 'node:fs';

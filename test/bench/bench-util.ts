@@ -1,6 +1,5 @@
 // Shared benchmark helpers: timing commands in one run and printing ratios.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 
 export interface Timing { name: string; ms: number[] }
 
@@ -33,10 +32,3 @@ export function report(label: string, tsixMs: number, refMs: number, refName: st
   return ratio;
 }
 
-/** The node flags in the shebang of the CLI script (`#!/usr/bin/env -S node FLAGS…`): a benchmark
- *  running `node CLI …` passes them so that it measures what `npx tsix …` runs. */
-export function cliNodeFlags(cli: string): string[] {
-  const first = readFileSync(cli, 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env -S node((?: --[^\s]+)*)\s*$/.exec(first);
-  return m ? m[1]!.trim().split(/\s+/).filter(Boolean) : [];
-}

@@ -1,5 +1,5 @@
 // Binary cache benchmark (`npm run bench:cache`), on closures built by real Nix, fresh each run:
-// (the tsix server is a `tsix daemon --no-mount --listen` process, started as `npx tsix` would start it)
+// (the tsix server is `npm start -- --no-mount --listen …`: a `tsix daemon` process started as daemon/start.sh starts it)
 //   big:   5 chained paths, ~500 MiB of random 4 MiB files (TSIX_BENCH_CACHE_MIB to change the size)
 //   small: 301 text paths, ~17 MiB in all (per-path overhead)
 // and for each:
@@ -16,13 +16,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { openStore } from '../../store/open-store.js';
-import { cliNodeFlags } from './bench-util.js';
 import { FileBinaryCache } from '../../store/cache/file-cache.js';
 import { parsePublicKey, generateKeyPair } from '../../store/cache/signing.js';
 import { substituteClosure } from '../../store/cache/substitute.js';
 
 const execFileP = promisify(execFile);
 const CLI = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
+/** daemon/start.sh (`npm start`), from the compiled benchmark in dist/test/bench. */
+const START = fileURLToPath(new URL('../../../daemon/start.sh', import.meta.url));
 const MIB = Number(process.env.TSIX_BENCH_CACHE_MIB ?? 500);
 const RUNS = Number(process.env.TSIX_BENCH_RUNS ?? 3);
 const COMPRESSION = process.env.TSIX_BENCH_COMPRESSION ?? 'none';
@@ -90,9 +91,9 @@ in lib.toFile "bench-s-top-\${r}" (lib.concatStringsSep "\\n" (lib.genList mk 30
 
 interface Times { A: number[]; B: number[]; C: number[]; D: number[] }
 
-/** `tsix daemon --no-mount --listen 127.0.0.1:0` on `storeUrl`, once it says where it serves. */
+/** `npm start -- --store URL --no-mount --listen 127.0.0.1:0 …` (daemon/start.sh), once it says where it serves. */
 async function startDaemon(storeUrl: string, secretKeyFile: string, children: ChildProcess[]): Promise<{ url: string; stop: () => Promise<void> }> {
-  const d = spawn(process.execPath, [...cliNodeFlags(CLI), CLI, '--store', storeUrl, 'daemon', '--no-mount', '--listen', '127.0.0.1:0', '--secret-key', secretKeyFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const d = spawn('bash', [START, '--store', storeUrl, '--no-mount', '--listen', '127.0.0.1:0', '--secret-key', secretKeyFile], { stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(d);
   const exited = new Promise<void>((res) => d.once('exit', () => res()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -146,7 +147,7 @@ async function scenario(name: string, work: string, built: Built, children: Chil
       await deleteFromNix();
       times.D.push(await timed(() => nixFrom(staticUrl)));
       const dest = join(work, `dest-${name}-${i}`);
-      times.C.push(await timed(() => sh(process.execPath, [...cliNodeFlags(CLI), CLI, '--store', `level://${dest}`, 'copy', '-q', '--from', staticUrl, '--trusted-public-key', keys.public, top], process.env)));
+      times.C.push(await timed(() => sh(process.execPath, [CLI, '--store', `level://${dest}`, 'copy', '-q', '--from', staticUrl, '--trusted-public-key', keys.public, top], process.env)));
       await rm(dest, { recursive: true, force: true });
     }
   } finally {
