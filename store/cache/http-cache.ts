@@ -9,6 +9,7 @@ import { formatNarInfo, parseCacheInfo, parseNarInfo, type CacheInfo, type NarIn
 import { DEFAULT_PRIORITY, NarInfoCache, type BinaryCacheWriter, type Substituter, type SubstituterOptions } from './substituter.js';
 import { checkHashPart } from './file-cache.js';
 import { downloadSegments } from './http-segments.js';
+import { liteGet } from './http-lite.js';
 
 /** An HTTP request to a cache failed (unreachable, unexpected status, cut-off body). */
 export class CacheTransferError extends TsixError {
@@ -34,6 +35,8 @@ const MAX_REDIRECTS = 5;
 const DISABLE_MS = 60_000;
 /** Files from this size on are downloaded straight into shared memory segments (see http-segments.ts). */
 const SEGMENTED_MIN = 8 << 20;
+/** Largest narinfo or nix-cache-info body accepted. */
+const SMALL_BODY_MAX = 1 << 24;
 
 /**
  * One request; resolves with the response (its body not yet read). GET and HEAD follow up to 5
@@ -133,8 +136,16 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
     if (this.disabled && Date.now() < this.disabled.until) throw this.disabled.error;
     let res: IncomingMessage;
     try {
+      const lite = url.protocol === 'http:' ? await liteGet(url, requestHeaders(url, {}, true), SMALL_BODY_MAX, IDLE_TIMEOUT_MS, redact(url)) : null;
+      if (lite) {
+        this.disabled = null;
+        if (lite.status === 404 || lite.status === 403) return null;
+        if (lite.status !== 200) throw new CacheTransferError(`GET ${redact(url)}: HTTP ${lite.status}`, { status: lite.status });
+        return lite.body;
+      }
       res = await httpRequest(url);
     } catch (err) {
+      if (err instanceof CacheTransferError && err.data.status !== undefined) throw err; // an answer, not an unreachable cache
       // As Nix: a cache that cannot be reached is not asked again for a minute (no connection storm per path).
       this.disabled = { until: Date.now() + DISABLE_MS, error: new CacheTransferError(`${(err as Error).message} (binary cache '${redact(this.base)}' disabled for ${DISABLE_MS / 1000} s)`, { url: redact(url) }) };
       throw err;
@@ -160,6 +171,11 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
     if (url.protocol === 'http:' && (info.fileSize ?? info.narSize) >= SEGMENTED_MIN) {
       const download = await downloadSegments(url, requestHeaders(url, {}, url.host === this.base.host), IDLE_TIMEOUT_MS, redact(url));
       if (download) return download.body;
+    }
+    if (url.protocol === 'http:') {
+      const lite = await liteGet(url, requestHeaders(url, {}, url.host === this.base.host), SEGMENTED_MIN, IDLE_TIMEOUT_MS, redact(url));
+      if (lite && lite.status !== 200) throw new CacheTransferError(`GET ${redact(url)} (NAR of '${info.storePath}'): HTTP ${lite.status}`, { status: lite.status });
+      if (lite) return once(lite.body);
     }
     const res = await httpRequest(url);
     if (res.statusCode !== 200) {
@@ -197,6 +213,10 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
     await this.putFile(`${hashPart}.narinfo`, [text], 'text/x-nix-narinfo', text.length);
     await this.narInfos.remember(hashPart, info);
   }
+}
+
+async function* once(b: Buffer): AsyncIterable<Buffer> {
+  yield b;
 }
 
 /** A response body that fails if the connection ends before Content-Length bytes arrived. */
