@@ -77,6 +77,10 @@ export function repeatedFlag(argv: string[], names: string[]): string[] {
 export function progressDisplay(out: NodeJS.WriteStream, destName: string): (e: TransferEvent | { kind: 'finished' }) => void {
   const tty = out.isTTY === true;
   let total = 0; let totalBytes = 0; let done = 0; let bytes = 0; let last = 0; let shown = false;
+  // Transfers start while the closure is still being looked up: without a TTY, their lines wait
+  // for the "copying N paths..." line, which Nix prints first.
+  let held: string[] | null = [];
+  const line = (text: string) => { if (held) held.push(text); else out.write(text); };
   const running = new Set<string>();
   const mib = (n: number) => (n / 1048576).toFixed(1);
   const draw = (force = false) => {
@@ -93,10 +97,12 @@ export function progressDisplay(out: NodeJS.WriteStream, destName: string): (e: 
       case 'planned':
         total = e.paths.length; totalBytes = e.narBytes;
         if (!tty && total > 0) out.write(`copying ${total} paths...\n`);
+        for (const l of held ?? []) out.write(l);
+        held = null;
         break;
       case 'start':
         running.add(e.path);
-        if (tty) draw(); else out.write(`copying path '${e.path}' from '${e.from}'...\n`);
+        if (tty) draw(); else line(`copying path '${e.path}' from '${e.from}'...\n`);
         break;
       case 'bytes':
         bytes += e.bytes;
@@ -107,6 +113,8 @@ export function progressDisplay(out: NodeJS.WriteStream, destName: string): (e: 
         if (tty) draw();
         break;
       case 'finished':
+        for (const l of held ?? []) out.write(l);
+        held = null;
         if (tty && shown) { draw(true); out.write('\n'); }
         break;
     }

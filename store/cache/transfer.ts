@@ -54,10 +54,10 @@ export interface PathDestination {
   /** True when having a path implies having its closure (a tsix store's invariant). */
   readonly closed: boolean;
   /**
-   * Transfers a path: stores its contents (verifying them against `p.meta`), then waits for
-   * `referencesDone` and writes its metadata last.
+   * Transfers a path: stores its contents (verifying them against `p.meta`), calls `stored`,
+   * then waits for `referencesDone` and writes its metadata last.
    */
-  add(p: SourcePath, referencesDone: Promise<void>, progress: (bytes: number) => void): Promise<void>;
+  add(p: SourcePath, referencesDone: Promise<void>, progress: (bytes: number) => void, stored?: () => void): Promise<void>;
 }
 
 // ---- sources ---------------------------------------------------------------------------------
@@ -156,9 +156,10 @@ export class StoreDestination implements PathDestination {
   async has(hashPart: string): Promise<boolean> {
     return (await this.store.pathInfos.get(hashPart)) !== null;
   }
-  async add(p: SourcePath, referencesDone: Promise<void>, progress: (bytes: number) => void): Promise<void> {
+  async add(p: SourcePath, referencesDone: Promise<void>, progress: (bytes: number) => void, stored?: () => void): Promise<void> {
     const node = await importVerifiedNar(this.store, counted(await p.openNar(), progress), p.meta);
     if (p.trust === 'content-addressed') await checkCaContents(this.store, p.meta, node);
+    stored?.();
     await referencesDone;
     let info: PathInfo = { ...p.meta, node, registrationTime: Math.floor(Date.now() / 1000) };
     if (this.opts.secretKey) info = withSignature(info, this.opts.secretKey);
@@ -186,7 +187,7 @@ export class CacheDestination implements PathDestination {
   has(hashPart: string): Promise<boolean> {
     return this.cache.hasNarInfo(hashPart);
   }
-  async add(p: SourcePath, referencesDone: Promise<void>, progress: (bytes: number) => void): Promise<void> {
+  async add(p: SourcePath, referencesDone: Promise<void>, progress: (bytes: number) => void, stored?: () => void): Promise<void> {
     const dir = await mkdtemp(join(tmpdir(), 'tsix-nar-'));
     try {
       const tmp = join(dir, 'nar');
@@ -211,6 +212,7 @@ export class CacheDestination implements PathDestination {
       const fileHash = fileH.digest();
       const url = `nar/${encodeBase32(fileHash)}.nar${COMPRESSION_EXTENSIONS[this.compression as keyof typeof COMPRESSION_EXTENSIONS]}`;
       await this.cache.putFile(url, createReadStream(tmp, { highWaterMark: 1 << 20 }), contentTypeOf(this.compression), fileSize);
+      stored?.();
       await referencesDone;
       let meta = p.meta;
       if (this.opts.secretKey) meta = withSignature(meta, this.opts.secretKey);
@@ -250,45 +252,95 @@ export interface CopyResult {
   present: string[];
 }
 
-/** Copies the closures of `roots` (full store paths) from `source` to `dest`. */
+/**
+ * Copies the closures of `roots` (full store paths) from `source` to `dest`. Transfers start as
+ * soon as their paths are found, while the rest of the closure is still being looked up; each
+ * path's metadata is written only after the whole closure was found (a closure with a path
+ * nobody has registers nothing) and after its references' metadata. A transfer holds one of the
+ * `jobs` slots while its contents are fetched and stored, not while it waits to register.
+ */
 export async function copyClosure(source: PathSource, dest: PathDestination, roots: string[], opts: CopyOptions = {}): Promise<CopyResult> {
-  const plan = await planClosure(source, dest, roots);
   const emit = opts.onEvent ?? (() => {});
-  emit({ kind: 'planned', paths: plan.order.map((p) => p.meta.path), narBytes: plan.order.reduce((s, p) => s + p.meta.narSize, 0) });
-  const done = new Map<string, Promise<void>>();
   const jobs = Math.max(1, opts.jobs ?? 4);
-  let next = 0;
+  const registered = new Registrations();
+  const queue = new FoundQueue();
+  const plan = planClosure(source, dest, roots, (sp) => queue.push(sp), (path) => registered.of(path).resolve());
+  // Where each path stands in the plan's order: a reference is waited for only when it comes
+  // first (a cycle, which Nix forbids, must not leave two paths waiting for each other).
+  const position = plan.then((pl) => new Map(pl.order.map((p, i) => [p.meta.path, i])));
+  position.catch(() => {}); // observed below and by each registration
+  plan.then((pl) => emit({ kind: 'planned', paths: pl.order.map((p) => p.meta.path), narBytes: pl.order.reduce((n, p) => n + p.meta.narSize, 0) }), () => {});
+  plan.finally(() => queue.end()).catch(() => {});
+  const tasks: Promise<void>[] = [];
   let failure: unknown = null;
   const worker = async () => {
-    while (failure === null && next < plan.order.length) {
-      const p = plan.order[next++]!;
-      const refs = p.meta.references.filter((r) => r !== p.meta.path).map((r) => done.get(r)).filter((x): x is Promise<void> => x !== undefined);
-      const refsDone = Promise.all(refs).then(() => undefined);
+    for (let p = await queue.next(); p && failure === null; p = await queue.next()) {
+      const path = p.meta.path;
+      const refs = p.meta.references.filter((r) => r !== path);
+      const refsDone = position.then((at) => Promise.all(refs.filter((r) => (at.get(r) ?? -1) < at.get(path)!).map((r) => registered.of(r).promise))).then(() => undefined);
       refsDone.catch(() => {}); // observed later by the transfer; never an unhandled rejection meanwhile
-      const task = transferOne(p, dest, refsDone, emit);
-      task.catch(() => {});
-      done.set(p.meta.path, task);
-      try {
-        await task;
-      } catch (err) {
-        failure ??= err;
-      }
+      let stored!: () => void;
+      const contentIn = new Promise<void>((res) => { stored = res; });
+      const mine = registered.of(p.meta.path);
+      const task = transferOne(p, dest, refsDone, emit, stored).then(mine.resolve, (err: unknown) => { mine.reject(err); failure ??= err; });
+      tasks.push(task);
+      await Promise.race([contentIn, task]);
     }
   };
-  await Promise.all(Array.from({ length: Math.min(jobs, plan.order.length) }, worker));
+  await Promise.all(Array.from({ length: jobs }, worker));
+  const pl = await plan; // a failed plan is the copy's failure
+  await Promise.all(tasks);
   if (failure !== null) throw failure;
-  return { copied: plan.order.map((p) => p.meta.path), present: plan.present };
+  return { copied: pl.order.map((p) => p.meta.path), present: pl.present };
+}
+
+/** Per path, a promise settled when its metadata is in the destination (or it was there already). */
+class Registrations {
+  private readonly map = new Map<string, { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void }>();
+  of(path: string): { promise: Promise<void>; resolve: () => void; reject: (e: unknown) => void } {
+    let d = this.map.get(path);
+    if (!d) {
+      let resolve!: () => void;
+      let reject!: (e: unknown) => void;
+      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+      promise.catch(() => {}); // a failed path is reported once, by its own transfer
+      d = { promise, resolve, reject };
+      this.map.set(path, d);
+    }
+    return d;
+  }
+}
+
+/** Paths found by the plan, waiting for a transfer slot; `next` is null once the plan ended and all were taken. */
+class FoundQueue {
+  private readonly items: SourcePath[] = [];
+  private readonly waiting: ((p: SourcePath | null) => void)[] = [];
+  private ended = false;
+  push(p: SourcePath): void {
+    const w = this.waiting.shift();
+    if (w) w(p); else this.items.push(p);
+  }
+  end(): void {
+    this.ended = true;
+    for (const w of this.waiting.splice(0)) w(null);
+  }
+  next(): Promise<SourcePath | null> {
+    const p = this.items.shift();
+    if (p) return Promise.resolve(p);
+    if (this.ended) return Promise.resolve(null);
+    return new Promise((res) => this.waiting.push(res));
+  }
 }
 
 /** Transfers one path, falling back to the next source on failure (a failed transfer registers nothing). */
-async function transferOne(p: SourcePath, dest: PathDestination, refsDone: Promise<void>, emit: (e: TransferEvent) => void): Promise<void> {
+async function transferOne(p: SourcePath, dest: PathDestination, refsDone: Promise<void>, emit: (e: TransferEvent) => void, stored: () => void): Promise<void> {
   let first: unknown = null;
   for (let cand: SourcePath | null = p; cand; cand = cand.fallback ? await cand.fallback().catch(() => null) : null) {
     // The plan waited for p's references; another source's version must have the same ones.
     if (cand !== p && cand.meta.references.join(' ') !== p.meta.references.join(' ')) continue;
     try {
       emit({ kind: 'start', path: cand.meta.path, from: cand.from });
-      await dest.add(cand, refsDone, (bytes) => emit({ kind: 'bytes', path: p.meta.path, bytes }));
+      await dest.add(cand, refsDone, (bytes) => emit({ kind: 'bytes', path: p.meta.path, bytes }), stored);
       emit({ kind: 'done', path: p.meta.path });
       return;
     } catch (err) {
@@ -300,10 +352,11 @@ async function transferOne(p: SourcePath, dest: PathDestination, refsDone: Promi
 }
 
 /**
- * The missing part of the closure, references before referrers. A worker only starts a path
- * after every earlier one was started, so waiting on references (earlier in the order) never deadlocks.
+ * The missing part of the closure, references before referrers (the order reported as copied).
+ * Each missing path is handed to `found` as soon as it is looked up, each path the destination
+ * has to `present`.
  */
-async function planClosure(source: PathSource, dest: PathDestination, roots: string[]): Promise<{ order: SourcePath[]; present: string[] }> {
+async function planClosure(source: PathSource, dest: PathDestination, roots: string[], found_: (sp: SourcePath) => void, present_: (path: string) => void): Promise<{ order: SourcePath[]; present: string[] }> {
   const found = new Map<string, SourcePath>();
   const present: string[] = [];
   const seen = new Set<string>();
@@ -314,10 +367,11 @@ async function planClosure(source: PathSource, dest: PathDestination, roots: str
     frontier = [];
     const results = await mapLimit(batch, 16, async (path) => {
       const hp = hashPartOf(path);
-      if (dest.closed && await dest.has(hp)) return { path, sp: null, present: true };
+      if (dest.closed && await dest.has(hp)) { present_(path); return { path, sp: null, present: true }; }
       const sp = await source.lookup(hp);
       if (!sp) throw new NotFoundError(`path '${path}' in ${source.name}`, { path });
-      if (!dest.closed && await dest.has(hp)) return { path, sp, present: true };
+      if (!dest.closed && await dest.has(hp)) { present_(path); return { path, sp, present: true }; }
+      found_(sp);
       return { path, sp, present: false };
     });
     for (const r of results) {

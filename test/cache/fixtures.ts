@@ -145,4 +145,7 @@ function cutHalfway(up: http.IncomingMessage, res: http.ServerResponse): void {
     sent += c.length;
     res.write(c);
   });
+  // A NAR that came in one piece went through whole: its answer must end, or the client's
+  // next request on this kept-alive connection waits for it (until its idle timeout).
+  up.on('end', () => { if (!res.destroyed) res.end(); });
 }
