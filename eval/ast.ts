@@ -119,11 +119,11 @@ export class ExprVar extends Expr {
 /** An attribute path element: a static name or an expression yielding one. */
 export type AttrName = string | Expr;
 
-export function attrNameValue(n: AttrName, env: Env): string | null {
+/** A selected or tested name (`e.${n}`, `e ? ${n}`): a string, null too is an error (only a
+ *  set's definition skips a null name); Nix 2.8 reports it without a position. */
+export function attrNameValue(n: AttrName, env: Env): string {
   if (typeof n === 'string') return n;
-  const v = n.eval(env);
-  if (v === null) return null;
-  return ev.forceStringNoCtxValue(v, n.pos);
+  return ev.forceStringNoCtxValue(n.eval(env), null);
 }
 
 export function showAttrPath(path: AttrName[]): string {
@@ -180,15 +180,15 @@ export class ExprSelect extends Expr {
         const name = typeof n === 'string' ? n : attrNameValue(n, env);
         if (this.def !== null) {
           if (!(v instanceof NixAttrs)) return this.def.eval(env);
-          const a = name === null ? undefined : v.get(name);
+          const a = v.get(name);
           if (a === undefined) return this.def.eval(env);
-          set = v; found = name!;
+          set = v; found = name;
           v = ev.force(a);
         } else {
           if (!(v instanceof NixAttrs)) throw ev.typeError('a set', v, this.pos);
-          const a = name === null ? undefined : v.get(name);
-          if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
-          set = v; found = name!;
+          const a = v.get(name);
+          if (a === undefined) throw ev.missingAttr(name, v, this.pos);
+          set = v; found = name;
           v = ev.force(a);
         }
       }
@@ -203,8 +203,7 @@ export class ExprSelect extends Expr {
     return this.path.map((n) => {
       if (typeof n === 'string') return n;
       try {
-        const v = attrNameValue(n, env);
-        if (v !== null) return v;
+        return attrNameValue(n, env);
       } catch { /* shown as an expression */ }
       return `"\${${showExprDefault(n)}}"`;
     }).join('.');
@@ -221,8 +220,7 @@ export class ExprHasAttr extends Expr {
     let v: Value = this.e.eval(env);
     for (const n of this.path) {
       if (!(v instanceof NixAttrs)) return false;
-      const name = attrNameValue(n, env);
-      const a = name === null ? undefined : v.get(name);
+      const a = v.get(attrNameValue(n, env));
       if (a === undefined) return false;
       v = ev.force(a);
     }
@@ -441,15 +439,40 @@ export class ExprCall extends Expr {
   }
 }
 
-/** Calls a builtin primop directly (the desugared `-`, `*`, `/`, `<`, …). */
+/** The builtins Nix's parser desugars the operators into (`a - b` is `__sub a b`, …). */
+const DESUGARED: Record<string, string> = { '-': '__sub', '*': '__mul', '/': '__div', '<': '__lessThan' };
+
+/**
+ * Calls a builtin primop directly (the desugared `-`, `*`, `/`, `<`, …), unless the code binds
+ * that builtin's name itself (`let __sub = …; in a - b`): Nix then calls the binding in scope.
+ */
 export class ExprPrimCall extends Expr {
+  /** The binding in scope that the operator calls instead of the builtin, when there is one. */
+  protected shadow: ExprVar | null = null;
   constructor(readonly op: string, readonly args: Expr[], pos: Pos) { super(); this.pos = pos; }
-  bind(scope: Scope): void { for (const a of this.args) a.bind(scope); }
+  bind(scope: Scope): void {
+    for (const a of this.args) a.bind(scope);
+    const name = DESUGARED[this.op];
+    if (name !== undefined && boundOutsideBase(scope, name)) {
+      this.shadow = new ExprVar(name, this.pos!);
+      this.shadow.bind(scope);
+    }
+  }
   eval(env: Env): Value {
+    if (this.shadow !== null) return this.callShadow(env);
     const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
     // Nix reports comparison errors without a position.
     return ev.arith(this.op, a, b, this.op === '<' ? null : this.pos);
   }
+  protected callShadow(env: Env): Value {
+    return ev.call2(this.shadow!.eval(env), this.args[0]!.lazy(env), this.args[1]!.lazy(env), this.pos);
+  }
+}
+
+/** Whether `name` is bound lexically by the code (not only by the base environment of builtins). */
+function boundOutsideBase(scope: Scope, name: string): boolean {
+  for (let s: Scope | null = scope; s && s.up; s = s.up) if (s.names?.has(name)) return true;
+  return false;
 }
 
 /** The largest magnitude of a JS-number int (a larger result goes through bigint, see values.ts). */
@@ -459,6 +482,7 @@ const SAFE = 0x1fffffffffffff;
 // the generic dispatch on the operator, which a tree walker pays on every arithmetic step.
 class ExprSub extends ExprPrimCall {
   override eval(env: Env): Value {
+    if (this.shadow !== null) return this.callShadow(env);
     const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
     if (typeof a === 'number' && typeof b === 'number') {
       const r = a - b;
@@ -470,6 +494,7 @@ class ExprSub extends ExprPrimCall {
 
 class ExprMul extends ExprPrimCall {
   override eval(env: Env): Value {
+    if (this.shadow !== null) return this.callShadow(env);
     const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
     if (typeof a === 'number' && typeof b === 'number') {
       const r = a * b;
@@ -481,6 +506,7 @@ class ExprMul extends ExprPrimCall {
 
 class ExprLessThan extends ExprPrimCall {
   override eval(env: Env): Value {
+    if (this.shadow !== null) return this.callShadow(env);
     const a = this.args[0]!.eval(env), b = this.args[1]!.eval(env);
     if (typeof a === 'number' && typeof b === 'number') return a < b;
     return ev.lessThan(a, b, null);
