@@ -1,7 +1,7 @@
 // Filesystem → castore, in one pass: builds the tree (leaves first), hashes its NAR
 // serialisation (narHash/narSize) and scans contents and symlink targets for references.
 import { createHash, type Hash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobWriter } from '../castore/blob-service.js';
@@ -9,12 +9,12 @@ import type { Directory, Node } from '../castore/nodes.js';
 import { compareNames } from '../castore/nodes.js';
 import { directoryDigest, validateDirectory, validateName, validateSymlinkTarget } from '../castore/directory-codec.js';
 import { encodeDirectory } from '../castore/directory-encode.js';
-import { blake3 } from '../hash/blake3.js';
 import { OffloadedSha256, sharedBuffer } from '../hash/offload-sha256.js';
 import { InvalidInputError, TsixError } from '../errors.js';
 import { narLength, narPadding, narString, NAR_TOKENS } from '../nix/nar-format.js';
 import { ReferenceScanner } from '../nix/references.js';
 import type { CaStore } from '../store.js';
+import { readSmallFile, SmallFileReader, WORKER_MIN_FILES, type SmallFile } from './small-file-reader.js';
 
 export interface IngestResult {
   node: Node;
@@ -33,7 +33,7 @@ export interface IngestOptions {
 
 type FsEntry =
   | { kind: 'directory'; name: string; children: FsEntry[] }
-  | { kind: 'regular'; name: string; path: string; size: number; executable: boolean }
+  | { kind: 'regular'; name: string; path: string; size: number; executable: boolean; seq?: number }
   | { kind: 'symlink'; name: string; target: string };
 
 const SMALL_FILE = 1 << 20;
@@ -56,15 +56,27 @@ export class IngestError extends TsixError {
 export async function ingestPath(cas: CaStore, fsPath: string, opts: IngestOptions = {}): Promise<IngestResult> {
   const root = await walk(fsPath, '', '', opts.filter);
   const hasher: NarHasher = contentBytes(root) >= OFFLOAD_MIN ? new OffloadedSha256() : new LocalSha256();
+  const small = smallFiles(root, []);
+  const reader = small.length >= WORKER_MIN_FILES ? new SmallFileReader(small) : null;
   try {
-    const ctx = new IngestRun(cas, new ReferenceScanner(opts.needles ?? []), hasher);
+    const ctx = new IngestRun(cas, new ReferenceScanner(opts.needles ?? []), hasher, reader);
     ctx.nar(NAR_TOKENS.magic);
     const node = await ctx.ingest(root);
     await ctx.finish();
     return { node, narHash: await hasher.digest(), narSize: ctx.narSize, references: [...ctx.scanner.found()].sort() };
   } finally {
-    await hasher.close();
+    await Promise.all([hasher.close(), reader?.close()]);
   }
+}
+
+/** The small files of the tree in NAR order (the order ingest takes them), numbering them. */
+function smallFiles(e: FsEntry, out: SmallFile[]): SmallFile[] {
+  if (e.kind === 'directory') for (const c of e.children) smallFiles(c, out);
+  else if (e.kind === 'regular' && e.size <= SMALL_FILE) {
+    e.seq = out.length;
+    out.push({ path: e.path, size: e.size });
+  }
+  return out;
 }
 
 /** SHA-256 of the NAR, on this thread or a worker. */
@@ -131,7 +143,7 @@ class IngestRun {
   /** Large file contents are read into shared memory when the NAR is hashed on a worker. */
   private readonly alloc: (n: number) => Buffer;
 
-  constructor(private readonly cas: CaStore, readonly scanner: ReferenceScanner, private readonly narHash: NarHasher) {
+  constructor(private readonly cas: CaStore, readonly scanner: ReferenceScanner, private readonly narHash: NarHasher, private readonly reader: SmallFileReader | null) {
     this.alloc = narHash instanceof OffloadedSha256 ? sharedBuffer : (n) => Buffer.allocUnsafe(n);
   }
 
@@ -233,18 +245,18 @@ class IngestRun {
     return { type: 'file', name: e.name, digest, size, executable: e.executable };
   }
 
-  // Small files: read synchronously (a page-cache read costs less than an async round trip),
-  // hashed in NAR order here, stored in the background.
+  // Small files: read and BLAKE3-hashed ahead on the reader's worker (or, a few, here
+  // synchronously: a page-cache read costs less than an async round trip), NAR-hashed in order
+  // here, stored in groups in the background.
   private async ingestSmallFile(e: Extract<FsEntry, { kind: 'regular' }>): Promise<Node> {
-    let b: Buffer;
-    try { b = readFileSync(e.path); } catch (err) { throw new IngestError(e.path, (err as Error).message); }
-    if (b.length !== e.size) throw new IngestError(e.path, `file changed size while it was being added (${e.size} → ${b.length})`);
+    const r = this.reader ? await this.reader.take(e.seq!) : readSmallFile(e);
+    if ('error' in r) throw new IngestError(e.path, r.error);
+    const { data: b, digest } = r;
     this.nar(narLength(b.length));
     this.nar(b);
     this.nar(narPadding(b.length));
     this.scanner.update(b);
     this.scanner.end();
-    const digest = blake3(b);
     if (this.cas.blobs.putSmall) {
       this.group.push({ path: e.path, data: b, digest });
       this.groupBytes += b.length;
