@@ -46,6 +46,10 @@ const MAX_INFLIGHT = 64;
 const GROUP_FILES = 512;
 const GROUP_BYTES = 8 << 20;
 const GROUPS_IN_FLIGHT = 4;
+/** Large-file bytes read ahead of their blob writers at most (shared memory held meanwhile); TSIX_INGEST_BACKLOG (bytes) lets tests reach the limit with small trees. */
+const BACKLOG_MAX = Number(process.env.TSIX_INGEST_BACKLOG ?? 128 << 20);
+
+function noop(): void {}
 
 export class IngestError extends TsixError {
   constructor(path: string, message: string) {
@@ -139,6 +143,9 @@ class IngestRun {
   private group: { path: string; data: Buffer; digest: Buffer }[] = [];
   private groupBytes = 0;
   private groupsInFlight = 0;
+  /** Bytes of large files read and hashed, not yet taken by their blob writers, and those writes. */
+  private backlog = 0;
+  private readonly lagging = new Set<Promise<void>>();
 
   /** Large file contents are read into shared memory when the NAR is hashed on a worker. */
   private readonly alloc: (n: number) => Buffer;
@@ -211,8 +218,15 @@ class IngestRun {
       this.narHash.updateShared(b);
       if (offload) offload.blobUpdate(blobId!, b);
       this.scanner.update(b);
-      await w.write(b, true);
+      if (!offload) { await w.write(b, true); return; }
+      // The NAR and the file's BLAKE3 are hashed on the worker as read: the writer (cutting on
+      // its own worker) may lag behind, and the entries after this file are read and hashed
+      // meanwhile, up to BACKLOG_MAX bytes ahead of it.
+      writes = writes.then(() => w.write(b, true));
+      writes.catch(noop); // failures surface through the writer's close (a background task)
+      await this.lag(writes, b.length);
     };
+    let writes: Promise<void> = Promise.resolve();
     {
       const fh = await open(e.path, 'r');
       try {
@@ -241,8 +255,30 @@ class IngestRun {
     this.narSize += size;
     this.nar(narPadding(size));
     this.scanner.end();
-    const { digest } = await w.close(offload ? await offload.blobDigest(blobId!) : undefined);
+    if (!offload) {
+      const { digest } = await w.close();
+      return { type: 'file', name: e.name, digest, size, executable: e.executable };
+    }
+    const digest = await offload.blobDigest(blobId!);
+    const written = writes;
+    await this.spawn(async () => {
+      try {
+        await written;
+        await w.close(digest);
+      } catch (err) {
+        w.abort?.();
+        throw err;
+      }
+    });
     return { type: 'file', name: e.name, digest, size, executable: e.executable };
+  }
+
+  /** Counts `bytes` as handed to a lagging writer until `p` settles; waits while too many are. */
+  private async lag(p: Promise<void>, bytes: number): Promise<void> {
+    this.backlog += bytes;
+    const settled: Promise<void> = p.then(noop, noop).then(() => { this.backlog -= bytes; this.lagging.delete(settled); });
+    this.lagging.add(settled);
+    while (this.backlog > BACKLOG_MAX) await Promise.race(this.lagging);
   }
 
   // Small files: read and BLAKE3-hashed ahead on the reader's worker (or, a few, here

@@ -83,3 +83,22 @@ test('store add and dump of a tree of many small files across batch edges equal 
   const ourNar = (await tsix(['--store', store, 'store', 'dump', ours])).stdout;
   t.true(ourNar.equals(await nixBuffer('nix-store', ['--dump', theirs])), 'NAR bytes');
 });
+
+test('store add of large files followed by many small ones (writers lagging behind the reads, within and at the backlog limit) equals Nix\'s', async (t) => {
+  requireNix();
+  const root = join(work.dir, 'lagging');
+  await mkdir(join(root, 'a-large'), { recursive: true });
+  // Over 32 MiB in all, so the NAR and the large files' BLAKE3 are hashed on the worker.
+  for (let i = 0; i < 3; i++) await writeFile(join(root, 'a-large', `f${i}`), seededBytes(12 << 20, 500 + i));
+  await writeFile(join(root, 'a-large', 'g'), seededBytes((1 << 20) + 3, 600));
+  await mkdir(join(root, 'z-small'));
+  for (let i = 0; i < 300; i++) await writeFile(join(root, 'z-small', `s${i}`), seededBytes(sizeOf(i), 700 + i));
+  const theirs = (await nix('nix-store', ['--add', root])).stdout.trim();
+  const theirNar = await nixBuffer('nix-store', ['--dump', theirs]);
+  for (const backlog of [undefined, String(5 << 20)]) {
+    const store = `level://${join(work.dir, `store-lag-${backlog ?? 'default'}`)}`;
+    const env = { ...process.env, ...(backlog ? { TSIX_INGEST_BACKLOG: backlog } : {}) };
+    t.is((await tsixOk(['--store', store, 'store', 'add', root], { env })).trim(), theirs, `backlog ${backlog ?? 'default'}`);
+    t.true((await tsix(['--store', store, 'store', 'dump', theirs])).stdout.equals(theirNar), 'NAR bytes');
+  }
+});
