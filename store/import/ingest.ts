@@ -107,8 +107,38 @@ function contentBytes(e: FsEntry): number {
 }
 
 // Metadata is read with synchronous calls: for a tree in the page cache they cost a few
-// microseconds each, far less than a thread-pool round trip per entry.
+// microseconds each, far less than a thread-pool round trip per entry. Without a filter (the
+// only asynchronous part) the walk is synchronous: no promise per entry.
 async function walk(path: string, name: string, rel: string, filter: IngestOptions['filter']): Promise<FsEntry> {
+  if (!filter) return walkSync(path, name);
+  const e = lstatEntry(path, name);
+  if (e.kind !== 'directory') return e;
+  const kept: FsEntry[] = [];
+  for (const n of e.names) {
+    const childRel = rel ? `${rel}/${n}` : n;
+    const child = await walk(childPath(path, n), n, childRel, filter);
+    if (await filter(childRel, child.kind)) kept.push(child);
+  }
+  return { kind: 'directory', name, children: kept.sort(byName) };
+}
+
+function walkSync(path: string, name: string): FsEntry {
+  const e = lstatEntry(path, name);
+  if (e.kind !== 'directory') return e;
+  return { kind: 'directory', name, children: e.names.map((n) => walkSync(childPath(path, n), n)).sort(byName) };
+}
+
+/** A directory's path joined with a validated name (no '.', '..' or '/' in it: no normalising needed). */
+function childPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
+function byName(a: FsEntry, b: FsEntry): number {
+  return compareNames(a.name, b.name);
+}
+
+/** The entry at `path` from its lstat; a directory comes with its checked names, its children not read yet. */
+function lstatEntry(path: string, name: string): Exclude<FsEntry, { kind: 'directory' }> | { kind: 'directory'; names: string[] } {
   let st: Stats;
   try { st = lstatSync(path); } catch (err) {
     throw new IngestError(path, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message);
@@ -122,15 +152,10 @@ async function walk(path: string, name: string, rel: string, filter: IngestOptio
   if (!st.isDirectory()) throw new IngestError(path, 'unsupported file type (only regular files, directories and symlinks can be stored)');
   let names: string[];
   try { names = readdirSync(path); } catch (err) { throw new IngestError(path, (err as Error).message); }
-  const kept: FsEntry[] = [];
   for (const n of names) {
     try { validateName(n); } catch (err) { throw new IngestError(join(path, n), (err as Error).message); }
-    const childRel = rel ? `${rel}/${n}` : n;
-    const child = await walk(join(path, n), n, childRel, filter);
-    if (!filter || (await filter(childRel, child.kind))) kept.push(child);
   }
-  kept.sort((a, b) => compareNames(a.name, b.name));
-  return { kind: 'directory', name, children: kept };
+  return { kind: 'directory', names };
 }
 
 class IngestRun {
