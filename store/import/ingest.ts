@@ -11,7 +11,7 @@ import { directoryDigest, validateDirectory, validateName, validateSymlinkTarget
 import { encodeDirectory } from '../castore/directory-encode.js';
 import { OffloadedSha256, sharedBuffer } from '../hash/offload-sha256.js';
 import { InvalidInputError, TsixError } from '../errors.js';
-import { narLength, narPadding, narString, NAR_TOKENS } from '../nix/nar-format.js';
+import { narPad, narPadding, narString, NAR_TOKENS } from '../nix/nar-format.js';
 import { ReferenceScanner } from '../nix/references.js';
 import type { CaStore } from '../store.js';
 import { readSmallFile, SmallFileReader, WORKER_MIN_FILES, type SmallFile } from './small-file-reader.js';
@@ -47,6 +47,9 @@ const GROUP_FILES = 512;
 const GROUP_BYTES = 8 << 20;
 const GROUPS_IN_FLIGHT = 4;
 /** Large-file bytes read ahead of their blob writers at most (shared memory held meanwhile); TSIX_INGEST_BACKLOG (bytes) lets tests reach the limit with small trees. */
+/** NAR pieces up to this size are gathered before hashing; the buffer gathering them. */
+const TOKEN_MAX = 64;
+const TOKEN_BUF = 16 << 10;
 const BACKLOG_MAX = Number(process.env.TSIX_INGEST_BACKLOG ?? 128 << 20);
 
 function noop(): void {}
@@ -160,6 +163,9 @@ function lstatEntry(path: string, name: string): Exclude<FsEntry, { kind: 'direc
 
 class IngestRun {
   narSize = 0;
+  /** NAR tokens not yet given to the hasher (its update copies them: `tok` is reused). */
+  private readonly tok = Buffer.allocUnsafe(TOKEN_BUF);
+  private tokLen = 0;
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = null;
   /** Directories in post-order (children first), stored together once every blob is. */
@@ -179,9 +185,51 @@ class IngestRun {
     this.alloc = narHash instanceof OffloadedSha256 ? sharedBuffer : (n) => Buffer.allocUnsafe(n);
   }
 
+  /**
+   * Adds NAR bytes. Tokens (and other short pieces) are gathered in `tok` and hashed with the
+   * next longer piece: a file entry is then two hasher updates rather than about ten, and its
+   * length and name are written there without a buffer of their own.
+   */
   nar(b: Buffer): void {
-    this.narHash.update(b);
     this.narSize += b.length;
+    if (b.length > TOKEN_MAX) {
+      this.flushNar();
+      this.narHash.update(b);
+      return;
+    }
+    if (this.tokLen + b.length > this.tok.length) this.flushNar();
+    for (let i = 0; i < b.length; i++) this.tok[this.tokLen + i] = b[i]!;
+    this.tokLen += b.length;
+  }
+
+  /** A NAR u64 (a file's length). */
+  narU64(n: number): void {
+    if (this.tokLen + 8 > this.tok.length) this.flushNar();
+    this.tok.writeUInt32LE(n % 0x100000000, this.tokLen);
+    this.tok.writeUInt32LE(Math.floor(n / 0x100000000), this.tokLen + 4);
+    this.tokLen += 8;
+    this.narSize += 8;
+  }
+
+  /** A NAR string token (a name or symlink target: at most 4095 bytes, so it fits `tok`). */
+  narStr(s: string): void {
+    const len = Buffer.byteLength(s, 'utf8');
+    const padded = 8 + len + narPad(len);
+    if (padded > this.tok.length) { this.nar(narString(s)); return; }
+    if (this.tokLen + padded > this.tok.length) this.flushNar();
+    this.tok.writeUInt32LE(len, this.tokLen);
+    this.tok.writeUInt32LE(0, this.tokLen + 4);
+    this.tok.write(s, this.tokLen + 8, 'utf8');
+    this.tok.fill(0, this.tokLen + 8 + len, this.tokLen + padded);
+    this.tokLen += padded;
+    this.narSize += padded;
+  }
+
+  /** Hashes the gathered tokens (before any piece hashed directly, and at the end). */
+  flushNar(): void {
+    if (this.tokLen === 0) return;
+    this.narHash.update(this.tok.subarray(0, this.tokLen));
+    this.tokLen = 0;
   }
 
   /** Runs a blob write in the background, at most MAX_INFLIGHT at once. */
@@ -194,6 +242,7 @@ class IngestRun {
 
   /** Waits for every blob, then stores the directories, leaves first, in one batch. */
   async finish(): Promise<void> {
+    this.flushNar();
     await this.flushGroup();
     await Promise.all(this.inflight);
     if (this.failure) throw this.failure;
@@ -205,7 +254,7 @@ class IngestRun {
     let node: Node;
     if (e.kind === 'symlink') {
       this.nar(NAR_TOKENS.typeSymlink);
-      this.nar(narString(e.target));
+      this.narStr(e.target);
       this.scanner.scanWhole(e.target);
       node = { type: 'symlink', name: e.name, target: e.target };
     } else if (e.kind === 'regular') {
@@ -237,9 +286,10 @@ class IngestRun {
   private async ingestLargeFile(e: Extract<FsEntry, { kind: 'regular' }>, w: BlobWriter, offload: OffloadedSha256 | null, blobId: number | undefined): Promise<Node> {
     let size = 0;
     const take = async (b: Buffer) => {
-      if (size === 0) this.nar(narLength(e.size));
+      if (size === 0) this.narU64(e.size);
       size += b.length;
       if (size > e.size) throw new IngestError(e.path, 'file grew while it was being added');
+      this.flushNar();
       this.narHash.updateShared(b);
       if (offload) offload.blobUpdate(blobId!, b);
       this.scanner.update(b);
@@ -276,7 +326,7 @@ class IngestRun {
       }
     }
     if (size !== e.size) throw new IngestError(e.path, `file changed size while it was being added (${e.size} → ${size})`);
-    if (size === 0) this.nar(narLength(0));
+    if (size === 0) this.narU64(0);
     this.narSize += size;
     this.nar(narPadding(size));
     this.scanner.end();
@@ -313,7 +363,7 @@ class IngestRun {
     const r = this.reader ? await this.reader.take(e.seq!) : readSmallFile(e);
     if ('error' in r) throw new IngestError(e.path, r.error);
     const { data: b, digest } = r;
-    this.nar(narLength(b.length));
+    this.narU64(b.length);
     this.nar(b);
     this.nar(narPadding(b.length));
     this.scanner.update(b);
@@ -360,7 +410,7 @@ class IngestRun {
     let subtree = 0;
     for (const c of e.children) {
       this.nar(NAR_TOKENS.entryOpen);
-      this.nar(narString(c.name));
+      this.narStr(c.name);
       // Nix scans the whole NAR, so a hash in an entry name is a reference too.
       this.scanner.scanWhole(c.name);
       this.nar(NAR_TOKENS.node);
