@@ -6,7 +6,7 @@ import { Blake3, blake3, blake3Matches } from '../hash/blake3.js';
 import { KEY, key, type Kv, type KvOp } from '../kv/kv.js';
 import type { BlobLayout, BlobService, BlobWriter } from './blob-service.js';
 import type { ChunkRead, ChunkStore } from './chunk-store.js';
-import { MAX_CHUNK } from './chunk-limits.js';
+import { MAX_CHUNK, MIN_CHUNK } from './chunk-limits.js';
 import type { BlobStat, ChunkRef, Digest } from './nodes.js';
 import { chunkAt } from './chunk-offsets.js';
 import { sharedBuffer } from './shared-segments.js';
@@ -48,6 +48,8 @@ const RING_BUFFER_HERE = READ_GROUP_HERE + MAX_CHUNK;
 /** Free ring buffers kept for reuse (two streams' rings at once: the NAR dump opens one file ahead). */
 const RING_BUFFERS_KEPT = 2 * (AHEAD + 1);
 export const INLINE_MAX = 8192;
+/** Blobs stored in groups (putSmall) are inline up to this size only; larger ones go to the pack. */
+const GROUP_INLINE_MAX = 1024;
 /** A writer whose first write is at least this large, handed over in shared memory, is cut and hashed on a worker. */
 const CHUNK_ON_WORKER_MIN = 1 << 20;
 /** Pieces a worker-chunked writer has posted and not yet taken the chunks of. */
@@ -122,7 +124,8 @@ export class KvBlobService implements BlobService {
   }
 
   // Indexes come in one getMany; inline blobs are answered from them (verified by decodeIndex) and
-  // are not put in the index cache (a bulk reader streams through them), chunked ones are read.
+  // are not put in the index cache (a bulk reader streams through them), chunked ones are read
+  // (all together when unchecked).
   // Unchecked: inline blobs are not hashed and chunked ones are joined from their unchecked chunks
   // (the caller checks the whole blob, which also covers its chunks).
   async readMany(digests: Digest[], opts: { unchecked?: boolean } = {}): Promise<(Buffer | null)[]> {
@@ -148,24 +151,32 @@ export class KvBlobService implements BlobService {
         if (unchecked && raw[0] === INLINE_TAG) { out[i] = raw.subarray(1); return; }
         const idx = decodeIndex(raw, digests[i]!, !unchecked);
         if (idx.inline) { out[i] = idx.inline; return; }
-        this.indexCache.set(digests[i]!.toString('latin1'), idx);
+        // A bulk reader reads each blob once: its index is not worth a cache entry (and its string key).
+        if (!unchecked) this.indexCache.set(digests[i]!.toString('latin1'), idx);
         chunked.push([i, idx]);
       });
     }
-    await Promise.all(chunked.map(async ([i, idx]) => { out[i] = unchecked ? await this.joinUnchecked(idx) : await this.read(digests[i]!, 0, Number.MAX_SAFE_INTEGER); }));
+    if (unchecked) await this.joinUnchecked(chunked, out);
+    else await Promise.all(chunked.map(async ([i]) => { out[i] = await this.read(digests[i]!, 0, Number.MAX_SAFE_INTEGER); }));
     return out;
   }
 
-  private async joinUnchecked(idx: BlobIndex): Promise<Buffer> {
-    const into = Buffer.allocUnsafe(idx.size);
-    const parts = await this.chunks.readAt(idx.chunks, into);
-    // readAt fills `into` in order when it can; otherwise its pieces are joined here.
+  /**
+   * The chunks of all `blobs` in one readAt, into one buffer: the files of a directory, stored
+   * together, lie next to each other in a pack and come back with one pread instead of one each.
+   */
+  private async joinUnchecked(blobs: [number, BlobIndex][], out: (Buffer | null)[]): Promise<void> {
+    if (blobs.length === 0) return;
+    const into = Buffer.allocUnsafe(blobs.reduce((a, [, idx]) => a + idx.size, 0));
+    const parts = await this.chunks.readAt(blobs.flatMap(([, idx]) => idx.chunks), into);
+    // readAt fills `into` in order when it can; otherwise its pieces are copied there.
     let at = 0;
     for (const p of parts) {
       if (p.buffer !== into.buffer || p.byteOffset !== into.byteOffset + at) into.set(p, at);
       at += p.length;
     }
-    return into;
+    at = 0;
+    for (const [i, idx] of blobs) out[i] = into.subarray(at, (at += idx.size));
   }
 
   async open(digest: Digest, opts: { transient?: boolean } = {}): Promise<AsyncIterable<Buffer> | null> {
@@ -244,53 +255,42 @@ export class KvBlobService implements BlobService {
     return new KvBlobWriter(this.chunks, this.kv, opts.hashedByCaller === true, opts.size);
   }
 
-  // Inline blobs: one getMany for the ones already stored (not written again), one batch for the
-  // rest. Larger ones go through a writer each (they are chunked).
+  // One getMany for the blobs already stored (not written again); the rest in one pack write and
+  // one batch. Only the smallest blobs are inline: LevelDB copies a value several times (batch,
+  // log, memtable, table) and reads it back through a copy too, where a pack write takes the
+  // bytes as they are and a NAR dump reads a directory's files back with one pread.
   async putSmall(blobs: Buffer[], known?: Digest[]): Promise<Digest[]> {
     const digests = known && known.length === blobs.length ? known : blobs.map((b) => blake3(b));
-    const inline: number[] = [];
-    const chunked: number[] = [];
-    blobs.forEach((b, i) => (b.length <= INLINE_MAX ? inline : chunked).push(i));
     const keys = digests.map((d) => key(KEY.blob, d));
     const stored = await this.kv.getMany(keys);
     const ops: KvOp[] = [];
     const seen = new Set<string>();
-    const fresh = (i: number): boolean => {
+    const packed: number[] = [];
+    blobs.forEach((b, i) => {
       const k = keys[i]!.toString('latin1');
-      if (stored[i] || seen.has(k)) return false;
+      if (stored[i] || seen.has(k)) return;
       seen.add(k);
-      return true;
-    };
-    for (const i of inline) if (fresh(i)) ops.push({ type: 'put', key: keys[i]!, value: encodeIndex(null, blobs[i]!) });
-    const toChunk = chunked.filter(fresh);
-    if (toChunk.length === 0) {
+      if (b.length <= GROUP_INLINE_MAX) ops.push({ type: 'put', key: keys[i]!, value: encodeIndex(null, b) });
+      else packed.push(i);
+    });
+    if (packed.length === 0) {
       if (ops.length) await this.kv.batch(ops);
       return digests;
     }
-    // A wrong given digest would index the bytes under another blob's name (chunks are checked on read, whole blobs not).
-    if (known) for (const i of toChunk) if (!blake3(blobs[i]!).equals(digests[i]!)) throw new Error('blob digest given for putSmall is not the BLAKE3 of its bytes');
-    await this.putChunkedTogether(toChunk.map((i) => blobs[i]!), toChunk.map((i) => keys[i]!), ops);
+    await this.putChunkedTogether(packed.map((i) => blobs[i]!), packed.map((i) => digests[i]!), packed.map((i) => keys[i]!), ops, known !== undefined);
     return digests;
   }
 
   /**
-   * Blobs larger than INLINE_MAX, stored together: their chunks looked up at once and the new
-   * ones written in one pack write, with every blob index (and `ops`) in the same batch. A writer
-   * per blob cost a lookup round trip, a pack write and a batch per file of a many-file import.
+   * Blobs stored together: their chunks looked up at once and the new ones written in one pack
+   * write, with every blob index (and `ops`) in the same batch. A writer per blob cost a lookup
+   * round trip, a pack write and a batch per file of a many-file import.
    */
-  private async putChunkedTogether(blobs: Buffer[], keys: Buffer[], ops: KvOp[]): Promise<void> {
-    const { cutPoints } = chunker ?? (await loadChunker());
-    const pieces: { blob: number; data: Buffer; digest: Digest }[] = [];
-    blobs.forEach((b, blob) => {
-      let start = 0;
-      for (const end of cutPoints(b, 0, b.length, true)) {
-        // Views of the caller's buffers, which stay unchanged until this resolves.
-        const data = b.subarray(start, end);
-        pieces.push({ blob, data, digest: blake3(data) });
-        start = end;
-      }
-    });
-    const located = await Promise.all(pieces.map((p) => this.chunks.locate(p.digest)));
+  private async putChunkedTogether(blobs: Buffer[], digests: Digest[], keys: Buffer[], ops: KvOp[], given: boolean): Promise<void> {
+    const pieces = await cutTogether(blobs, digests, given);
+    // A blob of one chunk is not looked up: it was not stored as a blob (putSmall asked), and
+    // finding it as some other blob's chunk is rare enough that writing it again costs less.
+    const located = await Promise.all(pieces.map((p) => (p.single ? null : this.chunks.locate(p.digest))));
     const newAt = new Map<string, number>();
     const toWrite: { digest: Digest; data: Buffer }[] = [];
     pieces.forEach((p, j) => {
@@ -369,6 +369,30 @@ export class KvBlobService implements BlobService {
     this.chunkCache.set(k, checked);
     return checked;
   }
+}
+
+/**
+ * The chunks of blobs stored together. A blob no longer than MIN_CHUNK is one chunk, whose
+ * digest is the blob's: neither cut nor hashed again. Given digests of larger blobs are checked
+ * (a wrong one would index the bytes under another blob's name: chunks are checked on read,
+ * whole blobs not); a one-chunk blob's digest is its chunk's, so every read checks it.
+ */
+async function cutTogether(blobs: Buffer[], digests: Digest[], given: boolean): Promise<{ blob: number; data: Buffer; digest: Digest; single: boolean }[]> {
+  const pieces: { blob: number; data: Buffer; digest: Digest; single: boolean }[] = [];
+  for (let blob = 0; blob < blobs.length; blob++) {
+    const b = blobs[blob]!;
+    if (b.length <= MIN_CHUNK) { pieces.push({ blob, data: b, digest: digests[blob]!, single: true }); continue; }
+    if (given && !blake3(b).equals(digests[blob]!)) throw new Error('blob digest given for putSmall is not the BLAKE3 of its bytes');
+    const { cutPoints } = chunker ?? (await loadChunker());
+    let start = 0;
+    for (const end of cutPoints(b, 0, b.length, true)) {
+      // Views of the caller's buffers, which stay unchanged until the blobs are stored.
+      const data = b.subarray(start, end);
+      pieces.push({ blob, data, digest: blake3(data), single: false });
+      start = end;
+    }
+  }
+  return pieces;
 }
 
 /** Runs of whole chunks of about `size` bytes (a chunk larger than that alone), as [start, end) indexes. */

@@ -1,7 +1,7 @@
 // Filesystem → castore, in one pass: builds the tree (leaves first), hashes its NAR
 // serialisation (narHash/narSize) and scans contents and symlink targets for references.
 import { createHash, type Hash } from 'node:crypto';
-import { lstatSync, readdirSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BlobWriter } from '../castore/blob-service.js';
@@ -9,12 +9,12 @@ import type { Directory, Node } from '../castore/nodes.js';
 import { compareNames } from '../castore/nodes.js';
 import { directoryDigest, validateDirectory, validateName, validateSymlinkTarget } from '../castore/directory-codec.js';
 import { encodeDirectory } from '../castore/directory-encode.js';
-import { blake3 } from '../hash/blake3.js';
 import { OffloadedSha256, sharedBuffer } from '../hash/offload-sha256.js';
 import { InvalidInputError, TsixError } from '../errors.js';
-import { narLength, narPadding, narString, NAR_TOKENS } from '../nix/nar-format.js';
+import { narPad, narPadding, narString, NAR_TOKENS } from '../nix/nar-format.js';
 import { ReferenceScanner } from '../nix/references.js';
 import type { CaStore } from '../store.js';
+import { readSmallFile, SmallFileReader, WORKER_MIN_FILES, type SmallFile } from './small-file-reader.js';
 
 export interface IngestResult {
   node: Node;
@@ -33,7 +33,7 @@ export interface IngestOptions {
 
 type FsEntry =
   | { kind: 'directory'; name: string; children: FsEntry[] }
-  | { kind: 'regular'; name: string; path: string; size: number; executable: boolean }
+  | { kind: 'regular'; name: string; path: string; size: number; executable: boolean; seq?: number }
   | { kind: 'symlink'; name: string; target: string };
 
 const SMALL_FILE = 1 << 20;
@@ -46,6 +46,13 @@ const MAX_INFLIGHT = 64;
 const GROUP_FILES = 512;
 const GROUP_BYTES = 8 << 20;
 const GROUPS_IN_FLIGHT = 4;
+/** Large-file bytes read ahead of their blob writers at most (shared memory held meanwhile); TSIX_INGEST_BACKLOG (bytes) lets tests reach the limit with small trees. */
+/** NAR pieces up to this size are gathered before hashing; the buffer gathering them. */
+const TOKEN_MAX = 64;
+const TOKEN_BUF = 16 << 10;
+const BACKLOG_MAX = Number(process.env.TSIX_INGEST_BACKLOG ?? 128 << 20);
+
+function noop(): void {}
 
 export class IngestError extends TsixError {
   constructor(path: string, message: string) {
@@ -56,15 +63,27 @@ export class IngestError extends TsixError {
 export async function ingestPath(cas: CaStore, fsPath: string, opts: IngestOptions = {}): Promise<IngestResult> {
   const root = await walk(fsPath, '', '', opts.filter);
   const hasher: NarHasher = contentBytes(root) >= OFFLOAD_MIN ? new OffloadedSha256() : new LocalSha256();
+  const small = smallFiles(root, []);
+  const reader = small.length >= WORKER_MIN_FILES ? new SmallFileReader(small) : null;
   try {
-    const ctx = new IngestRun(cas, new ReferenceScanner(opts.needles ?? []), hasher);
+    const ctx = new IngestRun(cas, new ReferenceScanner(opts.needles ?? []), hasher, reader);
     ctx.nar(NAR_TOKENS.magic);
     const node = await ctx.ingest(root);
     await ctx.finish();
     return { node, narHash: await hasher.digest(), narSize: ctx.narSize, references: [...ctx.scanner.found()].sort() };
   } finally {
-    await hasher.close();
+    await Promise.all([hasher.close(), reader?.close()]);
   }
+}
+
+/** The small files of the tree in NAR order (the order ingest takes them), numbering them. */
+function smallFiles(e: FsEntry, out: SmallFile[]): SmallFile[] {
+  if (e.kind === 'directory') for (const c of e.children) smallFiles(c, out);
+  else if (e.kind === 'regular' && e.size <= SMALL_FILE) {
+    e.seq = out.length;
+    out.push({ path: e.path, size: e.size });
+  }
+  return out;
 }
 
 /** SHA-256 of the NAR, on this thread or a worker. */
@@ -91,8 +110,38 @@ function contentBytes(e: FsEntry): number {
 }
 
 // Metadata is read with synchronous calls: for a tree in the page cache they cost a few
-// microseconds each, far less than a thread-pool round trip per entry.
+// microseconds each, far less than a thread-pool round trip per entry. Without a filter (the
+// only asynchronous part) the walk is synchronous: no promise per entry.
 async function walk(path: string, name: string, rel: string, filter: IngestOptions['filter']): Promise<FsEntry> {
+  if (!filter) return walkSync(path, name);
+  const e = lstatEntry(path, name);
+  if (e.kind !== 'directory') return e;
+  const kept: FsEntry[] = [];
+  for (const n of e.names) {
+    const childRel = rel ? `${rel}/${n}` : n;
+    const child = await walk(childPath(path, n), n, childRel, filter);
+    if (await filter(childRel, child.kind)) kept.push(child);
+  }
+  return { kind: 'directory', name, children: kept.sort(byName) };
+}
+
+function walkSync(path: string, name: string): FsEntry {
+  const e = lstatEntry(path, name);
+  if (e.kind !== 'directory') return e;
+  return { kind: 'directory', name, children: e.names.map((n) => walkSync(childPath(path, n), n)).sort(byName) };
+}
+
+/** A directory's path joined with a validated name (no '.', '..' or '/' in it: no normalising needed). */
+function childPath(dir: string, name: string): string {
+  return dir.endsWith('/') ? dir + name : `${dir}/${name}`;
+}
+
+function byName(a: FsEntry, b: FsEntry): number {
+  return compareNames(a.name, b.name);
+}
+
+/** The entry at `path` from its lstat; a directory comes with its checked names, its children not read yet. */
+function lstatEntry(path: string, name: string): Exclude<FsEntry, { kind: 'directory' }> | { kind: 'directory'; names: string[] } {
   let st: Stats;
   try { st = lstatSync(path); } catch (err) {
     throw new IngestError(path, (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message);
@@ -106,19 +155,17 @@ async function walk(path: string, name: string, rel: string, filter: IngestOptio
   if (!st.isDirectory()) throw new IngestError(path, 'unsupported file type (only regular files, directories and symlinks can be stored)');
   let names: string[];
   try { names = readdirSync(path); } catch (err) { throw new IngestError(path, (err as Error).message); }
-  const kept: FsEntry[] = [];
   for (const n of names) {
     try { validateName(n); } catch (err) { throw new IngestError(join(path, n), (err as Error).message); }
-    const childRel = rel ? `${rel}/${n}` : n;
-    const child = await walk(join(path, n), n, childRel, filter);
-    if (!filter || (await filter(childRel, child.kind))) kept.push(child);
   }
-  kept.sort((a, b) => compareNames(a.name, b.name));
-  return { kind: 'directory', name, children: kept };
+  return { kind: 'directory', names };
 }
 
 class IngestRun {
   narSize = 0;
+  /** NAR tokens not yet given to the hasher (its update copies them: `tok` is reused). */
+  private readonly tok = Buffer.allocUnsafe(TOKEN_BUF);
+  private tokLen = 0;
   private readonly inflight = new Set<Promise<void>>();
   private failure: unknown = null;
   /** Directories in post-order (children first), stored together once every blob is. */
@@ -127,17 +174,62 @@ class IngestRun {
   private group: { path: string; data: Buffer; digest: Buffer }[] = [];
   private groupBytes = 0;
   private groupsInFlight = 0;
+  /** Bytes of large files read and hashed, not yet taken by their blob writers, and those writes. */
+  private backlog = 0;
+  private readonly lagging = new Set<Promise<void>>();
 
   /** Large file contents are read into shared memory when the NAR is hashed on a worker. */
   private readonly alloc: (n: number) => Buffer;
 
-  constructor(private readonly cas: CaStore, readonly scanner: ReferenceScanner, private readonly narHash: NarHasher) {
+  constructor(private readonly cas: CaStore, readonly scanner: ReferenceScanner, private readonly narHash: NarHasher, private readonly reader: SmallFileReader | null) {
     this.alloc = narHash instanceof OffloadedSha256 ? sharedBuffer : (n) => Buffer.allocUnsafe(n);
   }
 
+  /**
+   * Adds NAR bytes. Tokens (and other short pieces) are gathered in `tok` and hashed with the
+   * next longer piece: a file entry is then two hasher updates rather than about ten, and its
+   * length and name are written there without a buffer of their own.
+   */
   nar(b: Buffer): void {
-    this.narHash.update(b);
     this.narSize += b.length;
+    if (b.length > TOKEN_MAX) {
+      this.flushNar();
+      this.narHash.update(b);
+      return;
+    }
+    if (this.tokLen + b.length > this.tok.length) this.flushNar();
+    for (let i = 0; i < b.length; i++) this.tok[this.tokLen + i] = b[i]!;
+    this.tokLen += b.length;
+  }
+
+  /** A NAR u64 (a file's length). */
+  narU64(n: number): void {
+    if (this.tokLen + 8 > this.tok.length) this.flushNar();
+    this.tok.writeUInt32LE(n % 0x100000000, this.tokLen);
+    this.tok.writeUInt32LE(Math.floor(n / 0x100000000), this.tokLen + 4);
+    this.tokLen += 8;
+    this.narSize += 8;
+  }
+
+  /** A NAR string token (a name or symlink target: at most 4095 bytes, so it fits `tok`). */
+  narStr(s: string): void {
+    const len = Buffer.byteLength(s, 'utf8');
+    const padded = 8 + len + narPad(len);
+    if (padded > this.tok.length) { this.nar(narString(s)); return; }
+    if (this.tokLen + padded > this.tok.length) this.flushNar();
+    this.tok.writeUInt32LE(len, this.tokLen);
+    this.tok.writeUInt32LE(0, this.tokLen + 4);
+    this.tok.write(s, this.tokLen + 8, 'utf8');
+    this.tok.fill(0, this.tokLen + 8 + len, this.tokLen + padded);
+    this.tokLen += padded;
+    this.narSize += padded;
+  }
+
+  /** Hashes the gathered tokens (before any piece hashed directly, and at the end). */
+  flushNar(): void {
+    if (this.tokLen === 0) return;
+    this.narHash.update(this.tok.subarray(0, this.tokLen));
+    this.tokLen = 0;
   }
 
   /** Runs a blob write in the background, at most MAX_INFLIGHT at once. */
@@ -150,6 +242,7 @@ class IngestRun {
 
   /** Waits for every blob, then stores the directories, leaves first, in one batch. */
   async finish(): Promise<void> {
+    this.flushNar();
     await this.flushGroup();
     await Promise.all(this.inflight);
     if (this.failure) throw this.failure;
@@ -161,7 +254,7 @@ class IngestRun {
     let node: Node;
     if (e.kind === 'symlink') {
       this.nar(NAR_TOKENS.typeSymlink);
-      this.nar(narString(e.target));
+      this.narStr(e.target);
       this.scanner.scanWhole(e.target);
       node = { type: 'symlink', name: e.name, target: e.target };
     } else if (e.kind === 'regular') {
@@ -193,14 +286,22 @@ class IngestRun {
   private async ingestLargeFile(e: Extract<FsEntry, { kind: 'regular' }>, w: BlobWriter, offload: OffloadedSha256 | null, blobId: number | undefined): Promise<Node> {
     let size = 0;
     const take = async (b: Buffer) => {
-      if (size === 0) this.nar(narLength(e.size));
+      if (size === 0) this.narU64(e.size);
       size += b.length;
       if (size > e.size) throw new IngestError(e.path, 'file grew while it was being added');
+      this.flushNar();
       this.narHash.updateShared(b);
       if (offload) offload.blobUpdate(blobId!, b);
       this.scanner.update(b);
-      await w.write(b, true);
+      if (!offload) { await w.write(b, true); return; }
+      // The NAR and the file's BLAKE3 are hashed on the worker as read: the writer (cutting on
+      // its own worker) may lag behind, and the entries after this file are read and hashed
+      // meanwhile, up to BACKLOG_MAX bytes ahead of it.
+      writes = writes.then(() => w.write(b, true));
+      writes.catch(noop); // failures surface through the writer's close (a background task)
+      await this.lag(writes, b.length);
     };
+    let writes: Promise<void> = Promise.resolve();
     {
       const fh = await open(e.path, 'r');
       try {
@@ -225,26 +326,48 @@ class IngestRun {
       }
     }
     if (size !== e.size) throw new IngestError(e.path, `file changed size while it was being added (${e.size} → ${size})`);
-    if (size === 0) this.nar(narLength(0));
+    if (size === 0) this.narU64(0);
     this.narSize += size;
     this.nar(narPadding(size));
     this.scanner.end();
-    const { digest } = await w.close(offload ? await offload.blobDigest(blobId!) : undefined);
+    if (!offload) {
+      const { digest } = await w.close();
+      return { type: 'file', name: e.name, digest, size, executable: e.executable };
+    }
+    const digest = await offload.blobDigest(blobId!);
+    const written = writes;
+    await this.spawn(async () => {
+      try {
+        await written;
+        await w.close(digest);
+      } catch (err) {
+        w.abort?.();
+        throw err;
+      }
+    });
     return { type: 'file', name: e.name, digest, size, executable: e.executable };
   }
 
-  // Small files: read synchronously (a page-cache read costs less than an async round trip),
-  // hashed in NAR order here, stored in the background.
+  /** Counts `bytes` as handed to a lagging writer until `p` settles; waits while too many are. */
+  private async lag(p: Promise<void>, bytes: number): Promise<void> {
+    this.backlog += bytes;
+    const settled: Promise<void> = p.then(noop, noop).then(() => { this.backlog -= bytes; this.lagging.delete(settled); });
+    this.lagging.add(settled);
+    while (this.backlog > BACKLOG_MAX) await Promise.race(this.lagging);
+  }
+
+  // Small files: read and BLAKE3-hashed ahead on the reader's worker (or, a few, here
+  // synchronously: a page-cache read costs less than an async round trip), NAR-hashed in order
+  // here, stored in groups in the background.
   private async ingestSmallFile(e: Extract<FsEntry, { kind: 'regular' }>): Promise<Node> {
-    let b: Buffer;
-    try { b = readFileSync(e.path); } catch (err) { throw new IngestError(e.path, (err as Error).message); }
-    if (b.length !== e.size) throw new IngestError(e.path, `file changed size while it was being added (${e.size} → ${b.length})`);
-    this.nar(narLength(b.length));
+    const r = this.reader ? await this.reader.take(e.seq!) : readSmallFile(e);
+    if ('error' in r) throw new IngestError(e.path, r.error);
+    const { data: b, digest } = r;
+    this.narU64(b.length);
     this.nar(b);
     this.nar(narPadding(b.length));
     this.scanner.update(b);
     this.scanner.end();
-    const digest = blake3(b);
     if (this.cas.blobs.putSmall) {
       this.group.push({ path: e.path, data: b, digest });
       this.groupBytes += b.length;
@@ -287,7 +410,7 @@ class IngestRun {
     let subtree = 0;
     for (const c of e.children) {
       this.nar(NAR_TOKENS.entryOpen);
-      this.nar(narString(c.name));
+      this.narStr(c.name);
       // Nix scans the whole NAR, so a hash in an entry name is a reference too.
       this.scanner.scanWhole(c.name);
       this.nar(NAR_TOKENS.node);

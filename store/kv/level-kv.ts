@@ -67,13 +67,32 @@ export class LevelKv implements Kv {
     const group = this.queue;
     this.queue = [];
     this.writing = true;
-    this.db.batch(group.flatMap((g) => g.ops) as never).then(
+    this.writeBatch(group.flatMap((g) => g.ops)).then(
       () => { for (const g of group) g.resolve(); },
       (err: unknown) => { for (const g of group) g.reject(err); },
     ).finally(() => {
       this.writing = false;
       if (this.queue.length) this.drain();
     });
+  }
+
+  /**
+   * One atomic write, built as a chained batch: classic-level's array batch reads each operation's
+   * type, key and value through Node-API property lookups on this thread (~3.4 us an operation
+   * against ~2.5 here, measured with 40k small puts), and an import writes tens of thousands.
+   */
+  private async writeBatch(ops: KvOp[]): Promise<void> {
+    const b = this.db.batch();
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') b.put(op.key, op.value as Buffer);
+        else b.del(op.key);
+      }
+    } catch (err) {
+      await b.close();
+      throw err;
+    }
+    await b.write();
   }
 
   async *iterate(prefix: Buffer): AsyncIterable<[Buffer, Buffer]> {

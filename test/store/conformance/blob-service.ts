@@ -2,6 +2,7 @@
 import type { TestFn } from 'ava';
 import { randomBytes } from 'node:crypto';
 import { blake3 } from '../../../store/hash/blake3.js';
+import { CorruptionError } from '../../../store/errors.js';
 import type { Store } from '../../../store/store.js';
 import { MAX_CHUNK } from '../../../store/castore/chunker.js';
 
@@ -107,6 +108,36 @@ export function blobServiceSuite(test: TestFn, name: string, open: () => Promise
     // Unchecked (the caller checks each blob itself): the same bytes.
     const unchecked = await store.blobs.readMany([digests[0]!, absent, digests[1]!, digests[2]!, digests[3]!], { unchecked: true });
     t.deepEqual(unchecked.map((b) => b?.toString('hex') ?? null), [blobs[0], null, blobs[1], blobs[2], blobs[3]].map((b) => b?.toString('hex') ?? null));
+    await store.close();
+  });
+
+  test(`${name}: readMany returns the blobs of putSmall groups (tiny, one-chunk, many-chunk, repeated) in order`, async (t) => {
+    const store = await open();
+    if (!store.blobs.putSmall || !store.blobs.readMany) { t.pass('no putSmall or readMany'); await store.close(); return; }
+    // Sizes around the group inline limit (1 KiB) and the one-chunk limit (16 KiB); two groups,
+    // the second repeating blobs of the first.
+    const first = [0, 1, 1024, 1025, 4096, 16 * 1024, 16 * 1024 + 1, 300_000].map((n) => randomBytes(n));
+    const second = [randomBytes(2000), first[4]!, randomBytes(9000), first[6]!, randomBytes(900)];
+    const d1 = await store.blobs.putSmall(first, first.map((b) => blake3(b)));
+    const d2 = await store.blobs.putSmall(second);
+    const all = [...first, ...second];
+    const digests = [...d1, ...d2];
+    const absent = blake3(Buffer.from('not stored'));
+    for (const unchecked of [true, false]) {
+      const got = await store.blobs.readMany([...digests, absent, digests[3]!], { unchecked });
+      t.deepEqual(got.map((b) => b?.toString('hex') ?? null), [...all, null, all[3]!].map((b) => b?.toString('hex') ?? null), `unchecked: ${unchecked}`);
+    }
+    for (let i = 0; i < all.length; i++) t.is((await store.blobs.stat(digests[i]!))!.size, all[i]!.length);
+    await store.close();
+  });
+
+  test(`${name}: a one-chunk blob stored by putSmall under a wrong digest is refused on read`, async (t) => {
+    const store = await open();
+    if (!store.blobs.putSmall) { t.pass('no putSmall'); await store.close(); return; }
+    const wrong = blake3(Buffer.from('some other bytes'));
+    // Not checked when stored (the digest of a one-chunk blob is its chunk's): every read checks it.
+    await store.blobs.putSmall([randomBytes(5000)], [wrong]);
+    await t.throwsAsync(store.blobs.read(wrong, 0, 10_000), { instanceOf: CorruptionError });
     await store.close();
   });
 
