@@ -2,7 +2,7 @@
 // bound (bind()), to (level, index) pairs into Env frames, or to a list of enclosing `with` levels.
 import { NixAssertionError, NixEvalError, showPosParen, showTrace, type Pos } from './errors.js';
 import {
-  EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, ThunkState, intAdd, showType, type Lazy, type Value,
+  AttrKeys, EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, ThunkState, intAdd, showType, type Lazy, type Value,
 } from './values.js';
 import * as ev from './evaluator.js';
 import { showExprDefault } from './show-expr.js';
@@ -255,7 +255,7 @@ export class ExprAttrs extends Expr {
     }
   }
   /** Name → index of the static attributes, for sets made without a Map (see NixAttrs.indexed). */
-  private index: Map<string, number> | null = null;
+  private index: AttrKeys | null = null;
   private defs: AttrDef[] | null = null;
   /**
    * The static attributes' definitions in order, as an array: iterating the Map would allocate an
@@ -268,9 +268,9 @@ export class ExprAttrs extends Expr {
     if (this.indexable ??= this.dynamic.length === 0 && this.attrs.size > 0 && !this.attrs.has('__overrides')) {
       let index = this.index;
       if (index === null) {
-        index = new Map();
-        for (const k of this.attrs.keys()) index.set(k, index.size + 1);
-        this.index = index;
+        const slots = new Map<string, number>();
+        for (const k of this.attrs.keys()) slots.set(k, slots.size + 1);
+        this.index = index = new AttrKeys(slots, [...this.attrs.keys()]);
       }
       // The values are laid out as a frame: for `rec`, the frame its attributes see.
       const defs = this.defList();

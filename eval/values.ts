@@ -93,8 +93,8 @@ export class NixAttrs {
   litPos: Pos | null = null;
   /** The attributes; null while this set is indexed or layered (see indexed and update). */
   private m: Map<string, Lazy> | null;
-  /** Indexed: name → position in vals, from 1 (vals is laid out as a frame, see ast.ts's Env; idx is shared by every set an attribute-set literal makes). */
-  private idx: Map<string, number> | null = null;
+  /** Indexed: the names and their positions in vals, from 1 (vals is laid out as a frame, see ast.ts's Env; keys is shared by every set an attribute-set literal makes, and by mapAttrs' results). */
+  private keys: AttrKeys | null = null;
   private vals: Lazy[] | null = null;
   /** Layered (see update): flat or indexed sets from the bottom up, shared with the sets this one was made from. */
   private runs: NixAttrs[] | null = null;
@@ -108,6 +108,8 @@ export class NixAttrs {
    * Below MIN_RUNS nothing is copied: most `//` chains are short.
    */
   static update(a: NixAttrs, b: NixAttrs): NixAttrs {
+    // The same names on both sides (an overlay's mapAttrs over its `super`): b's attributes, all of them.
+    if (a.keys !== null && a.keys === b.keys) return b.copy();
     const below = a.runs ?? [a];
     let n = below.length;
     let top = b.runs !== null ? derived(b.map, [b]) : b;
@@ -128,15 +130,45 @@ export class NixAttrs {
   }
 
   /**
-   * A set whose names are those of `idx` (non-empty), with values `vals[idx.get(name)]`: what a
-   * literal `{ … }` or `rec { … }` makes, without building a Map per evaluation.
+   * A set whose names are those of `keys` (non-empty), with values `vals[keys.slots.get(name)]`:
+   * what a literal `{ … }` or `rec { … }` makes, without building a Map per evaluation.
    */
-  static indexed(idx: Map<string, number>, vals: Lazy[]): NixAttrs {
+  static indexed(keys: AttrKeys, vals: Lazy[]): NixAttrs {
     const r = new NixAttrs(null!);
     r.m = null;
-    r.idx = idx;
+    r.keys = keys;
     r.vals = vals;
     return r;
+  }
+
+  /** The same attributes and positions, without the literal's position (Nix's `//` makes a new set). */
+  private copy(): NixAttrs {
+    const r = NixAttrs.indexed(this.keys!, this.vals!);
+    r.pos = this.pos;
+    r.posFrom = this.posFrom;
+    return r;
+  }
+
+  /**
+   * A set of the same names, the value of each `f(name, value)` (mapAttrs). An indexed set's
+   * names are shared with the result, so that mapping again, `//` with the original (see update)
+   * and sorting the names (see sortedNames) cost no Map.
+   */
+  mapValues(f: (name: string, v: Lazy) => Lazy): NixAttrs {
+    if (this.vals === null) {
+      const m = this.map;
+      if (m.size === 0) return new NixAttrs(new Map());
+      const slots = new Map<string, number>();
+      const names: string[] = [];
+      const vals: Lazy[] = [null];
+      m.forEach((v, k) => { names.push(k); slots.set(k, vals.length); vals.push(f(k, v)); });
+      return NixAttrs.indexed(new AttrKeys(slots, names), vals);
+    }
+    const src = this.vals, names = this.keys!.names, n = names.length;
+    const vals: Lazy[] = new Array(n + 1);
+    vals[0] = null;
+    for (let i = 0; i < n; i++) vals[i + 1] = f(names[i]!, src[i + 1]!);
+    return NixAttrs.indexed(this.keys!, vals);
   }
 
   /** All attributes (flattening a layered set once). Never mutate it. */
@@ -145,10 +177,10 @@ export class NixAttrs {
   private flatten(): Map<string, Lazy> {
     if (this.vals !== null) {
       const m = new Map<string, Lazy>();
-      const vals = this.vals;
-      this.idx!.forEach((i, k) => { m.set(k, vals[i]!); });
+      const vals = this.vals, names = this.keys!.names;
+      for (let i = 0; i < names.length; i++) m.set(names[i]!, vals[i + 1]!);
       this.m = m;
-      this.idx = null;
+      this.keys = null;
       this.vals = null;
       return m;
     }
@@ -175,7 +207,7 @@ export class NixAttrs {
     return this.vals !== null ? this.getIndexed(name) : this.getLayered(name);
   }
   private getIndexed(name: string): Lazy | undefined {
-    const i = this.idx!.get(name);
+    const i = this.keys!.slots.get(name);
     return i === undefined ? undefined : this.vals![i];
   }
   private getLayered(name: string): Lazy | undefined {
@@ -196,12 +228,23 @@ export class NixAttrs {
   sortedNames(): string[] {
     // Kept: attrNames, printing and comparison of one set each sort it again otherwise.
     // The size check guards against a set completed after a first call (builtins, see defineGlobal).
+    if (this.keys !== null) return this.keys.sortedNames();
     let s = this.sorted;
-    // The default sort compares UTF-16 code units, as compareNames does, in native code (10x faster than a comparator while cold).
-    if (s === null || s.length !== this.size) this.sorted = s = [...this.map.keys()].sort();
+    if (s === null || s.length !== this.size) this.sorted = s = sortNames([...this.map.keys()]);
     return s.slice();
   }
   private sorted: string[] | null = null;
+}
+
+/** The names of indexed sets (see NixAttrs.indexed), shared by the sets of one literal or of a mapAttrs chain. */
+export class AttrKeys {
+  private sorted: string[] | null = null;
+  /** `slots`: name → position in the values (from 1); `names`: the names in slot order. */
+  constructor(readonly slots: Map<string, number>, readonly names: string[]) {}
+  /** The names in Nix's order (see NixAttrs.sortedNames): sorted once for all the sets sharing them. A fresh array. */
+  sortedNames(): string[] {
+    return (this.sorted ??= sortNames(this.names.slice())).slice();
+  }
 }
 
 /** A set of the attributes `m`, positioned as the first of `from` that has each. */
@@ -214,8 +257,27 @@ function derived(m: Map<string, Lazy>, from: NixAttrs[]): NixAttrs {
 /** Sets a `//` chain has before any is merged (see NixAttrs.update). */
 const MIN_RUNS = 4;
 
+/** `names` sorted in place as Nix 2.8 orders attributes: by the bytes of their UTF-8 encodings. */
+export function sortNames(names: string[]): string[] {
+  // Without characters from U+D800 on, UTF-16 order (the default sort's, native: 10x faster than
+  // a comparator while cold) is byte order; one test of all the names joined is cheaper than one each.
+  return /[\ud800-\uffff]/.test(names.join('')) ? names.sort(compareNames) : names.sort();
+}
+
+/** Byte order of the UTF-8 encodings (as C++ std::string comparison). */
 export function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x !== y) {
+      // Surrogates (astral chars) sort above all BMP chars in UTF-8.
+      const xs = x >= 0xd800 && x <= 0xdfff, ys = y >= 0xd800 && y <= 0xdfff;
+      if (xs !== ys) return xs ? 1 : -1;
+      return x - y;
+    }
+  }
+  return a.length - b.length;
 }
 
 export class Lambda {
