@@ -607,3 +607,42 @@ export class ExprPos extends Expr {
 }
 
 export { EMPTY_CTX, NixPath };
+
+const keepsEnvCache = new WeakMap<Expr, boolean>();
+
+/**
+ * Whether evaluating `e` may leave its environment (or a frame made under it) reachable after the
+ * evaluation: in a thunk, a function or a `with`. A caller that evaluates `e` many times in
+ * turn may then reuse one frame when this is false (see foldl'). Conservative: unknown nodes keep it.
+ */
+export function mayKeepEnv(e: Expr): boolean {
+  let r = keepsEnvCache.get(e);
+  if (r === undefined) keepsEnvCache.set(e, r = keepsEnv(e));
+  return r;
+}
+
+function keepsEnv(e: Expr): boolean {
+  if (e instanceof ExprConst || e instanceof ExprVar || e instanceof ExprPos) return false;
+  if (e instanceof ExprPart) return keepsEnv(e.e);
+  if (e instanceof ExprSelect) return keepsEnv(e.e) || namesKeepEnv(e.path) || (e.def !== null && keepsEnv(e.def));
+  if (e instanceof ExprHasAttr) return keepsEnv(e.e) || namesKeepEnv(e.path);
+  if (e instanceof ExprConcatStrings || e instanceof ExprPrimCall) return (e instanceof ExprPrimCall ? e.args : e.parts).some(keepsEnv);
+  if (e instanceof ExprIf) return keepsEnv(e.c) || keepsEnv(e.t) || keepsEnv(e.e);
+  if (e instanceof ExprNot) return keepsEnv(e.e);
+  if (e instanceof ExprBinBool || e instanceof ExprEq || e instanceof ExprUpdate || e instanceof ExprConcatLists) return keepsEnv(e.a) || keepsEnv(e.b);
+  // A call's arguments are passed lazily: only constants and lexical variables are passed without a thunk.
+  if (e instanceof ExprCall) return keepsEnv(e.fn) || e.args.some(lazyKeepsEnv);
+  return true;
+}
+
+function namesKeepEnv(path: AttrName[]): boolean {
+  return path.some((n) => typeof n !== 'string' && keepsEnv(n));
+}
+
+/** Whether `e.lazy(env)` may keep env (see ExprVar.lazy: a variable from a `with` becomes a thunk). */
+function lazyKeepsEnv(e: Expr): boolean {
+  if (e instanceof ExprConst) return false;
+  if (e instanceof ExprVar) return e.withLevels !== null;
+  if (e instanceof ExprPart) return lazyKeepsEnv(e.e);
+  return true;
+}

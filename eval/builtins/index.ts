@@ -18,6 +18,7 @@ import {
   forceFunction, forceInt, forceList, forceString, forceStringCtx, forceStringNoCtx, hooks, lazyNative, lessThan, arith,
   isDerivation, typeError, determinePos, call2, body2,
 } from '../evaluator.js';
+import { mayKeepEnv, type Env } from '../ast.js';
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
 import {
@@ -294,7 +295,13 @@ prim('foldl\'', 3, (pos, f, z, l) => {
   const body = body2(fn);
   if (body !== null) {
     const env = (fn as Lambda).env;
-    for (let i = 0; i < xs.length; i++) acc = body.eval([[env, acc], xs[i]]);
+    if (mayKeepEnv(body)) {
+      for (let i = 0; i < xs.length; i++) acc = body.eval([[env, acc], xs[i]]);
+    } else {
+      // Nothing the body makes keeps its frames (`acc + x`, `acc + s.${x}`, …): one pair serves every element.
+      const outer: Env = [env, acc], frame: Env = [outer, acc];
+      for (let i = 0; i < xs.length; i++) { outer[1] = acc; frame[1] = xs[i]; acc = body.eval(frame); }
+    }
   } else {
     for (let i = 0; i < xs.length; i++) acc = call2(fn, acc, xs[i]!, pos);
   }
