@@ -400,6 +400,14 @@ export interface Formal { name: string; def: Expr | null; pos?: Pos; }
 
 export class ExprLambda extends Expr {
   name: string | null = null;
+  /**
+   * Whether a call may evaluate the body in a spare frame (see ev.callSpare): a plain `x: body`
+   * whose body keeps no frame (see mayKeepEnv). Set by bind.
+   */
+  reusable = false;
+  /** A frame (`[up, arg]`) not in use, for callSpare, and a pair (`[[up, a], b]`) for callSpare2. */
+  spare: Env | null = null;
+  spare2: Env | null = null;
   /** Frame layout: formals in order, then the `@` name (if any). */
   constructor(readonly arg: string | null, readonly formals: Formal[] | null, readonly ellipsis: boolean, readonly body: Expr, pos: Pos) {
     super(); this.pos = pos;
@@ -411,6 +419,7 @@ export class ExprLambda extends Expr {
     const inner = new Scope(scope, names);
     if (this.formals) for (const f of this.formals) f.def?.bind(inner);
     this.body.bind(inner);
+    this.reusable = this.formals === null && !mayKeepEnv(this.body);
   }
   eval(env: Env): Value { return new Lambda(this, env); }
   describe(): string {
@@ -432,7 +441,7 @@ export class ExprCall extends Expr {
     if (args.length === 1) {
       // A lambda's call written out, as in callFunction: the most frequent call.
       const a = args[0]!.lazy(env);
-      if (f instanceof Lambda && f.fn.formals === null && !showTrace) return f.fn.body.eval([f.env, a]);
+      if (f instanceof Lambda && f.fn.formals === null && !showTrace) return f.fn.reusable ? ev.callSpare(f.fn, f.env, a) : f.fn.body.eval([f.env, a]);
       return ev.callFunction(f, a, this.pos);
     }
     if (args.length === 2) return ev.call2(f, args[0]!.lazy(env), args[1]!.lazy(env), this.pos);
