@@ -139,18 +139,17 @@ export class ExprSelect extends Expr {
   }
   eval(env: Env): Value {
     const v = this.e.eval(env);
-    // `e.name`, the most frequent selection, without the loop.
+    // `e.name` and `e.${name}`, the most frequent selections, without the loop (as evalPath does
+    // them: the name evaluated once, a missing attribute's error without a trace).
     const path = this.path;
     if (path.length === 1 && this.def === null && v instanceof NixAttrs) {
       const n = path[0]!;
-      if (typeof n === 'string') {
-        const a = v.get(n);
-        if (a !== undefined) {
-          if (!(a instanceof Thunk)) return a;
-          if (a.state === ThunkState.Done) return a.value;
-          return this.forceAttr(a, v, n, env);
-        }
-      }
+      const name = typeof n === 'string' ? n : attrNameValue(n, env);
+      const a = name === null ? undefined : v.get(name);
+      if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
+      if (!(a instanceof Thunk)) return a;
+      if (a.state === ThunkState.Done) return a.value;
+      return this.forceAttr(a, v, name!, env);
     }
     return this.evalPath(v, env);
   }

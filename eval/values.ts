@@ -165,9 +165,9 @@ export class NixAttrs {
       return NixAttrs.indexed(new AttrKeys(slots, names), vals);
     }
     const src = this.vals, names = this.keys!.names, n = names.length;
-    const vals: Lazy[] = new Array(n + 1);
-    vals[0] = null;
-    for (let i = 0; i < n; i++) vals[i + 1] = f(names[i]!, src[i + 1]!);
+    // Pushed, not preallocated: packed like the other sets' values, so that lookups see one array kind.
+    const vals: Lazy[] = [null];
+    for (let i = 0; i < n; i++) vals.push(f(names[i]!, src[i + 1]!));
     return NixAttrs.indexed(this.keys!, vals);
   }
 
