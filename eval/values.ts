@@ -87,18 +87,25 @@ export class NixAttrs {
    * Positions of attribute definitions (for unsafeGetAttrPos and XML), when known: own sources
    * first, then the sets this one was made from (`//`: right operand before left).
    */
-  pos: PosSource | null = null;
-  posFrom: NixAttrs[] | null = null;
+  declare pos: PosSource | null;
+  declare posFrom: NixAttrs[] | null;
   /** Where the attribute-set literal that made this set is (Nix's Bindings::pos); null otherwise. */
-  litPos: Pos | null = null;
+  declare litPos: Pos | null;
   /** The attributes; null while this set is indexed or layered (see indexed and update). */
-  private m: Map<string, Lazy> | null;
+  private declare m: Map<string, Lazy> | null;
   /** Indexed: the names and their positions in vals, from 1 (vals is laid out as a frame, see ast.ts's Env; keys is shared by every set an attribute-set literal makes, and by mapAttrs' results). */
-  private keys: AttrKeys | null = null;
-  private vals: Lazy[] | null = null;
+  private declare keys: AttrKeys | null;
+  private declare vals: Lazy[] | null;
   /** Layered (see update): flat or indexed sets from the bottom up, shared with the sets this one was made from. */
-  private runs: NixAttrs[] | null = null;
-  constructor(map: Map<string, Lazy>) { this.m = map; }
+  private declare runs: NixAttrs[] | null;
+  /** The sorted names of a flat set (see sortedNames). */
+  private declare sorted: string[] | null;
+  // The fields are declared, not initialised, and set here: initialisers would run as a separate
+  // function defining each field, a cost per set while the code is not yet optimised.
+  constructor(map: Map<string, Lazy>) {
+    this.pos = null; this.posFrom = null; this.litPos = null;
+    this.m = map; this.keys = null; this.vals = null; this.runs = null; this.sorted = null;
+  }
 
   /**
    * `a // b`: a's sets with b on top, shared, not copied. From MIN_RUNS sets on, the top two are
@@ -233,7 +240,6 @@ export class NixAttrs {
     if (s === null || s.length !== this.size) this.sorted = s = sortNames([...this.map.keys()]);
     return s.slice();
   }
-  private sorted: string[] | null = null;
 }
 
 /** The names of indexed sets (see NixAttrs.indexed), shared by the sets of one literal or of a mapAttrs chain. */
@@ -281,7 +287,10 @@ export function compareNames(a: string, b: string): number {
 }
 
 export class Lambda {
-  constructor(readonly fn: ExprLambda, readonly env: Env) {}
+  // Declared and set in the constructor (see NixAttrs' constructor).
+  declare readonly fn: ExprLambda;
+  declare readonly env: Env;
+  constructor(fn: ExprLambda, env: Env) { this.fn = fn; this.env = env; }
 }
 
 /**
@@ -307,7 +316,9 @@ export function callPrimOp(op: PrimOp, args: Lazy[], pos: Pos | null): Value {
 
 /** A primop applied to fewer arguments than its arity. */
 export class PrimOpApp {
-  constructor(readonly op: PrimOp, readonly args: Lazy[]) {}
+  declare readonly op: PrimOp;
+  declare readonly args: Lazy[];
+  constructor(op: PrimOp, args: Lazy[]) { this.op = op; this.args = args; }
 }
 
 export const enum ThunkState {
@@ -318,14 +329,20 @@ export const enum ThunkState {
 }
 
 export class Thunk {
-  state: ThunkState = ThunkState.Pending;
-  value: Value = null;
+  // Declared and set in the constructor (see NixAttrs' constructor).
+  declare expr: Expr | null;
+  declare env: Env | null;
+  declare state: ThunkState;
+  declare value: Value;
   /**
    * Either an expression in an environment, or a native computation (for builtins' lazy results),
    * kept in `value` until forced: no field of its own, thunks being the most numerous objects.
    */
-  constructor(public expr: Expr | null, public env: Env | null, native: (() => Value) | null = null) {
+  constructor(expr: Expr | null, env: Env | null, native: (() => Value) | null = null) {
+    this.expr = expr;
+    this.env = env;
     if (native !== null) { this.state = ThunkState.PendingNative; this.value = native as unknown as Value; }
+    else { this.state = ThunkState.Pending; this.value = null; }
   }
 }
 
