@@ -2,7 +2,7 @@
 // bound (bind()), to (level, index) pairs into Env frames, or to a list of enclosing `with` levels.
 import { NixAssertionError, NixEvalError, showPosParen, showTrace, type Pos } from './errors.js';
 import {
-  EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, ThunkState, intAdd, showType, type Lazy, type Value,
+  AttrKeys, EMPTY_CTX, Lambda, NixAttrs, NixFloat, NixPath, Thunk, ThunkState, intAdd, showType, type Lazy, type Value,
 } from './values.js';
 import * as ev from './evaluator.js';
 import { showExprDefault } from './show-expr.js';
@@ -139,18 +139,17 @@ export class ExprSelect extends Expr {
   }
   eval(env: Env): Value {
     const v = this.e.eval(env);
-    // `e.name`, the most frequent selection, without the loop.
+    // `e.name` and `e.${name}`, the most frequent selections, without the loop (as evalPath does
+    // them: the name evaluated once, a missing attribute's error without a trace).
     const path = this.path;
     if (path.length === 1 && this.def === null && v instanceof NixAttrs) {
       const n = path[0]!;
-      if (typeof n === 'string') {
-        const a = v.get(n);
-        if (a !== undefined) {
-          if (!(a instanceof Thunk)) return a;
-          if (a.state === ThunkState.Done) return a.value;
-          return this.forceAttr(a, v, n, env);
-        }
-      }
+      const name = typeof n === 'string' ? n : attrNameValue(n, env);
+      const a = name === null ? undefined : v.get(name);
+      if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
+      if (!(a instanceof Thunk)) return a;
+      if (a.state === ThunkState.Done) return a.value;
+      return this.forceAttr(a, v, name!, env);
     }
     return this.evalPath(v, env);
   }
@@ -253,7 +252,7 @@ export class ExprAttrs extends Expr {
     }
   }
   /** Name → index of the static attributes, for sets made without a Map (see NixAttrs.indexed). */
-  private index: Map<string, number> | null = null;
+  private index: AttrKeys | null = null;
   private defs: AttrDef[] | null = null;
   /**
    * The static attributes' definitions in order, as an array: iterating the Map would allocate an
@@ -266,9 +265,9 @@ export class ExprAttrs extends Expr {
     if (this.indexable ??= this.dynamic.length === 0 && this.attrs.size > 0 && !this.attrs.has('__overrides')) {
       let index = this.index;
       if (index === null) {
-        index = new Map();
-        for (const k of this.attrs.keys()) index.set(k, index.size + 1);
-        this.index = index;
+        const slots = new Map<string, number>();
+        for (const k of this.attrs.keys()) slots.set(k, slots.size + 1);
+        this.index = index = new AttrKeys(slots, [...this.attrs.keys()]);
       }
       // The values are laid out as a frame: for `rec`, the frame its attributes see.
       const defs = this.defList();
@@ -398,6 +397,14 @@ export interface Formal { name: string; def: Expr | null; pos?: Pos; }
 
 export class ExprLambda extends Expr {
   name: string | null = null;
+  /**
+   * Whether a call may evaluate the body in a spare frame (see ev.callSpare): a plain `x: body`
+   * whose body keeps no frame (see mayKeepEnv). Set by bind.
+   */
+  reusable = false;
+  /** A frame (`[up, arg]`) not in use, for callSpare, and a pair (`[[up, a], b]`) for callSpare2. */
+  spare: Env | null = null;
+  spare2: Env | null = null;
   /** Frame layout: formals in order, then the `@` name (if any). */
   constructor(readonly arg: string | null, readonly formals: Formal[] | null, readonly ellipsis: boolean, readonly body: Expr, pos: Pos) {
     super(); this.pos = pos;
@@ -409,6 +416,7 @@ export class ExprLambda extends Expr {
     const inner = new Scope(scope, names);
     if (this.formals) for (const f of this.formals) f.def?.bind(inner);
     this.body.bind(inner);
+    this.reusable = this.formals === null && !mayKeepEnv(this.body);
   }
   eval(env: Env): Value { return new Lambda(this, env); }
   describe(): string {
@@ -430,7 +438,7 @@ export class ExprCall extends Expr {
     if (args.length === 1) {
       // A lambda's call written out, as in callFunction: the most frequent call.
       const a = args[0]!.lazy(env);
-      if (f instanceof Lambda && f.fn.formals === null && !showTrace) return f.fn.body.eval([f.env, a]);
+      if (f instanceof Lambda && f.fn.formals === null && !showTrace) return f.fn.reusable ? ev.callSpare(f.fn, f.env, a) : f.fn.body.eval([f.env, a]);
       return ev.callFunction(f, a, this.pos);
     }
     if (args.length === 2) return ev.call2(f, args[0]!.lazy(env), args[1]!.lazy(env), this.pos);
@@ -633,3 +641,42 @@ export class ExprPos extends Expr {
 }
 
 export { EMPTY_CTX, NixPath };
+
+const keepsEnvCache = new WeakMap<Expr, boolean>();
+
+/**
+ * Whether evaluating `e` may leave its environment (or a frame made under it) reachable after the
+ * evaluation: in a thunk, a function or a `with`. A caller that evaluates `e` many times in
+ * turn may then reuse one frame when this is false (see foldl'). Conservative: unknown nodes keep it.
+ */
+export function mayKeepEnv(e: Expr): boolean {
+  let r = keepsEnvCache.get(e);
+  if (r === undefined) keepsEnvCache.set(e, r = keepsEnv(e));
+  return r;
+}
+
+function keepsEnv(e: Expr): boolean {
+  if (e instanceof ExprConst || e instanceof ExprVar || e instanceof ExprPos) return false;
+  if (e instanceof ExprPart) return keepsEnv(e.e);
+  if (e instanceof ExprSelect) return keepsEnv(e.e) || namesKeepEnv(e.path) || (e.def !== null && keepsEnv(e.def));
+  if (e instanceof ExprHasAttr) return keepsEnv(e.e) || namesKeepEnv(e.path);
+  if (e instanceof ExprConcatStrings || e instanceof ExprPrimCall) return (e instanceof ExprPrimCall ? e.args : e.parts).some(keepsEnv);
+  if (e instanceof ExprIf) return keepsEnv(e.c) || keepsEnv(e.t) || keepsEnv(e.e);
+  if (e instanceof ExprNot) return keepsEnv(e.e);
+  if (e instanceof ExprBinBool || e instanceof ExprEq || e instanceof ExprUpdate || e instanceof ExprConcatLists) return keepsEnv(e.a) || keepsEnv(e.b);
+  // A call's arguments are passed lazily: only constants and lexical variables are passed without a thunk.
+  if (e instanceof ExprCall) return keepsEnv(e.fn) || e.args.some(lazyKeepsEnv);
+  return true;
+}
+
+function namesKeepEnv(path: AttrName[]): boolean {
+  return path.some((n) => typeof n !== 'string' && keepsEnv(n));
+}
+
+/** Whether `e.lazy(env)` may keep env (see ExprVar.lazy: a variable from a `with` becomes a thunk). */
+function lazyKeepsEnv(e: Expr): boolean {
+  if (e instanceof ExprConst) return false;
+  if (e instanceof ExprVar) return e.withLevels !== null;
+  if (e instanceof ExprPart) return lazyKeepsEnv(e.e);
+  return true;
+}

@@ -168,7 +168,7 @@ export function callFunction(f: Value, arg: Lazy, pos: Pos | null): Value {
     // The common case written out here, as in call2 (below) and the AST's hot paths: while the
     // code is not yet optimised, every JS call costs, and most evaluations are short.
     const fn = f.fn;
-    if (fn.formals === null && !showTrace) return fn.body.eval([f.env, arg]);
+    if (fn.formals === null && !showTrace) return fn.reusable ? callSpare(fn, f.env, arg) : fn.body.eval([f.env, arg]);
     return callLambda(f, arg, pos);
   }
   if (f instanceof PrimOp) {
@@ -200,10 +200,38 @@ export function call2(f: Value, a: Lazy, b: Lazy, pos: Pos | null): Value {
   if (f instanceof Lambda) {
     const fn = f.fn, inner = fn.body;
     if (fn.formals === null && inner instanceof ExprLambda && inner.formals === null && !showTrace) {
-      return inner.body.eval([[f.env, a], b]);
+      return inner.reusable ? callSpare2(inner, f.env, a, b) : inner.body.eval([[f.env, a], b]);
     }
   } else if (f instanceof PrimOp && f.arity === 2) return f.fn(pos, a, b, undefined!);
   return callFunction(callFunction(f, a, pos), b, pos);
+}
+
+/**
+ * The body of `fn` (reusable: see ExprLambda) evaluated with `arg` in a frame under `up`: its spare
+ * frame when no call of it is under way, else a new one (a recursive call). Nothing keeps the frame
+ * after the body's evaluation, so it is then the spare again; cleared, so as not to keep `arg` alive.
+ * After an exception the frame is dropped (the next call makes one).
+ */
+export function callSpare(fn: ExprLambda, up: Env, arg: Lazy): Value {
+  let fr = fn.spare;
+  if (fr === null) fr = [up, arg];
+  else { fn.spare = null; fr[0] = up; fr[1] = arg; }
+  const v = fn.body.eval(fr);
+  fr[0] = null; fr[1] = null;
+  fn.spare = fr;
+  return v;
+}
+
+/** callSpare for call2: the body of `inner` (reusable), of the lambda `a: inner`, with its frames `[[up, a], b]`. */
+export function callSpare2(inner: ExprLambda, up: Env, a: Lazy, b: Lazy): Value {
+  let fr = inner.spare2;
+  if (fr === null) fr = [[up, a], b];
+  else { inner.spare2 = null; const o = fr[0] as Env; o[0] = up; o[1] = a; fr[1] = b; }
+  const v = inner.body.eval(fr);
+  const o = fr[0] as Env;
+  o[0] = null; o[1] = null; fr[1] = null;
+  inner.spare2 = fr;
+  return v;
 }
 
 /** The body of a lambda `a: b: body` that call2 binds directly, else null (the frames it needs: `[[f.env, a], b]`). */

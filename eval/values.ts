@@ -87,18 +87,25 @@ export class NixAttrs {
    * Positions of attribute definitions (for unsafeGetAttrPos and XML), when known: own sources
    * first, then the sets this one was made from (`//`: right operand before left).
    */
-  pos: PosSource | null = null;
-  posFrom: NixAttrs[] | null = null;
+  declare pos: PosSource | null;
+  declare posFrom: NixAttrs[] | null;
   /** Where the attribute-set literal that made this set is (Nix's Bindings::pos); null otherwise. */
-  litPos: Pos | null = null;
+  declare litPos: Pos | null;
   /** The attributes; null while this set is indexed or layered (see indexed and update). */
-  private m: Map<string, Lazy> | null;
-  /** Indexed: name → position in vals, from 1 (vals is laid out as a frame, see ast.ts's Env; idx is shared by every set an attribute-set literal makes). */
-  private idx: Map<string, number> | null = null;
-  private vals: Lazy[] | null = null;
+  private declare m: Map<string, Lazy> | null;
+  /** Indexed: the names and their positions in vals, from 1 (vals is laid out as a frame, see ast.ts's Env; keys is shared by every set an attribute-set literal makes, and by mapAttrs' results). */
+  private declare keys: AttrKeys | null;
+  private declare vals: Lazy[] | null;
   /** Layered (see update): flat or indexed sets from the bottom up, shared with the sets this one was made from. */
-  private runs: NixAttrs[] | null = null;
-  constructor(map: Map<string, Lazy>) { this.m = map; }
+  private declare runs: NixAttrs[] | null;
+  /** The sorted names of a flat set (see sortedNames). */
+  private declare sorted: string[] | null;
+  // The fields are declared, not initialised, and set here: initialisers would run as a separate
+  // function defining each field, a cost per set while the code is not yet optimised.
+  constructor(map: Map<string, Lazy>) {
+    this.pos = null; this.posFrom = null; this.litPos = null;
+    this.m = map; this.keys = null; this.vals = null; this.runs = null; this.sorted = null;
+  }
 
   /**
    * `a // b`: a's sets with b on top, shared, not copied. From MIN_RUNS sets on, the top two are
@@ -108,6 +115,8 @@ export class NixAttrs {
    * Below MIN_RUNS nothing is copied: most `//` chains are short.
    */
   static update(a: NixAttrs, b: NixAttrs): NixAttrs {
+    // The same names on both sides (an overlay's mapAttrs over its `super`): b's attributes, all of them.
+    if (a.keys !== null && a.keys === b.keys) return b.copy();
     const below = a.runs ?? [a];
     let n = below.length;
     let top = b.runs !== null ? derived(b.map, [b]) : b;
@@ -128,15 +137,45 @@ export class NixAttrs {
   }
 
   /**
-   * A set whose names are those of `idx` (non-empty), with values `vals[idx.get(name)]`: what a
-   * literal `{ … }` or `rec { … }` makes, without building a Map per evaluation.
+   * A set whose names are those of `keys` (non-empty), with values `vals[keys.slots.get(name)]`:
+   * what a literal `{ … }` or `rec { … }` makes, without building a Map per evaluation.
    */
-  static indexed(idx: Map<string, number>, vals: Lazy[]): NixAttrs {
+  static indexed(keys: AttrKeys, vals: Lazy[]): NixAttrs {
     const r = new NixAttrs(null!);
     r.m = null;
-    r.idx = idx;
+    r.keys = keys;
     r.vals = vals;
     return r;
+  }
+
+  /** The same attributes and positions, without the literal's position (Nix's `//` makes a new set). */
+  private copy(): NixAttrs {
+    const r = NixAttrs.indexed(this.keys!, this.vals!);
+    r.pos = this.pos;
+    r.posFrom = this.posFrom;
+    return r;
+  }
+
+  /**
+   * A set of the same names, the value of each `f(name, value)` (mapAttrs). An indexed set's
+   * names are shared with the result, so that mapping again, `//` with the original (see update)
+   * and sorting the names (see sortedNames) cost no Map.
+   */
+  mapValues(f: (name: string, v: Lazy) => Lazy): NixAttrs {
+    if (this.vals === null) {
+      const m = this.map;
+      if (m.size === 0) return new NixAttrs(new Map());
+      const slots = new Map<string, number>();
+      const names: string[] = [];
+      const vals: Lazy[] = [null];
+      m.forEach((v, k) => { names.push(k); slots.set(k, vals.length); vals.push(f(k, v)); });
+      return NixAttrs.indexed(new AttrKeys(slots, names), vals);
+    }
+    const src = this.vals, names = this.keys!.names, n = names.length;
+    // Pushed, not preallocated: packed like the other sets' values, so that lookups see one array kind.
+    const vals: Lazy[] = [null];
+    for (let i = 0; i < n; i++) vals.push(f(names[i]!, src[i + 1]!));
+    return NixAttrs.indexed(this.keys!, vals);
   }
 
   /** All attributes (flattening a layered set once). Never mutate it. */
@@ -145,10 +184,10 @@ export class NixAttrs {
   private flatten(): Map<string, Lazy> {
     if (this.vals !== null) {
       const m = new Map<string, Lazy>();
-      const vals = this.vals;
-      this.idx!.forEach((i, k) => { m.set(k, vals[i]!); });
+      const vals = this.vals, names = this.keys!.names;
+      for (let i = 0; i < names.length; i++) m.set(names[i]!, vals[i + 1]!);
       this.m = m;
-      this.idx = null;
+      this.keys = null;
       this.vals = null;
       return m;
     }
@@ -175,7 +214,7 @@ export class NixAttrs {
     return this.vals !== null ? this.getIndexed(name) : this.getLayered(name);
   }
   private getIndexed(name: string): Lazy | undefined {
-    const i = this.idx!.get(name);
+    const i = this.keys!.slots.get(name);
     return i === undefined ? undefined : this.vals![i];
   }
   private getLayered(name: string): Lazy | undefined {
@@ -196,11 +235,22 @@ export class NixAttrs {
   sortedNames(): string[] {
     // Kept: attrNames, printing and comparison of one set each sort it again otherwise.
     // The size check guards against a set completed after a first call (builtins, see defineGlobal).
+    if (this.keys !== null) return this.keys.sortedNames();
     let s = this.sorted;
-    if (s === null || s.length !== this.size) this.sorted = s = [...this.map.keys()].sort(compareNames);
+    if (s === null || s.length !== this.size) this.sorted = s = sortNames([...this.map.keys()]);
     return s.slice();
   }
+}
+
+/** The names of indexed sets (see NixAttrs.indexed), shared by the sets of one literal or of a mapAttrs chain. */
+export class AttrKeys {
   private sorted: string[] | null = null;
+  /** `slots`: name → position in the values (from 1); `names`: the names in slot order. */
+  constructor(readonly slots: Map<string, number>, readonly names: string[]) {}
+  /** The names in Nix's order (see NixAttrs.sortedNames): sorted once for all the sets sharing them. A fresh array. */
+  sortedNames(): string[] {
+    return (this.sorted ??= sortNames(this.names.slice())).slice();
+  }
 }
 
 /** A set of the attributes `m`, positioned as the first of `from` that has each. */
@@ -213,12 +263,34 @@ function derived(m: Map<string, Lazy>, from: NixAttrs[]): NixAttrs {
 /** Sets a `//` chain has before any is merged (see NixAttrs.update). */
 const MIN_RUNS = 4;
 
+/** `names` sorted in place as Nix 2.8 orders attributes: by the bytes of their UTF-8 encodings. */
+export function sortNames(names: string[]): string[] {
+  // Without characters from U+D800 on, UTF-16 order (the default sort's, native: 10x faster than
+  // a comparator while cold) is byte order; one test of all the names joined is cheaper than one each.
+  return /[\ud800-\uffff]/.test(names.join('')) ? names.sort(compareNames) : names.sort();
+}
+
+/** Byte order of the UTF-8 encodings (as C++ std::string comparison). */
 export function compareNames(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  if (a === b) return 0;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i), y = b.charCodeAt(i);
+    if (x !== y) {
+      // Surrogates (astral chars) sort above all BMP chars in UTF-8.
+      const xs = x >= 0xd800 && x <= 0xdfff, ys = y >= 0xd800 && y <= 0xdfff;
+      if (xs !== ys) return xs ? 1 : -1;
+      return x - y;
+    }
+  }
+  return a.length - b.length;
 }
 
 export class Lambda {
-  constructor(readonly fn: ExprLambda, readonly env: Env) {}
+  // Declared and set in the constructor (see NixAttrs' constructor).
+  declare readonly fn: ExprLambda;
+  declare readonly env: Env;
+  constructor(fn: ExprLambda, env: Env) { this.fn = fn; this.env = env; }
 }
 
 /**
@@ -244,7 +316,9 @@ export function callPrimOp(op: PrimOp, args: Lazy[], pos: Pos | null): Value {
 
 /** A primop applied to fewer arguments than its arity. */
 export class PrimOpApp {
-  constructor(readonly op: PrimOp, readonly args: Lazy[]) {}
+  declare readonly op: PrimOp;
+  declare readonly args: Lazy[];
+  constructor(op: PrimOp, args: Lazy[]) { this.op = op; this.args = args; }
 }
 
 export const enum ThunkState {
@@ -255,14 +329,20 @@ export const enum ThunkState {
 }
 
 export class Thunk {
-  state: ThunkState = ThunkState.Pending;
-  value: Value = null;
+  // Declared and set in the constructor (see NixAttrs' constructor).
+  declare expr: Expr | null;
+  declare env: Env | null;
+  declare state: ThunkState;
+  declare value: Value;
   /**
    * Either an expression in an environment, or a native computation (for builtins' lazy results),
    * kept in `value` until forced: no field of its own, thunks being the most numerous objects.
    */
-  constructor(public expr: Expr | null, public env: Env | null, native: (() => Value) | null = null) {
+  constructor(expr: Expr | null, env: Env | null, native: (() => Value) | null = null) {
+    this.expr = expr;
+    this.env = env;
     if (native !== null) { this.state = ThunkState.PendingNative; this.value = native as unknown as Value; }
+    else { this.state = ThunkState.Pending; this.value = null; }
   }
 }
 

@@ -18,10 +18,11 @@ import {
   forceFunction, forceInt, forceList, forceString, forceStringCtx, forceStringNoCtx, hooks, lazyNative, lessThan, arith,
   isDerivation, typeError, determinePos, call2, body2,
 } from '../evaluator.js';
+import { mayKeepEnv, type Env } from '../ast.js';
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
 import {
-  EMPTY_CTX, appThunk, appThunk2, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
+  AttrKeys, EMPTY_CTX, appThunk, appThunk2, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
   intAdd, intFromNumber, intToBigInt, mkInt, type Lazy, type NixInt, type PrimFn, type Value,
 } from '../values.js';
 import { compareVersions, splitVersion, parseDrvName } from '../lib/versions.js';
@@ -157,7 +158,7 @@ export function missingForCall(name: string, fn: string, set: NixAttrs, pos: Pos
 }
 
 prim('attrNames', 1, (pos, a) => forceAttrs(a!, pos).sortedNames());
-prim('attrValues', 1, (pos, a) => { const s = forceAttrs(a!, pos); return s.sortedNames().map((k) => s.map.get(k)!); });
+prim('attrValues', 1, (pos, a) => { const s = forceAttrs(a!, pos); return s.sortedNames().map((k) => s.get(k)!); });
 prim('getAttr', 2, (pos, n, a) => {
   const name = forceStringNoCtx(n!, pos);
   const s = forceAttrs(a!, pos);
@@ -173,19 +174,24 @@ prim('removeAttrs', 2, (pos, a, l) => {
   const r = new NixAttrs(m); r.posFrom = [s]; return r;
 }, true);
 prim('listToAttrs', 1, (pos, l) => {
-  const m = new Map<string, Lazy>();
+  // Made indexed (see NixAttrs.indexed): a mapAttrs over it then shares its names.
+  const slots = new Map<string, number>();
+  const names: string[] = [];
+  const vals: Lazy[] = [null];
   const xs = forceList(l!, pos);
   for (let i = 0; i < xs.length; i++) {
     const s = forceAttrs(xs[i]!, pos);
     const n = s.get('name');
     if (n === undefined) throw missingForCall('name', 'listToAttrs', s, pos);
     const name = forceStringNoCtx(n, pos);
-    if (m.has(name)) continue;
+    if (slots.has(name)) continue;
     const v = s.get('value');
     if (v === undefined) throw missingForCall('value', 'listToAttrs', s, pos);
-    m.set(name, v);
+    slots.set(name, vals.length);
+    names.push(name);
+    vals.push(v);
   }
-  const r = new NixAttrs(m);
+  const r = names.length === 0 ? new NixAttrs(new Map()) : NixAttrs.indexed(new AttrKeys(slots, names), vals);
   r.pos = new ListToAttrsPos(xs);
   return r;
 });
@@ -236,10 +242,8 @@ prim('functionArgs', 1, (pos, f) => {
 });
 prim('mapAttrs', 2, (pos, f, a) => {
   const s = forceAttrs(a!, pos);
-  const m = new Map<string, Lazy>();
   // As Nix: per attribute, the application of (the application of f to the name) to the value.
-  s.map.forEach((v, k) => { m.set(k, appThunk2(f!, k, v)); }); // called without a position, as Nix's mkApp
-  return new NixAttrs(m); // Nix's mapAttrs keeps no positions
+  return s.mapValues((k, v) => appThunk2(f!, k, v)); // called without a position, as Nix's mkApp; Nix's mapAttrs keeps no positions
 });
 prim('zipAttrsWith', 2, (pos, f, l) => {
   forceFunction(f!, pos);
@@ -291,7 +295,13 @@ prim('foldl\'', 3, (pos, f, z, l) => {
   const body = body2(fn);
   if (body !== null) {
     const env = (fn as Lambda).env;
-    for (let i = 0; i < xs.length; i++) acc = body.eval([[env, acc], xs[i]]);
+    if (mayKeepEnv(body)) {
+      for (let i = 0; i < xs.length; i++) acc = body.eval([[env, acc], xs[i]]);
+    } else {
+      // Nothing the body makes keeps its frames (`acc + x`, `acc + s.${x}`, …): one pair serves every element.
+      const outer: Env = [env, acc], frame: Env = [outer, acc];
+      for (let i = 0; i < xs.length; i++) { outer[1] = acc; frame[1] = xs[i]; acc = body.eval(frame); }
+    }
   } else {
     for (let i = 0; i < xs.length; i++) acc = call2(fn, acc, xs[i]!, pos);
   }
