@@ -145,11 +145,11 @@ export class ExprSelect extends Expr {
     if (path.length === 1 && this.def === null && v instanceof NixAttrs) {
       const n = path[0]!;
       const name = typeof n === 'string' ? n : attrNameValue(n, env);
-      const a = name === null ? undefined : v.get(name);
-      if (a === undefined) throw ev.missingAttr(name ?? 'null', v, this.pos);
+      const a = v.get(name);
+      if (a === undefined) throw ev.missingAttr(name, v, this.pos);
       if (!(a instanceof Thunk)) return a;
       if (a.state === ThunkState.Done) return a.value;
-      return this.forceAttr(a, v, name!, env);
+      return this.forceAttr(a, v, name, env);
     }
     return this.evalPath(v, env);
   }
