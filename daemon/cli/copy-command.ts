@@ -88,8 +88,11 @@ export function progressDisplay(out: NodeJS.WriteStream, destName: string): (e: 
     if (!force && now - last < 100) return;
     last = now;
     const cur = [...running].map((p) => p.slice(44)).slice(0, 2).join(', ');
-    const line = `[${done}/${total} paths, ${mib(bytes)}/${mib(totalBytes)} MiB to ${destName}] ${cur}`;
-    out.write(`\r\x1b[K${line.slice(0, (out.columns ?? 100) - 1)}`);
+    // Until the closure is planned its size is unknown: '?' rather than a total that is not one.
+    const status = held
+      ? `[${done}/? paths, ${mib(bytes)} MiB to ${destName}, still looking up the closure] ${cur}`
+      : `[${done}/${total} paths, ${mib(bytes)}/${mib(totalBytes)} MiB to ${destName}] ${cur}`;
+    out.write(`\r\x1b[K${status.slice(0, (out.columns ?? 100) - 1)}`);
     shown = true;
   };
   return (e) => {

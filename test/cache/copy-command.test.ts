@@ -13,6 +13,7 @@ import { formatHash } from '../../store/nix/hash.js';
 import { generateKeyPair } from '../../store/cache/signing.js';
 import { serveBinaryCache } from '../../daemon/http/binary-cache-server.js';
 import { runSign, runVerify } from '../../daemon/cli/sign-commands.js';
+import { progressDisplay } from '../../daemon/cli/copy-command.js';
 import type { CliContext } from '../../daemon/cli/command.js';
 import { nixDelete, nixHas, nixPathInfo, run, scratch, tsixOpaquePath, tsixTextPath, type Scratch } from './fixtures.js';
 import { randomBytes } from 'node:crypto';
@@ -142,4 +143,32 @@ test('store sign and verify-sigs follow nix store sign / nix store verify', asyn
   const c3 = ctxFor(src.url);
   t.is(await runVerify(['--no-trust', top.path], c3.ctx), 1);
   t.regex(c3.err(), /was modified! expected hash 'sha256:/);
+});
+
+test('progress: without a TTY, copying N paths... comes first even when transfers start before the plan ends; on a TTY the total shows as unknown until then', (t) => {
+  const collect = (tty: boolean) => {
+    const out = new PassThrough() as PassThrough & { isTTY?: boolean; columns?: number };
+    out.isTTY = tty;
+    out.columns = 200;
+    let text = '';
+    out.on('data', (d: Buffer) => { text += d.toString(); });
+    return { out: out as unknown as NodeJS.WriteStream, text: () => text };
+  };
+  const a = '/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-a';
+  const b = '/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-b';
+  const plain = collect(false);
+  const show = progressDisplay(plain.out, 'dest');
+  show({ kind: 'start', path: a, from: 'src' });
+  show({ kind: 'planned', paths: [a, b], narBytes: 10 });
+  show({ kind: 'start', path: b, from: 'src' });
+  show({ kind: 'finished' });
+  t.is(plain.text(), `copying 2 paths...\ncopying path '${a}' from 'src'...\ncopying path '${b}' from 'src'...\n`);
+  const tty = collect(true);
+  const draw = progressDisplay(tty.out, 'dest');
+  draw({ kind: 'start', path: a, from: 'src' });
+  t.regex(tty.text(), /\[0\/\? paths, 0\.0 MiB to dest, still looking up the closure\]/);
+  draw({ kind: 'planned', paths: [a, b], narBytes: 10 });
+  draw({ kind: 'done', path: a });
+  draw({ kind: 'finished' });
+  t.regex(tty.text(), /\[1\/2 paths, 0\.0\/0\.0 MiB to dest\]/);
 });
