@@ -10,7 +10,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import { spawn } from 'node:child_process';
 import type { CliResult } from '../helpers/cli.js';
 import { sourcePath } from '../helpers/paths.js';
@@ -33,7 +33,16 @@ function makeCertificates(): void {
   ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'ext.cnf');
 }
 
-/** Files under `dir`/www, plus a redirect chain, a gzip-encoded answer and a 404. */
+/** HELLO sent with a Content-Encoding, as servers may answer fetch's Accept-Encoding. */
+const ENCODED: Record<string, { as: string; encode: (b: Buffer) => Buffer }> = {
+  '/hello.gz': { as: 'gzip', encode: (b) => gzipSync(b) },
+  '/hello.zz': { as: 'deflate', encode: (b) => deflateSync(b) },
+  '/hello.raw': { as: 'deflate', encode: (b) => deflateRawSync(b) },
+  '/hello.br': { as: 'br', encode: (b) => brotliCompressSync(b) },
+  '/hello.gz.br': { as: 'gzip, br', encode: (b) => brotliCompressSync(gzipSync(b)) },
+};
+
+/** Files under `dir`/www, plus a redirect chain, encoded answers (ENCODED) and a 404. */
 function handle(req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse): void {
   const path = decodeURIComponent((req.url ?? '/').split('?')[0]!);
   if (path.startsWith('/redirect/')) {
@@ -42,9 +51,10 @@ function handle(req: import('node:http').IncomingMessage, res: import('node:http
     res.end();
     return;
   }
-  if (path === '/hello.gz') {
-    const body = gzipSync(HELLO);
-    res.writeHead(200, { 'content-encoding': 'gzip', 'content-length': body.length });
+  const encoded = ENCODED[path];
+  if (encoded) {
+    const body = encoded.encode(Buffer.from(HELLO));
+    res.writeHead(200, { 'content-encoding': encoded.as, 'content-length': body.length });
     res.end(body);
     return;
   }
@@ -101,12 +111,17 @@ function hashOfFetch(url: string): string {
   return `builtins.hashFile "sha256" (builtins.fetchurl "${url}")`;
 }
 
-test('builtins.fetchurl over https trusts TSIX_EXTRA_CA_CERTS, follows redirects and decodes gzip', async (t) => {
-  for (const path of ['/hello.txt', '/redirect/3', '/hello.gz']) {
-    const r = await run(MAIN, ['eval', '-E', hashOfFetch(`${base}${path}`)], caEnv());
-    t.is(r.code, 0, `${path}: ${r.stderr}`);
-    t.is(r.stdout.toString().trim(), JSON.stringify(HELLO_SHA256), path);
-  }
+const PATHS = ['/hello.txt', '/redirect/3', ...Object.keys(ENCODED)];
+
+/** `tsix eval` of the sha256 of each of PATHS as fetched, in one process; checks each is HELLO's. */
+async function fetchesAll(t: import('ava').ExecutionContext, env: NodeJS.ProcessEnv): Promise<void> {
+  const r = await run(MAIN, ['eval', '--json', '--strict', '-E', `[ ${PATHS.map((p) => `(${hashOfFetch(`${base}${p}`)})`).join(' ')} ]`], env);
+  t.is(r.code, 0, r.stderr);
+  t.deepEqual(JSON.parse(r.stdout.toString()), PATHS.map(() => HELLO_SHA256));
+}
+
+test('builtins.fetchurl over https trusts TSIX_EXTRA_CA_CERTS, follows redirects and decodes the body', async (t) => {
+  await fetchesAll(t, caEnv());
 });
 
 test('without the CA, builtins.fetchurl over https fails with a certificate error', async (t) => {
@@ -141,12 +156,10 @@ test('the launcher, run through a symlink, moves NODE_EXTRA_CA_CERTS to TSIX_EXT
   t.is(r.stdout.toString().trim(), `[ "" "${join(dir, 'ca.pem')}" "${HELLO_SHA256}" ]`);
 });
 
-test('NODE_EXTRA_CA_CERTS itself (loaded by Node) is still honoured', async (t) => {
+test('NODE_EXTRA_CA_CERTS itself (loaded by Node; global fetch downloads) is still honoured, with the same results', async (t) => {
   const env = caEnv(null);
   env.NODE_EXTRA_CA_CERTS = join(dir, 'ca.pem');
-  const r = await run(MAIN, ['eval', '-E', hashOfFetch(`${base}/hello.txt`)], env);
-  t.is(r.code, 0, r.stderr);
-  t.is(r.stdout.toString().trim(), JSON.stringify(HELLO_SHA256));
+  await fetchesAll(t, env);
 });
 
 let stores = 0;
