@@ -19,7 +19,7 @@ export class FetchError extends TsixError {
   }
 }
 
-/** Downloads with node:https when extra CAs are in effect: global fetch cannot take them (tls-ca.ts). */
+/** What the worker downloads with while extra CAs are in effect: global fetch cannot take them (tls-ca.ts). */
 const HTTPS_GET = new URL('../../store/cache/https-get.js', import.meta.url).href;
 
 const WORKER = `
