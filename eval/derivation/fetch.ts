@@ -10,6 +10,7 @@ import { join } from 'node:path';
 const require = createRequire(import.meta.url);
 const tmpdir = (): string => (require('node:os') as typeof import('node:os')).tmpdir();
 import { TsixError } from '../../store/errors.js';
+import { caForUrl } from '../../store/cache/tls-ca.js';
 
 /** A download that failed (code E_FETCH). */
 export class FetchError extends TsixError {
@@ -18,16 +19,23 @@ export class FetchError extends TsixError {
   }
 }
 
+/** What the worker downloads with while extra CAs are in effect: global fetch cannot take them (tls-ca.ts). */
+const HTTPS_GET = new URL('../../store/cache/https-get.js', import.meta.url).href;
+
 const WORKER = `
 const { workerData } = require('node:worker_threads');
 const { writeFileSync } = require('node:fs');
-const { url, file, flag } = workerData;
+const { url, file, flag, ca, httpsGetModule } = workerData;
 const state = new Int32Array(flag);
+async function viaFetch() {
+  const res = await fetch(url, { redirect: 'follow' });
+  if (!res.ok) throw new Error('HTTP error ' + res.status);
+  return Buffer.from(await res.arrayBuffer());
+}
 (async () => {
   try {
-    const res = await fetch(url, { redirect: 'follow' });
-    if (!res.ok) throw new Error('HTTP error ' + res.status);
-    writeFileSync(file, Buffer.from(await res.arrayBuffer()));
+    const body = ca ? await (await import(httpsGetModule)).httpsGet(url, ca) : await viaFetch();
+    writeFileSync(file, body);
     Atomics.store(state, 0, 1);
   } catch (e) {
     writeFileSync(file, String(e && e.cause ? e.cause.message || e.message : e && e.message || e));
@@ -53,7 +61,7 @@ export function downloadSync(url: string): Buffer {
     const flag = new SharedArrayBuffer(4);
     const state = new Int32Array(flag);
     const { Worker } = require('node:worker_threads') as typeof import('node:worker_threads');
-    const w = new Worker(WORKER, { eval: true, workerData: { url, file, flag } });
+    const w = new Worker(WORKER, { eval: true, workerData: { url, file, flag, ca: caForUrl(url), httpsGetModule: HTTPS_GET } });
     w.unref();
     while (Atomics.load(state, 0) === 0) Atomics.wait(state, 0, 0, 1000);
     const body = readFileSync(file);

@@ -10,6 +10,7 @@ import { DEFAULT_PRIORITY, NarInfoCache, type BinaryCacheWriter, type Substitute
 import { checkHashPart } from './file-cache.js';
 import { downloadSegments } from './http-segments.js';
 import { liteGet } from './http-lite.js';
+import { tlsCa } from './tls-ca.js';
 
 /** An HTTP request to a cache failed (unreachable, unexpected status, cut-off body). */
 export class CacheTransferError extends TsixError {
@@ -18,10 +19,14 @@ export class CacheTransferError extends TsixError {
   }
 }
 
-const agents = {
-  'http:': new http.Agent({ keepAlive: true, maxSockets: 16 }),
-  'https:': new https.Agent({ keepAlive: true, maxSockets: 16 }),
-};
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+let httpsAgent: https.Agent | null = null;
+
+function agentFor(url: URL): http.Agent {
+  if (url.protocol !== 'https:') return httpAgent;
+  // Made on first use: its CA list may mean reading a CA bundle (tls-ca.ts).
+  return httpsAgent ??= new https.Agent({ keepAlive: true, maxSockets: 16, ca: tlsCa() });
+}
 
 export interface HttpRequest {
   method?: string;
@@ -68,7 +73,7 @@ function httpRequestOnce(url: URL, req: HttpRequest, sendCredentials: boolean): 
   const mod = url.protocol === 'https:' ? https : http;
   const headers = requestHeaders(url, req, sendCredentials);
   return new Promise((resolve, reject) => {
-    const r = mod.request(url, { method: req.method ?? 'GET', headers, agent: agents[url.protocol as 'http:' | 'https:'] }, resolve);
+    const r = mod.request(url, { method: req.method ?? 'GET', headers, agent: agentFor(url) }, resolve);
     r.on('error', (e) => reject(new CacheTransferError(`${req.method ?? 'GET'} ${redact(url)}: ${e.message}`, { url: redact(url) })));
     r.setTimeout(IDLE_TIMEOUT_MS, () => r.destroy(new Error(`no data for ${IDLE_TIMEOUT_MS / 1000} s`)));
     const body = req.body;
