@@ -3,12 +3,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { best, report, timeShell } from './bench-util.js';
+import { best, report, timeShell, TSIX_BIN } from './bench-util.js';
 import { NIX_ENV } from '../helpers/nix.js';
 import { GRAPH_SIZE, graph } from './build-graph.js';
 
-const CLI = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const N = GRAPH_SIZE;
 
@@ -22,7 +20,7 @@ async function main(): Promise<void> {
     for (let i = 0; i < RUNS; i++) {
       const salt = `${Date.now()}-${i}`;
       const store = join(dir, `store-${i}`);
-      t.push(timeShell(`node ${CLI} --store level://${store} build ${file} --argstr salt ${salt} --max-jobs 2 --no-out-link`));
+      t.push(timeShell(`${TSIX_BIN} --store level://${store} build ${file} --argstr salt ${salt} --max-jobs 2 --no-out-link`));
       n.push(timeShell(`nix-build ${file} --argstr salt ${salt} --max-jobs 2 --no-out-link --option sandbox true --option sandbox-paths /bin/sh=/bin/busybox`, { env: NIX_ENV }));
     }
     console.log(`${N} derivations, --max-jobs 2, ${RUNS} runs each (fresh salt per run), best time`);

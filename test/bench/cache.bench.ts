@@ -19,9 +19,9 @@ import { openStore } from '../../store/open-store.js';
 import { FileBinaryCache } from '../../store/cache/file-cache.js';
 import { parsePublicKey, generateKeyPair } from '../../store/cache/signing.js';
 import { substituteClosure } from '../../store/cache/substitute.js';
+import { TSIX_BIN } from './bench-util.js';
 
 const execFileP = promisify(execFile);
-const CLI = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
 /** daemon/start.sh (`npm start`), from the compiled benchmark in dist/test/bench. */
 const START = fileURLToPath(new URL('../../../daemon/start.sh', import.meta.url));
 const MIB = Number(process.env.TSIX_BENCH_CACHE_MIB ?? 500);
@@ -147,7 +147,7 @@ async function scenario(name: string, work: string, built: Built, children: Chil
       await deleteFromNix();
       times.D.push(await timed(() => nixFrom(staticUrl)));
       const dest = join(work, `dest-${name}-${i}`);
-      times.C.push(await timed(() => sh(process.execPath, [CLI, '--store', `level://${dest}`, 'copy', '-q', '--from', staticUrl, '--trusted-public-key', keys.public, top], process.env)));
+      times.C.push(await timed(() => sh(TSIX_BIN, ['--store', `level://${dest}`, 'copy', '-q', '--from', staticUrl, '--trusted-public-key', keys.public, top], process.env)));
       await rm(dest, { recursive: true, force: true });
     }
   } finally {

@@ -9,10 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { best, geomean } from './bench-util.js';
+import { best, geomean, TSIX_BIN } from './bench-util.js';
 
-const TSIX_MAIN = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
 const ENV = { ...process.env, NIX_PATH: '', NIX_CONFIG: 'build-users-group =\nexperimental-features = nix-command' };
 const RUNS = Number(process.env.TSIX_BENCH_RUNS ?? 3);
 
@@ -81,7 +79,7 @@ function row(label: string, t: Sample, n: Sample): { wall: number; cpu: number }
 function main(): void {
   const dir = mkdtempSync(join(tmpdir(), 'tsix-eval-bench-'));
   try {
-    const tsix = (args: string[]) => [process.execPath, TSIX_MAIN, 'eval', ...args];
+    const tsix = (args: string[]) => [TSIX_BIN, 'eval', ...args];
     const nix = (args: string[]) => ['nix-instantiate', '--eval', ...args];
     console.log(`tsix eval vs nix-instantiate --eval (${spawnSync('nix-instantiate', ['--version'], { encoding: 'utf8' }).stdout.trim()}), best of ${RUNS}`);
     const startT = bestOf(tsix(['-E', '1']), dir);

@@ -5,7 +5,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
-import { best, report, timeShell } from './bench-util.js';
+import { best, report, timeShell, TSIX_BIN } from './bench-util.js';
 import { NIX_ENV } from '../helpers/nix.js';
 import { seededBytes } from '../helpers/trees.js';
 
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
   for (let i = 0; i < RUNS; i++) {
     await rm(store, { recursive: true, force: true });
     sh('sync');
-    add.tsix.push(timeShell(`node ${CLI} --store level://${store} store add ${TREE}`));
+    add.tsix.push(timeShell(`${TSIX_BIN} --store level://${store} store add ${TREE}`));
     sh(`nix-store --delete ${nixPath} >/dev/null 2>&1 || true`, NIX_ENV);
     sh('sync');
     add.nix.push(timeShell(`nix-store --add ${TREE}`, { env: NIX_ENV }));
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   if (ourPath !== nixPath) throw new Error(`store paths differ: ${ourPath} vs ${nixPath}`);
   const dump = { tsix: [] as number[], nix: [] as number[] };
   for (let i = 0; i < RUNS; i++) {
-    dump.tsix.push(timeShell(`node ${CLI} --store level://${store} store dump ${ourPath} > /dev/null`));
+    dump.tsix.push(timeShell(`${TSIX_BIN} --store level://${store} store dump ${ourPath} > /dev/null`));
     dump.nix.push(timeShell(`nix-store --dump ${nixPath} > /dev/null`, { env: NIX_ENV }));
   }
   const r1 = report('store add (tree → store)', best(add.tsix), best(add.nix), 'nix-store --add');
