@@ -9,4 +9,7 @@ cd "$(dirname "$0")/.."
 # third of its CPU); an initial 64 MiB limit cut that to a few per thousand requests. It must be
 # given at start-up (NODE_OPTIONS refuses it, v8.setFlagsFromString is too late), and is not in
 # the CLI's shebang because it seemed to cost short commands start-up time.
+# The malloc settings of the tsix command (daemon/cli/tsix: why there).
+GLIBC_TUNABLES="glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456${GLIBC_TUNABLES:+:$GLIBC_TUNABLES}"
+export GLIBC_TUNABLES
 exec node --initial-old-space-size=64 dist/daemon/cli/main.js daemon "$@"
