@@ -6,7 +6,7 @@ import { canonPath } from './paths.js';
 import { formatFloatFixed } from './print.js';
 import {
   Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, ThunkState, mkAttrs, mkString, showType,
-  callPrimOp, intAdd, intDiv, intMul, intSub, type Lazy, type NixInt, type Value,
+  callPrimOp, compareNames, intAdd, intDiv, intMul, intSub, type Lazy, type NixInt, type Value,
 } from './values.js';
 
 /** How path values reach the store when coerced to strings (`"${./foo}"`); absent → an error. */
@@ -375,9 +375,9 @@ export function lessThan(a: Value, b: Value, pos: Pos | null): boolean {
     if (typeof b === 'number' || typeof b === 'bigint') return a.v < Number(b);
   } else if ((typeof a === 'string' || a instanceof NixString) && (typeof b === 'string' || b instanceof NixString)) {
     const x = typeof a === 'string' ? a : a.s, y = typeof b === 'string' ? b : b.s;
-    return compareBytes(x, y) < 0;
+    return compareNames(x, y) < 0;
   } else if (a instanceof NixPath && b instanceof NixPath) {
-    return compareBytes(a.path, b.path) < 0;
+    return compareNames(a.path, b.path) < 0;
   } else if (Array.isArray(a) && Array.isArray(b)) {
     for (let i = 0; ; i++) {
       if (i === b.length) return false;
@@ -389,21 +389,6 @@ export function lessThan(a: Value, b: Value, pos: Pos | null): boolean {
   throw new NixEvalError(`cannot compare ${showType(a)} with ${showType(b)}`, pos);
 }
 
-/** Byte-order comparison of the UTF-8 encodings (as C++ std::string comparison). */
-export function compareBytes(a: string, b: string): number {
-  if (a === b) return 0;
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i), y = b.charCodeAt(i);
-    if (x !== y) {
-      // Surrogates (astral chars) sort above all BMP chars in UTF-8.
-      const xs = x >= 0xd800 && x <= 0xdfff, ys = y >= 0xd800 && y <= 0xdfff;
-      if (xs !== ys) return xs ? 1 : -1;
-      return x - y;
-    }
-  }
-  return a.length - b.length;
-}
 
 /** Nix's coerceToString. Context of the result is added to `ctx`. */
 export function coerceToString(v: Value, ctx: Set<string>, coerceMore: boolean, copyToStore: boolean, pos: Pos | null, canonicalize = true): string {

@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { existsSync, readFileSync, readdirSync, lstatSync, statSync } from 'node:fs';
 import { NixAbortError, NixEvalError, NixThrownError, type Pos } from '../errors.js';
 import {
-  callFunction, coerceToPath, coerceToString, compareBytes, copyPathToStore, eqValues, force, forceAttrs, forceBool, forceFloat,
+  callFunction, coerceToPath, coerceToString, copyPathToStore, eqValues, force, forceAttrs, forceBool, forceFloat,
   forceFunction, forceInt, forceList, forceString, forceStringCtx, forceStringNoCtx, hooks, lazyNative, lessThan, arith,
   isDerivation, typeError, determinePos, call2, body2,
 } from '../evaluator.js';
@@ -22,7 +22,7 @@ import { mayKeepEnv, type Env } from '../ast.js';
 import { baseNameOf, canonPath, dirOf } from '../paths.js';
 import { printValue, printJSON, printXML, forceDeep, posFile } from '../print.js';
 import {
-  AttrKeys, EMPTY_CTX, appThunk, appThunk2, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
+  AttrKeys, EMPTY_CTX, appThunk, compareNames, appThunk2, Lambda, NixAttrs, NixFloat, NixPath, NixString, PrimOp, PrimOpApp, Thunk, mkAttrs, mkString, typeOf, isString, strOf, ctxOf, showType,
   intAdd, intFromNumber, intToBigInt, mkInt, type Lazy, type NixInt, type PrimFn, type Value,
 } from '../values.js';
 import { compareVersions, splitVersion, parseDrvName } from '../lib/versions.js';
@@ -353,7 +353,7 @@ function sortPlain(x: Value[]): Value[] | null {
     for (let i = 0; i < n; i++) x[i] = f[i]!;
     return x;
   }
-  if (x.every((v) => typeof v === 'string')) return (x as string[]).sort(compareBytes);
+  if (x.every((v) => typeof v === 'string')) return (x as string[]).sort(compareNames);
   return null;
 }
 prim('partition', 2, (pos, f, l) => {
@@ -738,4 +738,4 @@ export function nixBase32(h: Buffer): string {
   return out;
 }
 
-export { EMPTY_CTX, Thunk, compareBytes, copyPathToStore, forceFunction, hooks, statSync };
+export { EMPTY_CTX, Thunk, copyPathToStore, forceFunction, hooks, statSync };

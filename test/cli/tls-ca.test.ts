@@ -11,8 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { brotliCompressSync, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
-import { spawn } from 'node:child_process';
-import type { CliResult } from '../helpers/cli.js';
+import { runCommand, type CliResult } from '../helpers/cli.js';
 import { sourcePath } from '../helpers/paths.js';
 
 const HELLO = 'hello over TLS\n';
@@ -92,17 +91,9 @@ function caEnv(ca: string | null = join(dir, 'ca.pem')): NodeJS.ProcessEnv {
   return env;
 }
 
-/** tsix with exactly `env` (the helper merges into process.env, which may hold NODE_EXTRA_CA_CERTS). */
+/** tsix with exactly `env` (the tsix() helper merges into process.env, which may hold NODE_EXTRA_CA_CERTS). */
 function run(argv0: string[], args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(argv0[0]!, [...argv0.slice(1), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: err }));
-  });
+  return runCommand([...argv0, ...args], env);
 }
 
 const MAIN = [process.execPath, sourcePath('dist/daemon/cli/main.js')];

@@ -7,15 +7,20 @@ export const CLI = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta
 export interface CliResult { code: number; stdout: Buffer; stderr: string }
 
 export function tsix(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: Buffer } = {}): Promise<CliResult> {
+  return runCommand([process.execPath, CLI, ...args], { ...process.env, ...opts.env }, opts.input);
+}
+
+/** Runs `argv` with exactly `env` (nothing merged in), `input` on its stdin; collects its output. */
+export function runCommand(argv: string[], env: NodeJS.ProcessEnv, input?: Buffer): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(argv[0]!, argv.slice(1), { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
     child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: err }));
-    child.stdin.end(opts.input ?? Buffer.alloc(0));
+    child.stdin.end(input ?? Buffer.alloc(0));
   });
 }
 
