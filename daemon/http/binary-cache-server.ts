@@ -22,7 +22,6 @@ import { formatCacheInfo, formatNarInfo, hashPartOf, parseNarInfo } from '../../
 import { addSignature, checkTrust, metaToNarInfo, narInfoToMeta, type PathMeta, type TrustPolicy } from '../../store/cache/path-meta.js';
 import { fingerprint, signFingerprint, SignatureError, type SecretKey } from '../../store/cache/signing.js';
 import { Lru } from '../../fs/lru.js';
-import { NarBufferPool } from './nar-buffer-pool.js';
 import { formatSha256 } from '../../store/cache/hash-text.js';
 import { readAhead } from '../../store/cache/read-ahead.js';
 
@@ -114,7 +113,6 @@ export async function serveBinaryCache(store: Store, opts: BinaryCacheServerOpti
 
 class Handler {
   private readonly signatures = new Lru<string, string>(SIGNATURE_CACHE);
-  private readonly narBuffers = new NarBufferPool(WHOLE_NAR_MAX);
 
   constructor(private readonly store: Store, private readonly opts: BinaryCacheServerOptions, private readonly pending: Map<string, PendingNar>) {}
 
@@ -210,19 +208,9 @@ class Handler {
     if (method !== 'HEAD' && compression === 'none' && !range && info.narSize <= WHOLE_NAR_MAX) {
       // Small NARs, most of a closure's: rendered before anything is sent, so one write carries
       // headers and body, and a NAR that fails its checks gets an error status, not a cut-off body.
-      const buf = this.narBuffers.take(info.narSize);
-      try {
-        await renderWhole(this.store, info, buf);
-      } catch (err) {
-        this.narBuffers.give(buf);
-        throw err;
-      }
+      const whole = await wholeNar(this.store, info);
       res.writeHead(200, headers);
-      // The buffer goes back to the pool once the socket has taken the bytes (or the client left).
-      let given = false;
-      const giveBack = () => { if (!given) { given = true; this.narBuffers.give(buf); } };
-      res.once('close', giveBack);
-      res.end(buf.subarray(0, info.narSize), giveBack);
+      res.end(whole);
       return;
     }
     res.writeHead(range ? 206 : 200, headers);
@@ -316,14 +304,16 @@ function httpStatus(err: unknown): number {
   return err.code === 'E_NOT_FOUND' ? 404 : 400;
 }
 
-/** Renders the whole NAR of `info` into `out` (its pieces may be views of reused memory: copied here). */
-async function renderWhole(store: Store, info: PathInfo, out: Buffer): Promise<void> {
+/** The whole NAR of `info` in one buffer (its pieces may be views of reused memory: copied here). */
+async function wholeNar(store: Store, info: PathInfo): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(info.narSize);
   let at = 0;
   for await (const b of dumpNar(store, info.node, { transient: true })) {
-    if (at + b.length > info.narSize) throw new CorruptionError(`the NAR of ${info.path} is longer than its narSize ${info.narSize}`, { path: info.path });
+    if (at + b.length > out.length) throw new CorruptionError(`the NAR of ${info.path} is longer than its narSize ${info.narSize}`, { path: info.path });
     at += b.copy(out, at);
   }
-  if (at !== info.narSize) throw new CorruptionError(`the NAR of ${info.path} is ${at} bytes, not its narSize ${info.narSize}`, { path: info.path });
+  if (at !== out.length) throw new CorruptionError(`the NAR of ${info.path} is ${at} bytes, not its narSize ${info.narSize}`, { path: info.path });
+  return out;
 }
 
 /**

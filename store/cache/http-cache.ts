@@ -139,26 +139,18 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
   private async getOptional(rel: string): Promise<Buffer | null> {
     const url = this.resolve(rel);
     if (this.disabled && Date.now() < this.disabled.until) throw this.disabled.error;
-    let res: IncomingMessage;
+    let answer: SmallAnswer;
     try {
-      const lite = url.protocol === 'http:' ? await liteGet(url, requestHeaders(url, {}, true), SMALL_BODY_MAX, IDLE_TIMEOUT_MS, redact(url)) : null;
-      if (lite) {
-        this.disabled = null;
-        if (lite.status === 404 || lite.status === 403) return null;
-        if (lite.status !== 200) throw new CacheTransferError(`GET ${redact(url)}: HTTP ${lite.status}`, { status: lite.status });
-        return lite.body;
-      }
-      res = await httpRequest(url);
+      answer = await getSmall(url);
     } catch (err) {
-      if (err instanceof CacheTransferError && err.data.status !== undefined) throw err; // an answer, not an unreachable cache
       // As Nix: a cache that cannot be reached is not asked again for a minute (no connection storm per path).
       this.disabled = { until: Date.now() + DISABLE_MS, error: new CacheTransferError(`${(err as Error).message} (binary cache '${redact(this.base)}' disabled for ${DISABLE_MS / 1000} s)`, { url: redact(url) }) };
       throw err;
     }
     this.disabled = null;
-    if (res.statusCode === 404 || res.statusCode === 403) { res.resume(); return null; }
-    if (res.statusCode !== 200) { res.resume(); throw new CacheTransferError(`GET ${redact(url)}: HTTP ${res.statusCode}`, { status: res.statusCode }); }
-    return readBody(res);
+    if (answer.status === 404 || answer.status === 403) { answer.discard(); return null; }
+    if (answer.status !== 200) { answer.discard(); throw new CacheTransferError(`GET ${redact(url)}: HTTP ${answer.status}`, { status: answer.status }); }
+    return answer.body();
   }
 
   async queryNarInfo(hashPart: string): Promise<NarInfo | null> {
@@ -218,6 +210,17 @@ export class HttpBinaryCache implements Substituter, BinaryCacheWriter {
     await this.putFile(`${hashPart}.narinfo`, [text], 'text/x-nix-narinfo', text.length);
     await this.narInfos.remember(hashPart, info);
   }
+}
+
+/** A small file's answer: its status, and its body to read or to discard. */
+interface SmallAnswer { status: number; body(): Promise<Buffer>; discard(): void }
+
+/** GETs a small file: over plain http with the light client when the answer is plain, else node:http. */
+async function getSmall(url: URL): Promise<SmallAnswer> {
+  const lite = url.protocol === 'http:' ? await liteGet(url, requestHeaders(url, {}, true), SMALL_BODY_MAX, IDLE_TIMEOUT_MS, redact(url)) : null;
+  if (lite) return { status: lite.status, body: () => Promise.resolve(lite.body), discard: () => {} };
+  const res = await httpRequest(url);
+  return { status: res.statusCode ?? 0, body: () => readBody(res), discard: () => { res.resume(); } };
 }
 
 async function* once(b: Buffer): AsyncIterable<Buffer> {

@@ -17,7 +17,6 @@ import { substitute } from '../../store/cache/substitute.js';
 import { parseNarInfo } from '../../store/cache/narinfo.js';
 import { buildNixClosure, narProxy, nixDelete, nixHas, nixKeyPair, nixPathInfo, run, runFails, scratch, tsixOpaquePath, tsixTextPath, type Scratch } from './fixtures.js';
 import { createHash, randomBytes } from 'node:crypto';
-import { NarBufferPool } from '../../daemon/http/nar-buffer-pool.js';
 
 requireNix();
 
@@ -296,18 +295,16 @@ function get(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-test('small NARs fetched concurrently over many connections each arrive whole and unmixed (their buffers are reused)', async (t) => {
+test('small NARs fetched concurrently over many connections each arrive whole and unmixed', async (t) => {
   await serving({ secretKey: parseSecretKey(keys.secret) }, async (store, srv) => {
     const paths: PathInfo[] = [];
-    // Sizes across the pool's size classes, each path with its own random contents.
+    // Sizes from 1 KB to the whole-NAR limit, each path with its own random contents.
     for (let i = 0; i < 24; i++) paths.push(await tsixOpaquePath(store, s.dir, `t-many-${i}`, randomBytes(1000 + i * 37_000)));
     const agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
     const get = (url: string) => new Promise<Buffer>((resolve, reject) => {
       http.get(url, { agent }, (res) => {
         const b: Buffer[] = [];
         // Read late, so that several responses are in flight while others are rendered.
-        // (On loopback the kernel takes a whole ≤ 1 MiB body at once, so a buffer handed back
-        // before its write completed would not show here; the pool test below checks the hand-back.)
         res.pause();
         setTimeout(() => res.resume(), 40);
         res.on('data', (c: Buffer) => b.push(c));
@@ -327,16 +324,4 @@ test('small NARs fetched concurrently over many connections each arrive whole an
       }
     } finally { agent.destroy(); }
   });
-});
-
-test('the NAR buffer pool reuses a buffer only after it is given back', (t) => {
-  const pool = new NarBufferPool(1 << 20);
-  const a = pool.take(20_000);
-  const b = pool.take(20_000);
-  t.not(a, b);
-  t.true(a.length >= 20_000 && b.length >= 20_000);
-  pool.give(a);
-  t.is(pool.take(30_000), a); // same size class
-  t.not(pool.take(30_000), b);
-  t.throws(() => pool.take((1 << 20) + 1), { instanceOf: RangeError });
 });
