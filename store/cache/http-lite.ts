@@ -133,10 +133,13 @@ function exchange(sock: net.Socket, origin: string, request: string, limit: numb
   });
 }
 
-interface PlainHead { status: number; length: number; keep: boolean }
+export interface PlainHead { status: number; length: number; keep: boolean }
 
-/** Status, Content-Length and whether the connection stays open; null unless a plain answer. */
-function parseHead(text: string): PlainHead | null {
+/**
+ * Status, Content-Length and whether the connection stays open, from a response head (without
+ * its blank line); null unless a plain answer (one Content-Length, no Transfer-Encoding).
+ */
+export function parseHead(text: string): PlainHead | null {
   const lines = text.split('\r\n');
   const m = /^HTTP\/1\.([01]) (\d{3})/.exec(lines[0]!);
   if (!m) return null;

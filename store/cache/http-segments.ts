@@ -7,6 +7,7 @@
 import net from 'node:net';
 import { freshSegment } from '../castore/shared-segments.js';
 import { CacheTransferError } from './http-cache.js';
+import { parseHead } from './http-lite.js';
 
 const SEGMENT = 4 << 20;
 /** Segments received ahead of the consumer before the socket is paused. */
@@ -58,21 +59,14 @@ export function downloadSegments(url: URL, headers: Record<string, string>, idle
         if (fill > MAX_HEAD) fail(new CacheTransferError(`GET ${shown}: response head larger than ${MAX_HEAD} bytes`, { url: shown }));
         return false;
       }
-      const lines = seg.subarray(0, at).toString('latin1').split('\r\n');
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0]!)?.[1];
-      const fields = new Map<string, string>();
-      for (const l of lines.slice(1)) {
-        const c = l.indexOf(':');
-        if (c > 0) fields.set(l.slice(0, c).trim().toLowerCase(), l.slice(c + 1).trim());
-      }
-      const declared = fields.get('content-length');
-      if (status !== '200' || declared === undefined || !/^\d+$/.test(declared) || fields.has('transfer-encoding')) {
+      const head = parseHead(seg.toString('latin1', 0, at));
+      if (head === null || head.status !== 200) {
         ended = true;
         sock.destroy();
         resolve(null);
         return false;
       }
-      length = Number(declared);
+      length = head.length;
       from = at + 4;
       received = fill - from;
       resolve({ length, body: body() });
