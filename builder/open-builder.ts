@@ -52,15 +52,7 @@ export async function openBuilder(url: string = DEFAULT_BUILDER_URL): Promise<Bu
       return createOciBuildService(ociOptions(u));
     }
     case 'cri+unix:': {
-      // Loaded by name so this file compiles whether or not the CRI backend is present.
-      const modulePath = './cri/cri-build-service.js';
-      let mod: { createCriBuildService?: (url: string) => BuildService | Promise<BuildService> };
-      try {
-        mod = (await import(modulePath)) as typeof mod;
-      } catch (e) {
-        throw new ConfigError(`builder URL ${url}: the CRI backend cannot be loaded: ${(e as Error).message}`, { url });
-      }
-      if (typeof mod.createCriBuildService !== 'function') throw new ConfigError(`builder URL ${url}: the CRI backend has no createCriBuildService`, { url });
+      const mod = await import('./cri/cri-build-service.js');
       return mod.createCriBuildService(url);
     }
     default:

@@ -53,6 +53,11 @@ export class NixEvaluator {
     }
     builtinsMap.set('nixPath', nixPath);
     bind('__nixPath', nixPath);
+    // The time an evaluator is made, as in Nix (not when this module was loaded: a daemon loads
+    // it once for many evaluations, and `tsix eval` from its start-up snapshot before it ran).
+    const now = Math.floor(Date.now() / 1000);
+    builtinsMap.set('currentTime', now);
+    bind('__currentTime', now);
     builtinsMap.set('builtins', builtins);
     bind('builtins', builtins);
     this.baseScope = new Scope(null, names);

@@ -16,7 +16,6 @@ export interface OpenStoreOptions {
   direct?: boolean;
 }
 
-type RemoteModule = { connectRemoteStore(socketPath: string): Promise<Store | null> };
 
 export async function openStore(url: string | null = null, opts: OpenStoreOptions = {}): Promise<Store> {
   const u = url ?? defaultStoreUrl();
@@ -50,13 +49,6 @@ async function connectDaemon(socketPath: string): Promise<Store | null> {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' || code === 'ENOTDIR') return null;
   }
-  let mod: RemoteModule;
-  try {
-    const path = './remote/remote-store.js';
-    mod = (await import(path)) as RemoteModule;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return null;
-    throw err;
-  }
-  return mod.connectRemoteStore(socketPath);
+  const { connectRemoteStore } = await import('./remote/remote-store.js');
+  return connectRemoteStore(socketPath);
 }

@@ -78,7 +78,7 @@ registerBuiltin('currentSystem', 'x86_64-linux');
 registerBuiltin('nixVersion', '2.8.0');
 registerBuiltin('langVersion', 6);
 registerBuiltin('storeDir', '/nix/store');
-registerBuiltin('currentTime', Math.floor(Date.now() / 1000));
+// currentTime is set by each evaluator (nix-evaluator.ts).
 
 // ---- control
 prim('throw', 1, (pos, m) => { throw new NixThrownError(coerceToString(force(m!), new Set(), false, false, pos)); }, true);
@@ -629,7 +629,10 @@ prim('readFile', 1, (pos, p) => {
   const ctx = new Set<string>();
   const path = coerceToPath(force(p!), ctx, pos);
   checkReadContext(ctx);
-  return mkString(readFileOr(path, pos).toString('utf8'), ctx);
+  const bytes = readFileOr(path, pos);
+  // Nix strings are C strings.
+  if (bytes.includes(0)) throw new NixEvalError(`the contents of the file '${path}' cannot be represented as a Nix string`, pos);
+  return mkString(bytes.toString('utf8'), ctx);
 });
 prim('pathExists', 1, (pos, p) => {
   const ctx = new Set<string>();

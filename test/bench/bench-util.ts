@@ -1,6 +1,5 @@
 // Shared benchmark helpers: timing commands in one run and printing ratios.
 import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 
 export interface Timing { name: string; ms: number[] }
 
@@ -34,6 +33,6 @@ export function report(label: string, tsixMs: number, refMs: number, refName: st
 }
 
 
-/** The `tsix` command as npm installs it (package.json "bin", daemon/cli/tsix): what users run,
- *  and what the benchmarks time (it spares Node's start-up the NODE_EXTRA_CA_CERTS bundle). */
-export const TSIX_BIN = fileURLToPath(new URL('../../../daemon/cli/tsix', import.meta.url));
+// What users run and the benchmarks time: the launcher spares Node's start-up the
+// NODE_EXTRA_CA_CERTS bundle and starts `tsix eval` from its snapshot.
+export { TSIX_BIN } from '../helpers/cli.js';

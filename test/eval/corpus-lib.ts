@@ -91,7 +91,8 @@ function run(cmd: string, args: string[], cwd: string): Promise<RunResult> {
   });
 }
 
-export const TSIX_MAIN = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
+export { TSIX_BIN } from '../helpers/cli.js';
+import { TSIX_BIN } from '../helpers/cli.js';
 
 export interface Evaluator { name: string; eval(flags: string[], expr: string): Promise<RunResult> }
 
@@ -110,7 +111,7 @@ export function nixEvaluator(cwd: string): Evaluator {
 }
 
 export function tsixEvaluator(cwd: string): Evaluator {
-  return { name: 'tsix', eval: (flags, expr) => run(process.execPath, [TSIX_MAIN, 'eval', ...flags, '-E', expr], cwd) };
+  return { name: 'tsix', eval: (flags, expr) => run(TSIX_BIN, ['eval', ...flags, '-E', expr], cwd) };
 }
 
 /** Bounded parallelism for evaluator processes. */

@@ -8,7 +8,7 @@ import test from 'ava';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadCorpus, runMode, nixEvaluator, tsixEvaluator, Pool, MODES, caseKey, repoFile, TSIX_MAIN, type Outcome } from './corpus-lib.js';
+import { loadCorpus, runMode, nixEvaluator, tsixEvaluator, Pool, MODES, caseKey, repoFile, TSIX_BIN, type Outcome } from './corpus-lib.js';
 
 const KNOWN_FILE = repoFile('test/eval/corpus-known-failures.json');
 const known: Record<string, string> = JSON.parse(readFileSync(KNOWN_FILE, 'utf8'));
@@ -31,7 +31,7 @@ test.after.always(() => {
 });
 
 test('the corpus is well formed and its known failures name real cases', (t) => {
-  t.true(existsSync(TSIX_MAIN), `the built CLI is missing: ${TSIX_MAIN}`);
+  t.true(existsSync(TSIX_BIN), `the built CLI is missing: ${TSIX_BIN}`);
   t.true(cases.length >= 300, `only ${cases.length} cases`);
   const keys = new Set(cases.flatMap((c) => c.modes.map((m) => caseKey(c, m))));
   t.deepEqual(Object.keys(known).filter((k) => !keys.has(k)), [], 'known failures that are not corpus cases');

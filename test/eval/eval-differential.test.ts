@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { parseEvalArgs } from '../../eval/cli.js';
 import { runEval } from '../../eval/run-eval.js';
 import { HashingStoreAdapter } from '../../eval/hashing-store.js';
+import { TSIX_BIN } from '../helpers/cli.js';
 
 const NIX_ENV = { ...process.env, NIX_CONFIG: 'build-users-group =' };
 
@@ -28,9 +29,9 @@ function tsixInProcess(flags: string[], cwd: string): { out: string; err: string
   }
 }
 
-const CLI = new URL('../../daemon/cli/main.js', import.meta.url).pathname;
+const CLI = TSIX_BIN; // the launcher: `tsix eval` from its start-up snapshot
 function tsixCli(flags: string[], cwd: string): { out: string; err: string; code: number } {
-  const r = spawnSync(process.execPath, [CLI, 'eval', ...flags], { cwd, encoding: 'utf8' });
+  const r = spawnSync(CLI, ['eval', ...flags], { cwd, encoding: 'utf8' });
   return { out: r.stdout, err: r.stderr, code: r.status ?? -1 };
 }
 
@@ -175,7 +176,7 @@ test('tsix eval CLI: deep recursion (10,000 calls), files, imports, trace order 
 test('tsix eval CLI: traces appear while the evaluation still runs, as Nix prints them', async (t) => {
   // An evaluation that runs for minutes; its first trace must show long before it ends.
   const expr = 'let l = builtins.genList (x: x) 100000; in builtins.foldl\' (a: i: builtins.trace i (builtins.foldl\' (x: y: x + y) a l)) 0 l';
-  const child = spawn(process.execPath, [CLI, 'eval', '-E', expr], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(CLI, ['eval', '-E', expr], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   const seen = await new Promise<boolean>((resolve) => {
     child.stderr.on('data', (d: Buffer) => { err += d.toString(); if (err.includes('trace: 0\n')) resolve(true); });

@@ -10,7 +10,7 @@
 import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { TSIX_BIN } from '../helpers/cli.js';
 import { cpus } from 'node:os';
 
 type Kind = 'parse-okay' | 'parse-fail' | 'eval-okay' | 'eval-okay-xml' | 'eval-fail';
@@ -19,9 +19,8 @@ const KINDS: Kind[] = ['parse-okay', 'parse-fail', 'eval-okay', 'eval-okay-xml',
 interface Run { code: number; stdout: string; stderr: string }
 interface Runner { name: string; argv0: string[] }
 
-const TSIX_MAIN = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
 const RUNNERS: Runner[] = [
-  { name: 'tsix', argv0: [process.execPath, TSIX_MAIN, 'eval'] },
+  { name: 'tsix', argv0: [TSIX_BIN, 'eval'] },
   { name: 'nix', argv0: ['nix-instantiate'] },
 ];
 

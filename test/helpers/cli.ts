@@ -3,11 +3,13 @@ import { execFile, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const CLI = fileURLToPath(new URL('../../daemon/cli/main.js', import.meta.url));
+/** The `tsix` command as npm installs it (package.json "bin"): the launcher that runs CLI. */
+export const TSIX_BIN = fileURLToPath(new URL('../../../daemon/cli/tsix', import.meta.url));
 
 export interface CliResult { code: number; stdout: Buffer; stderr: string }
 
 export function tsix(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: Buffer } = {}): Promise<CliResult> {
-  return runCommand([process.execPath, CLI, ...args], { ...process.env, ...opts.env }, opts.input);
+  return runCommand([TSIX_BIN, ...args], { ...process.env, ...opts.env }, opts.input);
 }
 
 /** Runs `argv` with exactly `env` (nothing merged in), `input` on its stdin; collects its output. */
