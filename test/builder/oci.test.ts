@@ -11,7 +11,10 @@ import { listContainers } from '../../builder/oci/runc.js';
 import { buildServiceConformance, fakeHash } from './build-service-conformance.js';
 
 const stateDir = join(tmpdir(), `tsix-oci-test-${process.pid}`);
-const RUNC = { bin: '/usr/sbin/runc', root: '/run/runc' };
+// A runc root of this file's own: the cleanups here remove every tsix container in it, and the
+// machine's root holds other test files' builds running at the same time.
+const RUNC = { bin: '/usr/sbin/runc', root: join(stateDir, 'runc') };
+const OCI = { stateDir, runcRoot: RUNC.root };
 
 /** Everything of ours a build could leave on the host: runc containers, mounts, bundles, cgroups. */
 async function leftovers(): Promise<string[]> {
@@ -32,7 +35,7 @@ test.before(() => {
   if (process.getuid?.() !== 0) throw new Error('the OCI backend tests must run as root (runc creates namespaces and cgroups)');
 });
 
-buildServiceConformance({ name: 'oci', create: () => createOciBuildService({ stateDir }), leftovers });
+buildServiceConformance({ name: 'oci', create: () => createOciBuildService(OCI), leftovers });
 
 // ---- OCI-specific behaviour ----
 
@@ -49,13 +52,13 @@ test.before(async () => {
   await mkdir(join(src, BB, 'bin'), { recursive: true, mode: 0o755 });
   await copyFile('/bin/busybox', join(src, BB, 'bin/busybox'));
   await mkdir(join(dir, 'logs'));
-  env = { dir, src, logs: join(dir, 'logs'), bb: `${STORE}/${BB}/bin/busybox`, svc: await createOciBuildService({ stateDir }) };
+  env = { dir, src, logs: join(dir, 'logs'), bb: `${STORE}/${BB}/bin/busybox`, svc: await createOciBuildService(OCI) };
 });
 
 test.after.always(async () => {
   await env?.svc.close();
   if (env) await rm(env.dir, { recursive: true, force: true });
-  await cleanupStale({ stateDir }, true);
+  await cleanupStale(OCI, true);
   await rm(stateDir, { recursive: true, force: true });
 });
 
@@ -179,7 +182,7 @@ test.serial('oci: cleanupStale removes what a killed process left running', asyn
   const moduleUrl = new URL('../../builder/oci/oci-build-service.js', import.meta.url).href;
   const script = `
     const { createOciBuildService } = await import(${JSON.stringify(moduleUrl)});
-    const svc = await createOciBuildService({ stateDir: ${JSON.stringify(stateDir)} });
+    const svc = await createOciBuildService(${JSON.stringify(OCI)});
     await svc.build(${JSON.stringify(req('echo started; sleep 600'))}, { logDir: ${JSON.stringify(env.logs)}, onLog: (l) => console.log(l) });`;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
@@ -193,12 +196,12 @@ test.serial('oci: cleanupStale removes what a killed process left running', asyn
     child.kill('SIGKILL');
     await exited;
     t.is((await childIds()).length, 1, 'the container outlives its killed owner');
-    const removed = await cleanupStale({ stateDir });
+    const removed = await cleanupStale(OCI);
     t.is(removed.length, 2, removed.join(', '));
     t.deepEqual(await childIds(), []);
     t.deepEqual(await readdir(join(stateDir, 'builds')), []);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
-    await cleanupStale({ stateDir });
+    await cleanupStale(OCI);
   }
 });
