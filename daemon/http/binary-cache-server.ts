@@ -7,7 +7,7 @@
 // NARs are never stored: they are rendered from the tree on demand. Uploaded NARs are imported
 // into the castore as they arrive and registered only when their narinfo arrives and matches.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
 import type { Node } from '../../store/castore/nodes.js';
 import { ConfigError, CorruptionError, isTsixError } from '../../store/errors.js';
@@ -24,6 +24,7 @@ import { fingerprint, signFingerprint, SignatureError, type SecretKey } from '..
 import { Lru } from '../../fs/lru.js';
 import { formatSha256 } from '../../store/cache/hash-text.js';
 import { readAhead } from '../../store/cache/read-ahead.js';
+import { acceptFast, type FastAnswer, type FastHandler } from './fast-path.js';
 
 const log = logger('http-cache');
 
@@ -87,8 +88,14 @@ export async function serveBinaryCache(store: Store, opts: BinaryCacheServerOpti
   const { host, port } = parseListen(opts.listen);
   const pending = new Map<string, PendingNar>();
   const handler = new Handler(store, opts, pending);
-  const server = http.createServer((req, res) => { handler.handle(req, res); });
-  server.keepAliveTimeout = 60_000;
+  // node:http never listens itself: connections come to it from the fast path (fast-path.ts).
+  const httpServer = http.createServer((req, res) => { handler.handle(req, res); });
+  httpServer.keepAliveTimeout = 60_000;
+  // What listen() would start: its connection list (closeAllConnections) and the checks of
+  // headersTimeout and requestTimeout on the connections handed to it.
+  httpServer.emit('listening');
+  const owned = new Set<Socket>();
+  const server = net.createServer((s) => { acceptFast(s, handler, httpServer, owned); });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => { server.off('error', reject); resolve(); });
@@ -106,27 +113,46 @@ export async function serveBinaryCache(store: Store, opts: BinaryCacheServerOpti
     close: () => new Promise<void>((resolve) => {
       clearInterval(sweep);
       server.close(() => resolve());
-      server.closeAllConnections();
+      for (const s of owned) s.destroy();
+      httpServer.closeAllConnections();
+      httpServer.close(); // stops those checks (it is not listening: the callback would get ERR_SERVER_NOT_RUNNING)
     }),
   };
 }
 
-class Handler {
+class Handler implements FastHandler {
   private readonly signatures = new Lru<string, string>(SIGNATURE_CACHE);
 
   constructor(private readonly store: Store, private readonly opts: BinaryCacheServerOptions, private readonly pending: Map<string, PendingNar>) {}
 
   handle(req: IncomingMessage, res: ServerResponse): void {
     this.route(req, res).catch((err: unknown) => {
-      if (err instanceof ClientGoneError) { log.debug({ url: req.url }, 'client went away'); return; }
-      const status = httpStatus(err);
-      if (status === 500) log.error({ err, url: req.url }, 'request failed');
-      else log.info({ url: req.url, status, msg: (err as Error).message }, 'request refused');
+      const a = failure(err, req.url);
+      if (!a) return;
       if (res.headersSent) { res.destroy(); return; }
-      const body = `${(err as Error).message}\n`;
-      res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
-      res.end(req.method === 'HEAD' ? undefined : body);
+      res.writeHead(a.status, a.headers);
+      res.end(req.method === 'HEAD' ? undefined : a.body);
     });
+  }
+
+  /** The whole answer to a GET or HEAD that needs no streaming, else null (see fast-path.ts). */
+  async quick(method: 'GET' | 'HEAD', path: string): Promise<FastAnswer | null> {
+    try {
+      if (path === '/nix-cache-info') return text('text/x-nix-cache-info', this.cacheInfoBody());
+      let m = NARINFO.exec(path);
+      if (m) return text('text/x-nix-narinfo', await this.narInfoBody(m[1]!));
+      m = NAR.exec(path);
+      if (!m || m[3]) {
+        if (path.startsWith('/nar/')) return null;
+        throw new HttpError(404, `no such file: ${path}`);
+      }
+      const info = await this.narPathInfo(m[1]!, m[2]!);
+      if (info.narSize > WHOLE_NAR_MAX) return null;
+      const body = method === 'HEAD' ? null : await wholeNar(this.store, info);
+      return { status: 200, headers: { 'content-type': 'application/x-nix-nar', 'accept-ranges': 'bytes', 'content-length': info.narSize }, body };
+    } catch (err) {
+      return failure(err, path);
+    }
   }
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -160,8 +186,12 @@ class Handler {
     res.end();
   }
 
+  private cacheInfoBody(): string {
+    return formatCacheInfo({ storeDir: '/nix/store', wantMassQuery: true, priority: this.opts.priority ?? 40 });
+  }
+
   private cacheInfo(res: ServerResponse, method: string): void {
-    const body = formatCacheInfo({ storeDir: '/nix/store', wantMassQuery: true, priority: this.opts.priority ?? 40 });
+    const body = this.cacheInfoBody();
     res.writeHead(200, { 'content-type': 'text/x-nix-cache-info', 'content-length': Buffer.byteLength(body) });
     res.end(method === 'HEAD' ? undefined : body);
   }
@@ -170,20 +200,31 @@ class Handler {
     return `nar/${hashPartOf(info.path)}-${encodeBase32(info.narHash)}.nar${this.opts.compression === 'zstd' ? '.zst' : ''}`;
   }
 
-  private async narInfo(hashPart: string, res: ServerResponse, method: string): Promise<void> {
+  private async narInfoBody(hashPart: string): Promise<string> {
     const info = await this.store.pathInfos.get(hashPart);
     if (!info) throw new HttpError(404, `no such path: ${hashPart}`);
     const { node: _n, registrationTime: _r, ...meta0 } = info;
     const meta = this.opts.secretKey ? addSignature(meta0, this.signature(meta0, this.opts.secretKey)) : meta0;
     const zstd = this.opts.compression === 'zstd';
-    const body = formatNarInfo(metaToNarInfo(meta, {
+    return formatNarInfo(metaToNarInfo(meta, {
       url: this.narUrl(info),
       compression: zstd ? 'zstd' : 'none',
       fileHash: zstd ? null : info.narHash,
       fileSize: zstd ? null : info.narSize,
     }));
+  }
+
+  private async narInfo(hashPart: string, res: ServerResponse, method: string): Promise<void> {
+    const body = await this.narInfoBody(hashPart);
     res.writeHead(200, { 'content-type': 'text/x-nix-narinfo', 'content-length': Buffer.byteLength(body) });
     res.end(method === 'HEAD' ? undefined : body);
+  }
+
+  /** The PathInfo a NAR URL names (404 unless it is this path's NAR). */
+  private async narPathInfo(hashPart: string, narHash32: string): Promise<PathInfo> {
+    const info = await this.store.pathInfos.get(hashPart);
+    if (!info || encodeBase32(info.narHash) !== narHash32) throw new HttpError(404, `no such NAR: ${hashPart}-${narHash32}`);
+    return info;
   }
 
   /** `key`'s signature of `m` (ed25519 signatures are deterministic, so a remembered one is exact). */
@@ -195,8 +236,7 @@ class Handler {
   }
 
   private async nar(hashPart: string, narHash32: string, compression: Compression, req: IncomingMessage, res: ServerResponse, method: string): Promise<void> {
-    const info = await this.store.pathInfos.get(hashPart);
-    if (!info || encodeBase32(info.narHash) !== narHash32) throw new HttpError(404, `no such NAR: ${hashPart}-${narHash32}`);
+    const info = await this.narPathInfo(hashPart, narHash32);
     const headers: Record<string, string | number> = { 'content-type': compression === 'none' ? 'application/x-nix-nar' : 'application/zstd' };
     // Nix resumes an interrupted download with a Range request; the uncompressed NAR is deterministic, so serve it.
     const range = compression === 'none' ? parseRange(req.headers.range, info.narSize) : null;
@@ -295,6 +335,21 @@ class Handler {
     this.pending.delete(ni.url);
     this.ok(res);
   }
+}
+
+function text(type: string, body: string): FastAnswer {
+  const b = Buffer.from(body, 'utf8');
+  return { status: 200, headers: { 'content-type': type, 'content-length': b.length }, body: b };
+}
+
+/** The answer to a request that failed with `err` (logged), or null when the client went away. */
+function failure(err: unknown, url: string | undefined): FastAnswer | null {
+  if (err instanceof ClientGoneError) { log.debug({ url }, 'client went away'); return null; }
+  const status = httpStatus(err);
+  if (status === 500) log.error({ err, url }, 'request failed');
+  else log.info({ url, status, msg: (err as Error).message }, 'request refused');
+  const body = Buffer.from(`${(err as Error).message}\n`, 'utf8');
+  return { status, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length }, body };
 }
 
 /** The status an error answers with: the client's fault (4xx) unless the store itself is at fault. */
