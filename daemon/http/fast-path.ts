@@ -72,8 +72,10 @@ class FastConnection {
   private buf: Buffer = Buffer.alloc(0);
   private busy = false;
   private gone = false;
+  /** When the first byte of a head still incomplete arrived (a client sending it slowly is cut off, as node:http's headersTimeout does). */
+  private headSince = 0;
 
-  constructor(private readonly s: Socket, private readonly handler: FastHandler, private readonly http: HttpServer, idleMs: number, private readonly owned: Set<Socket>) {
+  constructor(private readonly s: Socket, private readonly handler: FastHandler, private readonly http: HttpServer, idleMs: number, private readonly headMs: number, private readonly owned: Set<Socket>) {
     owned.add(s);
     s.setNoDelay(true);
     s.setTimeout(idleMs);
@@ -98,7 +100,14 @@ class FastConnection {
   private next(): void {
     if (this.gone) return;
     const end = this.buf.indexOf(CRLF2);
-    if (end < 0) { if (this.buf.length > MAX_HEAD) this.handOff(); return; }
+    if (end < 0) {
+      if (this.buf.length > MAX_HEAD) { this.handOff(); return; }
+      const now = Date.now();
+      if (this.headSince === 0) this.headSince = now;
+      else if (now - this.headSince > this.headMs) this.s.destroy();
+      return;
+    }
+    this.headSince = 0;
     const req = end <= MAX_HEAD ? parsePlainHead(this.buf.toString('latin1', 0, end)) : null;
     if (!req) { this.handOff(); return; }
     this.busy = true;
@@ -138,5 +147,5 @@ class FastConnection {
 
 /** Serves `socket` through the fast path, and node:http `http` (never listening itself) when needed. */
 export function acceptFast(socket: Socket, handler: FastHandler, http: HttpServer, owned: Set<Socket>): void {
-  new FastConnection(socket, handler, http, http.keepAliveTimeout, owned);
+  new FastConnection(socket, handler, http, http.keepAliveTimeout, http.headersTimeout, owned);
 }
