@@ -7,7 +7,7 @@
 // rewrote dist after the snapshot was made. Building the snapshot is optional: without esbuild
 // (a production install) or on any failure, a warning is printed and the launcher runs main.js.
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -63,13 +63,15 @@ function snapshot(script: string, blob: string): void {
 }
 
 async function main(): Promise<void> {
-  rmSync(OUT, { recursive: true, force: true });
   try {
     mkdirSync(OUT, { recursive: true });
     const script = join(OUT, 'cli.cjs');
     await bundle(script);
-    snapshot(script, join(OUT, 'cli.blob'));
-    writeFileSync(join(OUT, 'for'), `${ROOT}\n${realpathSync(process.execPath)}\n`);
+    // Renamed into place: a tsix starting meanwhile reads the old snapshot or the new one, whole.
+    snapshot(script, join(OUT, 'cli.blob.new'));
+    renameSync(join(OUT, 'cli.blob.new'), join(OUT, 'cli.blob'));
+    writeFileSync(join(OUT, 'for.new'), `${ROOT}\n${realpathSync(process.execPath)}\n`);
+    renameSync(join(OUT, 'for.new'), join(OUT, 'for'));
   } catch (err) {
     rmSync(OUT, { recursive: true, force: true });
     process.stderr.write(`tsix: no start-up snapshot (tsix eval starts ~45 ms slower): ${(err as Error).message}\n`);
