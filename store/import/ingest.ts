@@ -202,6 +202,18 @@ class IngestRun {
     this.tokLen += b.length;
   }
 
+  /**
+   * Adds file contents that are never modified again: the reader's shared slabs go to the
+   * hashing worker as views, not copied into its staging memory (90 MiB of small files in the
+   * benchmark tree, and a fresh 1 MiB staging segment, zero-filled, for each MiB of them).
+   */
+  private narShared(b: Buffer): void {
+    if (b.length <= TOKEN_MAX) { this.nar(b); return; }
+    this.narSize += b.length;
+    this.flushNar();
+    this.narHash.updateShared(b);
+  }
+
   /** A NAR u64 (a file's length). */
   narU64(n: number): void {
     if (this.tokLen + 8 > this.tok.length) this.flushNar();
@@ -364,7 +376,7 @@ class IngestRun {
     if ('error' in r) throw new IngestError(e.path, r.error);
     const { data: b, digest } = r;
     this.narU64(b.length);
-    this.nar(b);
+    this.narShared(b);
     this.nar(narPadding(b.length));
     this.scanner.update(b);
     this.scanner.end();
