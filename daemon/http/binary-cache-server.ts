@@ -147,7 +147,7 @@ class Handler implements FastHandler {
         throw new HttpError(404, `no such file: ${path}`);
       }
       const info = await this.narPathInfo(m[1]!, m[2]!);
-      if (info.narSize > WHOLE_NAR_MAX) return null;
+      if (method === 'GET' && info.narSize > WHOLE_NAR_MAX) return null; // streamed by node:http
       const body = method === 'HEAD' ? null : await wholeNar(this.store, info);
       return { status: 200, headers: { 'content-type': 'application/x-nix-nar', 'accept-ranges': 'bytes', 'content-length': info.narSize }, body };
     } catch (err) {
