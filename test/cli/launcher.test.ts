@@ -84,6 +84,10 @@ test('tsix eval starts from the start-up snapshot, with this run\'s environment,
     });
     t.true(r.argv.includes('--snapshot-blob'), r.argv.join(' '));
     t.is(r.out, `[ "fresh" ${dir} ${dir} true "fifo\\n" ]`);
+    // Node refuses a snapshot under other V8 flags (exit 14): with NODE_OPTIONS, main.js.
+    const flagged = await evalThrough(LAUNCHER, fifo, 'builtins.readFile FIFO', { env: { NODE_OPTIONS: '--max-old-space-size=4096' } });
+    t.is(flagged.out, '"fifo\\n"');
+    t.false(flagged.argv.includes('--snapshot-blob'), flagged.argv.join(' '));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

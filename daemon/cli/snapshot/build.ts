@@ -56,10 +56,17 @@ async function bundle(file: string): Promise<void> {
   });
 }
 
+/**
+ * Node refuses a snapshot made under V8 flags other than its own (exit 14): it is made and tried
+ * without NODE_OPTIONS, which the launcher then requires to be empty too.
+ */
 function snapshot(script: string, blob: string): void {
-  const r = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', script], { encoding: 'utf8' });
+  const { NODE_OPTIONS: _flags, ...env } = process.env;
+  const r = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', script], { encoding: 'utf8', env });
   // Node warns that some of its own modules are "not yet fully verified" in snapshots: only failures matter.
   if (r.status !== 0) throw new Error(`node --build-snapshot failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
+  const v = spawnSync(process.execPath, ['--snapshot-blob', blob, join(DIST, 'daemon', 'cli', 'main.js'), '--version'], { encoding: 'utf8', env });
+  if (v.status !== 0 || !v.stdout.startsWith('tsix ')) throw new Error(`the snapshot made does not start (${v.status ?? v.signal}): ${v.stderr.trim()}`);
 }
 
 async function main(): Promise<void> {
