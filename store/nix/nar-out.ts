@@ -49,8 +49,8 @@ export class NarOut {
     this.buf = this.fresh();
   }
 
-  /** Full buffers waiting to be handed out. */
-  get waiting(): number { return this.ready.length; }
+  /** More full buffers are waiting than are kept in flight: `emit` before writing on. */
+  get full(): boolean { return this.ready.length > IN_FLIGHT; }
 
   /** Appends bytes (full buffers are parked). */
   put(b: Uint8Array): void {
