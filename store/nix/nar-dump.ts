@@ -167,24 +167,27 @@ class Fetcher {
   }
 }
 
-/** A large file's stream, opened and its first piece requested before the writer reaches it. */
-interface OpenedLarge {
-  pieces(): AsyncIterable<Buffer>;
-}
-
-function openLarge(cas: CaStore, node: FileNode, transient: boolean): OpenedLarge {
+/**
+ * A large file's contents: its stream is opened and its first piece asked for now, before the
+ * output gets there; the pieces are checked against the entry's size as they come.
+ */
+function openLarge(cas: CaStore, node: FileNode, transient: boolean): AsyncIterable<Buffer> {
   const it = cas.blobs.open(node.digest, { transient }).then((s) => {
     if (!s) throw missing('blob', node);
     return s[Symbol.asyncIterator]();
   });
   const first = it.then((i) => i.next());
-  first.catch(noop); // awaited when the writer gets there (or never, if it stops before)
-  return {
-    async *pieces() {
-      const i = await it;
-      for (let r = await first; !r.done; r = await i.next()) yield r.value;
-    },
-  };
+  first.catch(noop); // awaited when the output gets there (or never, if it stops before)
+  return (async function* () {
+    const i = await it;
+    let got = 0;
+    for (let r = await first; !r.done; r = await i.next()) {
+      got += r.value.length;
+      if (got > node.size) throw sizeMismatch(node, got);
+      yield r.value;
+    }
+    if (got !== node.size) throw sizeMismatch(node, got);
+  })();
 }
 
 export interface DumpOptions {
@@ -194,7 +197,6 @@ export interface DumpOptions {
    */
   transient?: boolean;
 }
-
 
 /** Writes a file's header; the contents and FILE_TAIL follow. */
 function fileHead(out: NarOut, n: FileNode): void {
@@ -216,12 +218,11 @@ const FULL = Symbol('full');
  * The writer's place in a directory tree. `run` writes entries synchronously for as long as it
  * can: an await per file (the previous writer's loop) cost a promise and a generator resumption
  * each, and made the async generator that held the loop a large function for V8 to optimise
- * (TurboFan spent ~146 ms of a bench dump's background CPU on it).
+ * (TurboFan spent ~146 ms of a bench dump's background CPU on it). A large file's stream is
+ * inserted into the output, and the writer goes on past it.
  */
 class Walker {
   private readonly stack: Frame[] = [];
-  /** Large files opened ahead (at most the one being written and the next). */
-  private readonly openedAhead = new Map<Node, OpenedLarge>();
 
   constructor(private readonly cas: CaStore, private readonly out: NarOut, private readonly fetcher: Fetcher, private readonly transient: boolean, root: Frame) {
     this.stack.push(root);
@@ -229,11 +230,10 @@ class Walker {
   }
 
   /**
-   * Writes entries until the tree is written (null), the output has buffers to hand out (FULL),
-   * something not yet read is needed (a promise: await it and call again), or a large file comes
-   * (its node: the header is written, its contents and FILE_TAIL are the caller's).
+   * Writes entries until the tree is written (null), the output is as far ahead as it may get
+   * (FULL), or something not yet read is needed (a promise: await it and call again).
    */
-  run(): Promise<unknown> | FileNode | typeof FULL | null {
+  run(): Promise<unknown> | typeof FULL | null {
     const out = this.out;
     while (this.stack.length) {
       if (out.full) return FULL;
@@ -269,29 +269,11 @@ class Walker {
         f.next++;
         entryHead(out, f.names[i]!);
         fileHead(out, e);
-        // The next large file of this directory starts reading while this one is written.
-        this.openNextLarge(f, i);
-        return e;
+        out.insert(openLarge(this.cas, e, this.transient));
+        out.put(FILE_TAIL[narPad(e.size)]!);
       }
     }
     return null;
-  }
-
-  /** The stream of large file `n`, opened ahead or now. */
-  opened(n: FileNode): OpenedLarge {
-    const o = this.openedAhead.get(n) ?? openLarge(this.cas, n, this.transient);
-    this.openedAhead.delete(n);
-    return o;
-  }
-
-  private openNextLarge(f: Frame, i: number): void {
-    for (let j = i + 1; j < Math.min(f.entries.length, i + WINDOW); j++) {
-      const x = f.entries[j]!;
-      if (x.type === 'file' && x.size > SMALL_FILE) {
-        if (!this.openedAhead.has(x)) this.openedAhead.set(x, openLarge(this.cas, x, this.transient));
-        return;
-      }
-    }
   }
 }
 
@@ -312,21 +294,58 @@ function smallFile(out: NarOut, f: Frame, i: number, e: FileNode): Promise<unkno
   return null;
 }
 
-/** The contents of a large file, streamed (small pieces gathered into the output buffers). */
-async function* largeContents(out: NarOut, n: FileNode, opened: OpenedLarge): AsyncGenerator<Buffer, void> {
-  yield* out.drain();
-  let got = 0;
-  for await (const piece of opened.pieces()) {
-    got += piece.length;
-    if (got > n.size) throw sizeMismatch(n, got);
-    if (piece.length >= 4096) {
-      yield* out.drain(); // smaller pieces gathered before this one go first
-      yield piece;
-    } else {
-      out.put(piece);
+/**
+ * Runs the walker whenever it can go on (a read it waited for is done, or the output took
+ * something), independently of the consumer: the writer renders the files after a large one while
+ * that one's chunks are read and checked. The output side waits on `progress` for more.
+ */
+class Pump {
+  private waiting = false;
+  private done = false;
+  private error: { e: unknown } | null = null;
+  private stopped = false;
+  private wake: (() => void) | null = null;
+
+  constructor(private readonly walker: Walker, private readonly out: NarOut) {}
+
+  /** Writes as far as the walker can go now. */
+  run(): void {
+    if (this.waiting || this.done || this.error || this.stopped) return;
+    try {
+      const r = this.walker.run();
+      if (r === null) {
+        this.out.finish();
+        this.done = true;
+      } else if (r !== FULL) {
+        this.waiting = true;
+        r.then(() => { this.waiting = false; this.run(); }, (e: unknown) => { this.error = { e }; this.notify(); });
+      }
+    } catch (e) {
+      this.error = { e };
     }
+    this.notify();
   }
-  if (got !== n.size) throw sizeMismatch(n, got);
+
+  /** Settles when the walker has written more, finished or failed. */
+  progress(): Promise<void> {
+    return new Promise((resolve) => { this.wake = resolve; });
+  }
+
+  /** Nothing more is waiting in the output: whether the walker is done (throws its error if it failed). */
+  finished(): boolean {
+    if (this.error) throw this.error.e;
+    return this.done;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  private notify(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
 }
 
 /**
@@ -341,27 +360,28 @@ export async function* dumpNar(cas: CaStore, node: Node, opts: DumpOptions = {})
   out.put(NAR_TOKENS.magic);
   out.put(NAR_TOKENS.open);
   if (node.type !== 'directory') {
-    yield* leaf(out, cas, node, transient);
+    await leaf(out, cas, node, transient);
     out.put(NAR_TOKENS.close);
     yield* out.drain();
     return;
   }
   out.put(NAR_TOKENS.typeDirectory);
   const fetcher = new Fetcher(cas);
-  const walker = new Walker(cas, out, fetcher, transient, await fetcher.frame(node));
-  for (let r = walker.run(); r !== null; r = walker.run()) {
-    if (r === FULL) yield* out.emit();
-    else if (r instanceof Promise) await r;
-    else {
-      yield* largeContents(out, r, walker.opened(r));
-      out.put(FILE_TAIL[narPad(r.size)]!);
+  const pump = new Pump(new Walker(cas, out, fetcher, transient, await fetcher.frame(node)), out);
+  try {
+    for (;;) {
+      pump.run();
+      if (out.waiting) yield* out.emitOne();
+      else if (pump.finished()) return;
+      else await pump.progress();
     }
+  } finally {
+    pump.stop();
   }
-  yield* out.drain();
 }
 
 /** A symlink or file root node (after its '(') up to and without its closing ')'. */
-async function* leaf(out: NarOut, cas: CaStore, n: FileNode | (Node & { type: 'symlink' }), transient: boolean): AsyncGenerator<Buffer, void> {
+async function leaf(out: NarOut, cas: CaStore, n: FileNode | (Node & { type: 'symlink' }), transient: boolean): Promise<void> {
   if (n.type === 'symlink') {
     out.put(NAR_TOKENS.typeSymlink);
     out.putString(Buffer.from(n.target, 'utf8'));
@@ -374,7 +394,7 @@ async function* leaf(out: NarOut, cas: CaStore, n: FileNode | (Node & { type: 's
     if (b.length !== n.size) throw sizeMismatch(n, b.length);
     out.put(b);
   } else {
-    yield* largeContents(out, n, openLarge(cas, n, transient));
+    out.insert(openLarge(cas, n, transient));
   }
   out.put(ZERO8.subarray(0, narPad(n.size)));
 }
