@@ -127,51 +127,59 @@ export class KvBlobService implements BlobService {
   }
 
   // Indexes come in one getMany; inline blobs are answered from them (verified by decodeIndex) and
-  // are not put in the index cache (a bulk reader streams through them), chunked ones are read
-  // (all together when unchecked).
-  // Unchecked: inline blobs are not hashed and chunked ones are joined from their unchecked chunks
-  // (the caller checks the whole blob, which also covers its chunks).
+  // chunked ones are read; both kept in the index cache.
   async readMany(digests: Digest[], opts: { unchecked?: boolean } = {}): Promise<(Buffer | null)[]> {
-    const unchecked = opts.unchecked === true;
+    if (opts.unchecked === true) return this.readManyUnchecked(digests);
     const out: (Buffer | null)[] = new Array<Buffer | null>(digests.length).fill(null);
-    /** Blobs stored in chunks: read once their index is known. */
-    const chunked: [number, BlobIndex][] = [];
-    // Unchecked reads are a bulk reader's (a NAR dump): every index is fetched, none looked up
-    // in the cache first (that cost a string per blob, and such readers read each blob once).
+    const chunked: number[] = [];
     const lookup: number[] = [];
     digests.forEach((d, i) => {
-      const idx = unchecked ? undefined : this.indexCache.get(d.toString('latin1'));
+      const idx = this.indexCache.get(d.toString('latin1'));
       if (!idx) lookup.push(i);
       else if (idx.inline) out[i] = idx.inline;
-      else chunked.push([i, idx]);
+      else chunked.push(i);
     });
     if (lookup.length) {
       const raws = await this.kv.getMany(lookup.map((i) => key(KEY.blob, digests[i]!)));
       lookup.forEach((i, j) => {
         const raw = raws[j];
         if (!raw) return;
-        // An inline blob unchecked: its bytes, without building an index for it.
-        if (unchecked && raw[0] === INLINE_TAG) { out[i] = raw.subarray(1); return; }
-        const idx = decodeIndex(raw, digests[i]!, !unchecked);
+        const idx = decodeIndex(raw, digests[i]!);
         if (idx.inline) { out[i] = idx.inline; return; }
-        // A bulk reader reads each blob once: its index is not worth a cache entry (and its string key).
-        if (!unchecked) this.indexCache.set(digests[i]!.toString('latin1'), idx);
-        chunked.push([i, idx]);
+        this.indexCache.set(digests[i]!.toString('latin1'), idx);
+        chunked.push(i);
       });
     }
-    if (unchecked) await this.joinUnchecked(chunked, out);
-    else await Promise.all(chunked.map(async ([i]) => { out[i] = await this.read(digests[i]!, 0, Number.MAX_SAFE_INTEGER); }));
+    await Promise.all(chunked.map(async (i) => { out[i] = await this.read(digests[i]!, 0, Number.MAX_SAFE_INTEGER); }));
     return out;
   }
 
   /**
-   * The chunks of all `blobs` in one readAt, into one buffer: the files of a directory, stored
-   * together, lie next to each other in a pack and come back with one pread instead of one each.
+   * A bulk reader's blobs (a NAR dump, which checks each whole blob, and so its chunks, itself),
+   * read once each: every index fetched in one getMany (none looked up in the cache, which cost
+   * a string per blob, nor put there), inline blobs answered from it, the others' chunk lists
+   * parsed straight into one readAt into one buffer (no index object per blob): the files of a
+   * directory, stored together, lie next to each other in a pack and come back with one pread.
    */
-  private async joinUnchecked(blobs: [number, BlobIndex][], out: (Buffer | null)[]): Promise<void> {
-    if (blobs.length === 0) return;
-    const into = Buffer.allocUnsafe(blobs.reduce((a, [, idx]) => a + idx.size, 0));
-    const parts = await this.chunks.readAt(blobs.flatMap(([, idx]) => idx.chunks), into);
+  private async readManyUnchecked(digests: Digest[]): Promise<(Buffer | null)[]> {
+    const n = digests.length;
+    const keys = new Array<Buffer>(n);
+    for (let i = 0; i < n; i++) keys[i] = key(KEY.blob, digests[i]!);
+    const raws = await this.kv.getMany(keys);
+    const out = new Array<Buffer | null>(n).fill(null);
+    /** Size of each chunked blob, -1 for the others. */
+    const sizes = new Float64Array(n).fill(-1);
+    const chunks: ChunkRead[] = [];
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      const raw = raws[i];
+      if (!raw) continue;
+      if (raw[0] === INLINE_TAG) out[i] = raw.subarray(1);
+      else total += sizes[i] = chunkList(raw, digests[i]!, chunks, null);
+    }
+    if (chunks.length === 0) return out;
+    const into = Buffer.allocUnsafe(total);
+    const parts = await this.chunks.readAt(chunks, into);
     // readAt fills `into` in order when it can; otherwise its pieces are copied there.
     let at = 0;
     for (const p of parts) {
@@ -179,7 +187,8 @@ export class KvBlobService implements BlobService {
       at += p.length;
     }
     at = 0;
-    for (const [i, idx] of blobs) out[i] = into.subarray(at, (at += idx.size));
+    for (let i = 0; i < n; i++) if (sizes[i]! >= 0) out[i] = into.subarray(at, (at += sizes[i]!));
+    return out;
   }
 
   async open(digest: Digest, opts: { transient?: boolean } = {}): Promise<AsyncIterable<Buffer> | null> {
@@ -450,29 +459,35 @@ function encodeIndex(chunks: ChunkRead[] | null, inline: Buffer | null): Buffer 
   return out;
 }
 
-/** `checkInline`: an inline blob's bytes are checked against its digest (callers that check them later pass false). */
-function decodeIndex(raw: Buffer, digest: Digest, checkInline = true): BlobIndex {
-  const bad = () => new CorruptionError(`chunk index of blob ${digest.toString('hex')} is malformed`, { blob: digest.toString('hex') });
+/** `raw`, an index, decoded; an inline blob's bytes are checked against its digest. */
+function decodeIndex(raw: Buffer, digest: Digest): BlobIndex {
   if (raw[0] === INLINE_TAG) {
     const inline = raw.subarray(1);
-    if (checkInline && !blake3Matches(inline, digest)) throw new CorruptionError(`inline blob ${digest.toString('hex')} does not match its digest`, { blob: digest.toString('hex') });
+    if (!blake3Matches(inline, digest)) throw new CorruptionError(`inline blob ${digest.toString('hex')} does not match its digest`, { blob: digest.toString('hex') });
     return { size: inline.length, chunks: [{ digest, size: inline.length, location: Buffer.alloc(0) }], offsets: [0], inline };
   }
-  if (raw[0] !== CHUNKS_TAG) throw bad();
   const chunks: ChunkRead[] = [];
   const offsets: number[] = [];
+  const size = chunkList(raw, digest, chunks, offsets);
+  return { size, chunks, offsets, inline: null };
+}
+
+/** Appends the chunks of `raw`, a chunked blob's index, to `chunks` (and their offsets to `offsets`); the blob's size. */
+function chunkList(raw: Buffer, digest: Digest, chunks: ChunkRead[], offsets: number[] | null): number {
+  const bad = () => new CorruptionError(`chunk index of blob ${digest.toString('hex')} is malformed`, { blob: digest.toString('hex') });
+  if (raw[0] !== CHUNKS_TAG) throw bad();
   let size = 0;
   for (let o = 1; o < raw.length;) {
     if (o + 37 > raw.length) throw bad();
     const len = raw[o + 36]!;
     if (o + 37 + len > raw.length) throw bad();
     const c = { digest: raw.subarray(o, o + 32), size: raw.readUInt32LE(o + 32), location: raw.subarray(o + 37, o + 37 + len) };
-    offsets.push(size);
+    offsets?.push(size);
     chunks.push(c);
     size += c.size;
     o += 37 + len;
   }
-  return { size, chunks, offsets, inline: null };
+  return size;
 }
 
 /** Chunks the stream as it arrives; chunk writes go out in batches, the index last. */

@@ -7,6 +7,10 @@
 // pool's workers (the buffers are then shared memory) while the writer fills the next buffers,
 // or here when workers are not worth it (a small dump, two cores or fewer, TSIX_VERIFY_WORKERS=0:
 // see verify-policy.ts).
+//
+// A large file's contents are not copied in: its stream is inserted at its place (`insert`) and
+// handed out piece by piece when the output gets there, while the writer goes on filling the
+// buffers that follow it (up to AHEAD_BYTES, and one more inserted stream).
 import { CorruptionError } from '../errors.js';
 import { blake3Matches } from '../hash/blake3.js';
 import { sharedBuffer } from '../castore/shared-segments.js';
@@ -17,8 +21,19 @@ import type { Piece, VerifyPool } from '../hash/verify-pool.js';
 export const OUT_SIZE = 256 * 1024;
 /** Unchecked bytes put before the checks move to workers: a small dump never starts them. */
 const WORKERS_AFTER = 2 << 20;
-/** Full buffers kept (being checked) before the oldest is awaited and handed out. */
-const IN_FLIGHT = 4;
+/**
+ * Bytes of parked buffers the writer may get ahead of the output when checks run on workers:
+ * while a large file is handed out (its chunks read and checked on other threads) the writer
+ * renders the small files after it into these; the cap bounds the memory that takes. With checks
+ * on the writer's own thread there is nothing to overlap: a few buffers (the fresh memory of
+ * 16 MiB of them costs ~4k page faults).
+ */
+const AHEAD_BYTES_WORKERS = 16 << 20;
+const AHEAD_BYTES_HERE = 1 << 20;
+/** Inserted streams waiting (the one being handed out and the next, both reading ahead). */
+const STREAMS_AHEAD = 2;
+/** Pieces of an inserted stream smaller than this are gathered before they are handed out. */
+const GATHER_BELOW = 4096;
 
 interface Ready {
   /** The bytes to hand out (a view of `buf`). */
@@ -41,7 +56,10 @@ export class NarOut {
   private names: string[] = [];
   private unchecked = 0;
   private readonly free: Buffer[] = [];
-  private readonly ready: Ready[] = [];
+  /** Parked buffers and inserted streams, in output order. */
+  private readonly ready: (Ready | AsyncIterable<Buffer>)[] = [];
+  private readyBytes = 0;
+  private streams = 0;
 
   /** `transient`: a handed-out buffer is consumed before the producer runs again, so it can be reused. */
   constructor(private readonly transient = false) {
@@ -49,8 +67,18 @@ export class NarOut {
     this.buf = this.fresh();
   }
 
-  /** Full buffers waiting to be handed out. */
-  get waiting(): number { return this.ready.length; }
+  /** The writer is as far ahead of the output as it may get: hand out before writing on. */
+  get full(): boolean { return this.readyBytes > (this.onWorkers ? AHEAD_BYTES_WORKERS : AHEAD_BYTES_HERE) || this.streams >= STREAMS_AHEAD; }
+
+  /** Whether anything is waiting to be handed out. */
+  get waiting(): boolean { return this.ready.length > 0; }
+
+  /** Inserts a stream's pieces here (the buffer so far is parked before it). */
+  insert(pieces: AsyncIterable<Buffer>): void {
+    this.next();
+    this.ready.push(pieces);
+    this.streams++;
+  }
 
   /** Appends bytes (full buffers are parked). */
   put(b: Uint8Array): void {
@@ -119,31 +147,59 @@ export class NarOut {
       }
     }
     this.ready.push(r);
+    this.readyBytes += this.pos;
     this.pieces = [];
     this.names = [];
     this.buf = this.fresh();
     this.pos = 0;
   }
 
-  /** Hands out parked buffers, oldest first, until `keep` remain (each once its blobs are checked). */
-  async *emit(keep = IN_FLIGHT): AsyncGenerator<Buffer, void> {
-    while (this.ready.length > keep) {
-      const r = this.ready.shift()!;
-      if (r.check) {
-        const bad = await r.check;
-        if (bad >= 0) throw mismatch(r.pieces[bad]!, r.names[bad]!);
-      }
-      yield r.view;
-      // The consumer asked for more: it is done with the buffer.
-      if (this.transient) this.free.push(r.buf);
+  /** Hands out the oldest parked buffer (once its blobs are checked) or inserted stream, if any. */
+  async *emitOne(): AsyncGenerator<Buffer, void> {
+    const r = this.ready.shift();
+    if (r === undefined) return;
+    if (!('view' in r)) {
+      this.streams--;
+      yield* gathered(r);
+      return;
     }
+    this.readyBytes -= r.view.length;
+    if (r.check) {
+      const bad = await r.check;
+      if (bad >= 0) throw mismatch(r.pieces[bad]!, r.names[bad]!);
+    }
+    yield r.view;
+    // The consumer asked for more: it is done with the buffer.
+    if (this.transient) this.free.push(r.buf);
+  }
+
+  /** Parks the current buffer: everything written so far is waiting. */
+  finish(): void {
+    this.next();
   }
 
   /** Hands out everything written so far (the current buffer too). */
-  drain(): AsyncGenerator<Buffer, void> {
+  async *drain(): AsyncGenerator<Buffer, void> {
     this.next();
-    return this.emit(0);
+    while (this.ready.length) yield* this.emitOne();
   }
+}
+
+/** A stream's pieces, those smaller than GATHER_BELOW joined (a write or socket send per piece costs more than the copy). */
+async function* gathered(pieces: AsyncIterable<Buffer>): AsyncGenerator<Buffer, void> {
+  let small: Buffer[] = [];
+  let bytes = 0;
+  for await (const piece of pieces) {
+    if (piece.length >= GATHER_BELOW) {
+      if (bytes) { yield Buffer.concat(small, bytes); small = []; bytes = 0; }
+      yield piece;
+      continue;
+    }
+    small.push(Buffer.from(piece)); // the stream may reuse its buffer for the next piece
+    bytes += piece.length;
+    if (bytes >= OUT_SIZE) { yield Buffer.concat(small, bytes); small = []; bytes = 0; }
+  }
+  if (bytes) yield Buffer.concat(small, bytes);
 }
 
 function firstMismatch(buf: Buffer, pieces: Piece[]): number {
