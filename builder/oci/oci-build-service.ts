@@ -15,6 +15,7 @@ import {
 } from '../build-service.js';
 import { scanOutputs } from '../scan-outputs.js';
 import { checkHostPaths, storeBasename } from '../validate-request.js';
+import { BundlePool, type Bundle } from './bundle-pool.js';
 import { LogSink } from './log-sink.js';
 import { RootfsCache, rootfsShape } from './rootfs.js';
 import { DEFAULT_RUNC_ROOT, checkRunc, forceDelete, hasState, killContainer, listContainers, type Runc } from './runc.js';
@@ -36,6 +37,9 @@ const NETWORK_ETC = ['/etc/resolv.conf', '/etc/services', '/etc/hosts'];
 const CGROUP_V1_MEMORY = '/sys/fs/cgroup/memory';
 /** Sandbox directories the backend mounts itself; requests may not put their own paths there. */
 const RESERVED = ['/proc', '/dev', '/etc', '/tmp', '/bin'];
+/** The bundle's directories bound at the working directory and at each scratch path. */
+const WORK_DIR = 'build';
+const scratchDir = (i: number): string => `scratch-${i}`;
 
 export interface OciBuilderOptions {
   /** Directory for bundles, rootfs trees and kept build directories (default: <tmpdir>/tsix-oci). */
@@ -107,12 +111,14 @@ let sequence = 0;
 
 class OciBuildService implements BuildService {
   private readonly rootfs: RootfsCache;
+  private readonly pool: BundlePool;
   private readonly builds = new RunningBuilds('OCI', RESERVED);
   private readonly networkEtc: { path: string; host: string }[];
   private readonly limitSwap: boolean;
 
   constructor(private readonly stateDir: string, private readonly runc: Runc, private readonly hostIdBase: number) {
     this.rootfs = new RootfsCache(join(stateDir, 'rootfs'));
+    this.pool = new BundlePool(join(stateDir, 'builds'), hostIdBase, { remove: (p) => this.removeDir(p), later: (w) => this.builds.later(w) });
     this.networkEtc = NETWORK_ETC.filter((p) => existsSync(p)).map((p) => ({ path: p, host: p }));
     this.limitSwap = !existsSync(CGROUP_V1_MEMORY) || existsSync(join(CGROUP_V1_MEMORY, 'memory.memsw.limit_in_bytes'));
   }
@@ -127,12 +133,14 @@ class OciBuildService implements BuildService {
 
   async close(): Promise<void> {
     await this.builds.close();
+    await this.pool.close();
   }
 
   private async run(req: BuildRequest, opts: BuildOptions, signal: AbortSignal): Promise<BuildResult> {
     const id = `${ID_PREFIX}${process.pid}-${++sequence}-${Math.random().toString(36).slice(2, 8)}`;
-    const bundle = join(this.stateDir, 'builds', id);
-    let keepBundle = false;
+    const inputNames = new Set(req.inputs.map((p) => storeBasename(req, 'inputs', p)));
+    const bundle = await this.pool.take(inputNames, [WORK_DIR, ...req.scratchPaths.map((_, i) => scratchDir(i))]);
+    let handedOver = false;
     const t0 = performance.now();
     try {
       const layout = await this.prepareBundle(id, bundle, req);
@@ -142,7 +150,7 @@ class OciBuildService implements BuildService {
       const t1 = performance.now();
       let exit: ContainerExit;
       try {
-        exit = await this.runContainer(id, bundle, req, sink, signal);
+        exit = await this.runContainer(id, bundle.dir, req, sink, signal);
       } finally {
         await sink.close();
       }
@@ -155,28 +163,18 @@ class OciBuildService implements BuildService {
         await checkHostPaths(req, id);
         throw new BuildSetupError(`cannot run the build sandbox: ${exit.setupError}`, { id, logPath: sink.path, logTail: sink.lastLines() });
       }
-      const result = await this.collect(req, opts, layout, id, exit, sink);
-      keepBundle = true;
+      const result = await this.collect(req, opts, layout, id, exit, sink, bundle);
+      handedOver = true;
       return result;
     } finally {
-      if (!keepBundle) await this.removeBundle(id, bundle);
+      if (!handedOver) await this.pool.discard(bundle);
     }
   }
 
-  private async prepareBundle(id: string, bundle: string, req: BuildRequest): Promise<SandboxLayout> {
+  /** Writes the working directory's files and config.json into a bundle from the pool. */
+  private async prepareBundle(id: string, bundle: Bundle, req: BuildRequest): Promise<SandboxLayout> {
     const b = this.hostIdBase;
-    const storeHost = join(bundle, 'store');
-    const workHost = join(bundle, 'build');
-    const scratchHosts = req.scratchPaths.map((_, i) => join(bundle, `scratch-${i}`));
-    await mkdir(bundle, { mode: 0o711 });
-    // Like Nix's sandbox store directory (1775 root:nixbld): builders create their outputs in it.
-    await mkdir(storeHost);
-    await chown(storeHost, b, b + SANDBOX_GID);
-    await chmod(storeHost, 0o1775);
-    for (const d of [workHost, ...scratchHosts]) {
-      await mkdir(d, { mode: 0o700 });
-      await chown(d, b + SANDBOX_UID, b + SANDBOX_GID);
-    }
+    const workHost = join(bundle.dir, WORK_DIR);
     for (const f of req.workingDirFiles ?? []) {
       const p = join(workHost, f.name);
       await writeFile(p, f.contents, { mode: 0o644 });
@@ -184,13 +182,14 @@ class OciBuildService implements BuildService {
     }
     const layout: SandboxLayout = {
       rootfs: await this.rootfs.get(rootfsShape(req, this.networkEtc), req.workingDir),
-      storeHost, workHost, scratchHosts,
+      storeHost: bundle.store, workHost,
+      scratchHosts: req.scratchPaths.map((_, i) => join(bundle.dir, scratchDir(i))),
       hostIdBase: b,
       cgroupsPath: `/tsix/${id}`,
       networkEtc: this.networkEtc,
       limitSwap: this.limitSwap,
     };
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(req, layout)));
+    await writeFile(join(bundle.dir, 'config.json'), JSON.stringify(runtimeSpec(req, layout)));
     return layout;
   }
 
@@ -245,7 +244,7 @@ class OciBuildService implements BuildService {
     return { exitCode: code, signal: null, timedOut, setupError };
   }
 
-  private async collect(req: BuildRequest, opts: BuildOptions, layout: SandboxLayout, id: string, exit: ContainerExit, sink: LogSink): Promise<BuildResult> {
+  private async collect(req: BuildRequest, opts: BuildOptions, layout: SandboxLayout, id: string, exit: ContainerExit, sink: LogSink, bundle: Bundle): Promise<BuildResult> {
     const hostPaths: (string | null)[] = [];
     for (const p of req.outputs) {
       const host = join(layout.storeHost, storeBasename(req, 'outputs', p));
@@ -259,7 +258,6 @@ class OciBuildService implements BuildService {
       keptWorkingDir = join(this.stateDir, 'kept', id);
       await rename(layout.workHost, keptWorkingDir);
     }
-    const bundle = join(this.stateDir, 'builds', id);
     let released: Promise<void> | null = null;
     return {
       exitCode: exit.exitCode,
@@ -269,15 +267,15 @@ class OciBuildService implements BuildService {
       logPath: sink.path,
       logTail: sink.lastLines(),
       keptWorkingDir,
-      release: () => (released ??= this.builds.releaseDir(bundle, (dir) => this.removeBundle(id, dir))),
+      release: () => (released ??= this.pool.give(bundle)),
     };
   }
 
-  private async removeBundle(id: string, bundle: string): Promise<void> {
+  private async removeDir(path: string): Promise<void> {
     try {
-      await rm(bundle, { recursive: true, force: true, maxRetries: 3 });
+      await rm(path, { recursive: true, force: true, maxRetries: 3 });
     } catch (e) {
-      log.warn({ id, err: (e as Error).message }, 'cannot remove build bundle');
+      log.warn({ path, err: (e as Error).message }, 'cannot remove build directory');
       throw e;
     }
   }
