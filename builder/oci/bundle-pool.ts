@@ -20,6 +20,8 @@ export interface Bundle {
   dir: string;
   /** Bound read-write at storeDir: holds the mount points of inputs, and the outputs. */
   store: string;
+  /** The names of the inputs of the build that has the bundle. */
+  inputs: ReadonlySet<string>;
 }
 
 /** What a bundle keeps between builds; everything else in it is made for one build. */
@@ -45,6 +47,7 @@ export class BundlePool {
     const b = this.idle.pop() ?? (await this.create());
     try {
       await this.keepOnly(b, inputNames);
+      b.inputs = inputNames;
       for (const d of fresh) {
         await mkdir(join(b.dir, d), { mode: 0o700 });
         await chown(join(b.dir, d), this.hostIdBase + SANDBOX_UID, this.hostIdBase + SANDBOX_GID);
@@ -64,9 +67,11 @@ export class BundlePool {
    */
   async give(b: Bundle): Promise<void> {
     try {
+      // The mount points of the build's inputs were there before it started and held mounts while
+      // it ran: only other entries need a look.
       for (const e of await readdir(b.store)) {
         const p = join(b.store, e);
-        if (!this.isMountPoint(await lstat(p))) await this.moveAside(p);
+        if (!b.inputs.has(e) && !this.isMountPoint(await lstat(p))) await this.moveAside(p);
       }
       // The working directory and scratch directories: made afresh for each build.
       for (const e of await readdir(b.dir)) if (!KEPT.has(e)) await this.moveAside(join(b.dir, e));
@@ -91,7 +96,7 @@ export class BundlePool {
 
   private async create(): Promise<Bundle> {
     const dir = join(this.dir, `tsix-${process.pid}-bundle-${++this.created}`);
-    const b: Bundle = { dir, store: join(dir, 'store') };
+    const b: Bundle = { dir, store: join(dir, 'store'), inputs: new Set() };
     await mkdir(dir, { mode: 0o711 });
     // Like Nix's sandbox store directory (1775 root:nixbld): builders create their outputs in it.
     await mkdir(b.store);

@@ -3,7 +3,6 @@
 // the container's mounts live only in its own mount namespace, so removing the runc container
 // and the bundle leaves nothing behind. Container ids carry the owner's pid (tsix-<pid>-…) so a
 // later start can remove what a killed process left (cleanupStale).
-import { spawn } from 'node:child_process';
 import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
@@ -17,6 +16,7 @@ import { scanOutputs } from '../scan-outputs.js';
 import { checkHostPaths, storeBasename } from '../validate-request.js';
 import { BundlePool, type Bundle } from './bundle-pool.js';
 import { LogSink } from './log-sink.js';
+import { Spawner } from './spawner.js';
 import { RootfsCache, rootfsShape } from './rootfs.js';
 import { DEFAULT_RUNC_ROOT, checkRunc, forceDelete, hasState, killContainer, listContainers, type Runc } from './runc.js';
 import { SANDBOX_GID, SANDBOX_UID, runtimeSpec, type SandboxLayout } from './runtime-spec.js';
@@ -96,15 +96,23 @@ export async function cleanupStale(o: OciBuilderOptions = {}, all = false): Prom
 /** Creates the backend: checks runc, prepares the state directory and removes stale leftovers. */
 export async function createOciBuildService(o: OciBuilderOptions = {}): Promise<BuildService> {
   const opts = resolveOptions(o);
-  await checkRunc(opts.runc);
-  // Searchable by the sandbox's unprivileged ids, which must reach the bundles' bind sources.
-  for (const d of [opts.stateDir, join(opts.stateDir, 'builds'), join(opts.stateDir, 'rootfs'), join(opts.stateDir, 'kept')]) {
-    await mkdir(d, { recursive: true, mode: 0o711 });
-    await chmod(d, 0o711);
+  // The helper's start-up overlaps the checks below.
+  const spawner = new Spawner();
+  spawner.warm();
+  try {
+    await checkRunc(opts.runc);
+    // Searchable by the sandbox's unprivileged ids, which must reach the bundles' bind sources.
+    for (const d of [opts.stateDir, join(opts.stateDir, 'builds'), join(opts.stateDir, 'rootfs'), join(opts.stateDir, 'kept')]) {
+      await mkdir(d, { recursive: true, mode: 0o711 });
+      await chmod(d, 0o711);
+    }
+  } catch (e) {
+    spawner.close();
+    throw e;
   }
   // Leftovers are removed opportunistically: failing to list them must not stop builds.
   await cleanupStale(o).catch((err: Error) => log.warn({ err: err.message }, 'could not remove stale build containers'));
-  return new OciBuildService(opts.stateDir, opts.runc, opts.hostIdBase);
+  return new OciBuildService(opts.stateDir, opts.runc, opts.hostIdBase, spawner);
 }
 
 let sequence = 0;
@@ -116,7 +124,7 @@ class OciBuildService implements BuildService {
   private readonly networkEtc: { path: string; host: string }[];
   private readonly limitSwap: boolean;
 
-  constructor(private readonly stateDir: string, private readonly runc: Runc, private readonly hostIdBase: number) {
+  constructor(private readonly stateDir: string, private readonly runc: Runc, private readonly hostIdBase: number, private readonly spawner: Spawner) {
     this.rootfs = new RootfsCache(join(stateDir, 'rootfs'));
     this.pool = new BundlePool(join(stateDir, 'builds'), hostIdBase, { remove: (p) => this.removeDir(p), later: (w) => this.builds.later(w) });
     this.networkEtc = NETWORK_ETC.filter((p) => existsSync(p)).map((p) => ({ path: p, host: p }));
@@ -134,6 +142,7 @@ class OciBuildService implements BuildService {
   async close(): Promise<void> {
     await this.builds.close();
     await this.pool.close();
+    this.spawner.close();
   }
 
   private async run(req: BuildRequest, opts: BuildOptions, signal: AbortSignal): Promise<BuildResult> {
@@ -201,7 +210,7 @@ class OciBuildService implements BuildService {
       // runc copies the builder's stdout and stderr through two pipes of its own; sending both
       // copies into one pipe keeps each stream's order, but lines written to the two streams
       // within a few ms of each other may swap (Nix, with one pipe for both, keeps that order too).
-      const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'sh', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const ran = this.spawner.run(['/bin/sh', '-c', 'exec "$@" 2>&1', 'sh', ...argv], (c) => sink.write(c));
       let killed = false;
       let timedOut = false;
       let exited = false;
@@ -219,13 +228,19 @@ class OciBuildService implements BuildService {
       const timer = req.timeoutMs === undefined ? null : setTimeout(() => { timedOut = true; void kill(); }, req.timeoutMs);
       const onAbort = (): void => void kill();
       signal.addEventListener('abort', onAbort, { once: true });
-      child.stdout.on('data', (c: Buffer) => sink.write(c));
-      child.on('error', (e) => { exited = true; reject(new BuildSetupError(`cannot start runc: ${e.message}`, { id })); });
-      child.on('close', (code, sig) => {
+      const ended = (): void => {
         exited = true;
         if (timer) clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
+      };
+      ran.then(({ code, signal: sig }) => {
+        ended();
         void this.afterExit(id, runcLog, code, sig, killed, timedOut).then(resolve, reject);
+      }, (e: Error) => {
+        ended();
+        // runc may have started before the helper was lost: its container must not outlive the build.
+        void forceDelete(this.runc, id).catch(() => undefined)
+          .then(() => reject(new BuildSetupError(`cannot start runc: ${e.message}`, { id })));
       });
     });
   }
