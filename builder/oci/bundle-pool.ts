@@ -8,7 +8,7 @@
 // without capabilities, can create neither), the next build removes those it does not need, and
 // everything a build wrote (outputs, other store entries, the working directory) is moved aside
 // and removed in the background.
-import { chmod, chown, lstat, mkdir, readdir, rename, rmdir, unlink, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, rename, rmdir, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SANDBOX_GID, SANDBOX_UID } from '../nix-sandbox.js';
 
@@ -22,6 +22,8 @@ export interface Bundle {
   store: string;
   /** The names of the inputs of the build that has the bundle. */
   inputs: ReadonlySet<string>;
+  /** Directories in the bundle left empty, as made, by the last build (reused by the next). */
+  emptyDirs: Set<string>;
 }
 
 /** What a bundle keeps between builds; everything else in it is made for one build. */
@@ -49,11 +51,12 @@ export class BundlePool {
       await this.keepOnly(b, inputNames);
       b.inputs = inputNames;
       for (const d of fresh) {
+        if (b.emptyDirs.delete(d)) continue;
         await mkdir(join(b.dir, d), { mode: 0o700 });
         await chown(join(b.dir, d), this.hostIdBase + SANDBOX_UID, this.hostIdBase + SANDBOX_GID);
       }
       // runc appends to its log: each build reads only its own errors.
-      await writeFile(join(b.dir, 'runc.log'), '');
+      await truncate(join(b.dir, 'runc.log'));
       return b;
     } catch (e) {
       await this.discard(b);
@@ -73,8 +76,15 @@ export class BundlePool {
         const p = join(b.store, e);
         if (!b.inputs.has(e) && !this.isMountPoint(await lstat(p))) await this.moveAside(p);
       }
-      // The working directory and scratch directories: made afresh for each build.
-      for (const e of await readdir(b.dir)) if (!KEPT.has(e)) await this.moveAside(join(b.dir, e));
+      // The working directory and scratch directories: kept when the build left them as they
+      // were made (empty, same owner and mode: only their times differ from a new one's), else
+      // made afresh for the next build.
+      for (const e of await readdir(b.dir)) {
+        if (KEPT.has(e)) continue;
+        const p = join(b.dir, e);
+        if (await this.untouched(p)) b.emptyDirs.add(e);
+        else await this.moveAside(p);
+      }
     } catch {
       await this.discard(b);
       return;
@@ -96,13 +106,21 @@ export class BundlePool {
 
   private async create(): Promise<Bundle> {
     const dir = join(this.dir, `tsix-${process.pid}-bundle-${++this.created}`);
-    const b: Bundle = { dir, store: join(dir, 'store'), inputs: new Set() };
+    const b: Bundle = { dir, store: join(dir, 'store'), inputs: new Set(), emptyDirs: new Set() };
     await mkdir(dir, { mode: 0o711 });
+    await writeFile(join(dir, 'runc.log'), '');
     // Like Nix's sandbox store directory (1775 root:nixbld): builders create their outputs in it.
     await mkdir(b.store);
     await chown(b.store, this.hostIdBase, this.hostIdBase + SANDBOX_GID);
     await chmod(b.store, 0o1775);
     return b;
+  }
+
+  /** Whether `path` is still an empty directory of the sandbox's build user, mode 0700. */
+  private async untouched(path: string): Promise<boolean> {
+    const st = await lstat(path);
+    const owner = st.uid === this.hostIdBase + SANDBOX_UID && st.gid === this.hostIdBase + SANDBOX_GID;
+    return owner && st.isDirectory() && (st.mode & 0o7777) === 0o700 && (await readdir(path)).length === 0;
   }
 
   /** What runc leaves in the store directory: an empty directory or file made by the sandbox's root. */

@@ -52,6 +52,7 @@ export async function startLocalSession(store: Store, opts: Omit<CoordinatorOpti
     mount: async () => { await fs.get(); return mountPoint; },
     async close() {
       await (await backend.ifStarted())?.close();
+      await coordinator.close();
       await (await fs.ifStarted())?.unmount();
       await rm(dir, { recursive: true, force: true });
     },

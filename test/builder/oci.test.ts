@@ -30,11 +30,15 @@ async function leftovers(): Promise<string[]> {
   return found;
 }
 
-/** An idle bundle (kept for the next build) may hold config.json, runc.log and, in its store
- *  directory, empty mount points made by the sandbox's root: nothing a build wrote. */
+/** An idle bundle (kept for the next build) may hold config.json, runc.log, empty directories
+ *  (the next working directory) and, in its store directory, empty mount points made by the
+ *  sandbox's root: nothing a build wrote. */
 async function idleBundleLeftovers(dir: string): Promise<string[]> {
   const found: string[] = [];
-  for (const e of await readdir(dir)) if (!['store', 'config.json', 'runc.log'].includes(e)) found.push(`${dir}/${e}`);
+  for (const e of await readdir(dir)) {
+    if (['store', 'config.json', 'runc.log'].includes(e)) continue;
+    if (!(await stat(join(dir, e))).isDirectory() || (await readdir(join(dir, e))).length) found.push(`${dir}/${e}`);
+  }
   for (const e of await readdir(join(dir, 'store'))) {
     const st = await stat(join(dir, 'store', e));
     const empty = st.isDirectory() ? (await readdir(join(dir, 'store', e))).length === 0 : st.size === 0;
