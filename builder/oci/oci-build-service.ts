@@ -207,10 +207,12 @@ class OciBuildService implements BuildService {
     const runcLog = join(bundle, 'runc.log');
     const argv = [this.runc.bin, '--root', this.runc.root, '--log', runcLog, '--log-format', 'json', 'run', '--bundle', bundle, id];
     return new Promise((resolve, reject) => {
-      // runc copies the builder's stdout and stderr through two pipes of its own; sending both
-      // copies into one pipe keeps each stream's order, but lines written to the two streams
-      // within a few ms of each other may swap (Nix, with one pipe for both, keeps that order too).
-      const ran = this.spawner.run(['/bin/sh', '-c', 'exec "$@" 2>&1', 'sh', ...argv], (c) => sink.write(c));
+      // runc copies the builder's stdout and stderr through two pipes of its own, and the helper
+      // relays runc's two in the order their data arrives: each stream keeps its order, but lines
+      // written to the two within a few ms of each other may swap (Nix, with one pipe for both,
+      // keeps that order too). Joining them in one pipe took a shell (`exec "$@" 2>&1`): ~2 ms of
+      // CPU and an exec more per build, for the same guarantee.
+      const ran = this.spawner.run(argv, (c) => sink.write(c));
       let killed = false;
       let timedOut = false;
       let exited = false;

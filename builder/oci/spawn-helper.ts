@@ -1,6 +1,6 @@
 // The helper process that starts runc for the OCI backend (see spawner.ts): runs each command it
-// is sent with stdin closed, stdout piped back in messages and stderr inherited, and reports how
-// it ended. It exits when tsix closes the channel (or dies).
+// is sent with stdin closed, its stdout and stderr sent back in messages as they arrive, and
+// reports how it ended. It exits when tsix closes the channel (or dies).
 import { spawn } from 'node:child_process';
 import type { HelperReply, HelperRequest } from './spawner.js';
 
@@ -15,8 +15,10 @@ process.on('message', (m: HelperRequest) => {
     ended = true;
   };
   try {
-    const child = spawn(m.argv[0]!, m.argv.slice(1), { stdio: ['ignore', 'pipe', 'inherit'] });
-    child.stdout.on('data', (data: Buffer) => reply({ id: m.id, data }));
+    const child = spawn(m.argv[0]!, m.argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    const relay = (data: Buffer): void => reply({ id: m.id, data });
+    child.stdout.on('data', relay);
+    child.stderr.on('data', relay);
     child.on('error', (e) => end({ id: m.id, error: e.message }));
     child.on('close', (code, signal) => end({ id: m.id, code, signal }));
   } catch (e) {

@@ -34,8 +34,8 @@ export class Spawner {
     this.start();
   }
 
-  /** Runs argv (stdin closed, stdout to `onData`, stderr to ours); resolves with how it ended,
-   *  rejects when it could not be started or the helper was lost. */
+  /** Runs argv (stdin closed, stdout and stderr to `onData` as they arrive); resolves with how
+   *  it ended, rejects when it could not be started or the helper was lost. */
   run(argv: string[], onData: (chunk: Buffer) => void): Promise<Ended> {
     const helper = this.start();
     const id = this.nextId++;

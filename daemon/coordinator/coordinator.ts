@@ -134,8 +134,10 @@ export class Coordinator {
   private async derivation(drvPath: string): Promise<Derivation> {
     const known = this.derivations.get(drvPath);
     if (known) return known;
-    if (!(await this.isValid(drvPath)) && !(await this.trySubstitute(drvPath))) throw new NotFoundError(`derivation '${drvPath}'`, { path: drvPath });
-    const drv = await readDerivation(this.store, drvPath);
+    // Read first, substituted only when absent: each store round trip counts once per level of a
+    // deep graph, whose derivations are read one level after the other.
+    let drv = await readDerivation(this.store, drvPath);
+    if (!drv && (await this.trySubstitute(drvPath))) drv = await readDerivation(this.store, drvPath);
     if (!drv) throw new NotFoundError(`derivation '${drvPath}'`, { path: drvPath });
     this.derivations.set(drvPath, drv);
     return drv;
@@ -156,8 +158,9 @@ export class Coordinator {
     const missing = [];
     for (const o of outputs) if (!(await this.isValid(o))) missing.push(o);
     if (missing.length === 0) return;
-    for (const o of missing) await this.trySubstitute(o);
-    if ((await Promise.all(outputs.map((o) => this.isValid(o)))).every(Boolean)) return;
+    let substituted = 0;
+    for (const o of missing) if (await this.trySubstitute(o)) substituted++;
+    if (substituted && (await Promise.all(outputs.map((o) => this.isValid(o)))).every(Boolean)) return;
     this.opts.onEvent?.({ type: 'queued', drvPath });
     await Promise.all([...drv.inputDrvs.keys()].map((d) => this.realiseShared(d)));
     for (const src of drv.inputSrcs) {

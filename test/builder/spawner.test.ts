@@ -2,13 +2,13 @@
 import test from 'ava';
 import { Spawner } from '../../builder/oci/spawner.js';
 
-test('a command runs in the helper: its output arrives in order, its exit code and signal are reported', async (t) => {
+test('a command runs in the helper: its output and errors arrive in order, its exit code and signal are reported', async (t) => {
   const s = new Spawner();
   try {
     const chunks: Buffer[] = [];
-    const r = await s.run(['/bin/sh', '-c', 'for i in 1 2 3; do echo line-$i; done; exit 7'], (c) => chunks.push(c));
+    const r = await s.run(['/bin/sh', '-c', 'for i in 1 2 3; do echo line-$i; done; sleep 0.2; echo err >&2; exit 7'], (c) => chunks.push(c));
     t.deepEqual(r, { code: 7, signal: null });
-    t.is(Buffer.concat(chunks).toString(), 'line-1\nline-2\nline-3\n');
+    t.is(Buffer.concat(chunks).toString(), 'line-1\nline-2\nline-3\nerr\n');
     t.deepEqual(await s.run(['/bin/sh', '-c', 'kill -TERM $$'], () => undefined), { code: null, signal: 'SIGTERM' });
     const both = await Promise.all([1, 2].map((i) => s.run(['/bin/sh', '-c', `exit ${i}`], () => undefined)));
     t.deepEqual(both.map((e) => e.code), [1, 2]);
