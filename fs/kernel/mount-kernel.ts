@@ -54,9 +54,12 @@ export async function mountKernelFs(opts: MountOptions): Promise<KernelMountedFs
   const session = new KernelSession(tree, { timeout, maxRead: MAX_IO, maxWrite: MAX_IO });
   let channel: FuseChannel | null = null;
   let pool: ReadPool | null = null;
+  let mounted = false;
   try {
-    await mountDevice(fd, mountPoint, !!opts.allowOther);
     channel = new FuseChannel(fd, READ_BUFFER, session.handle);
+    await mountDevice(fd, mountPoint, !!opts.allowOther);
+    mounted = true;
+    channel.start();
     pool = new ReadPool(fd, readWorkers());
     session.attach(channel, pool);
     const negotiated = await Promise.race([session.initialized, channel.ended.then((why) => { throw new KernelMountError(mountPoint, `the kernel closed the connection before INIT (${why})`); })]);
@@ -81,8 +84,12 @@ export async function mountKernelFs(opts: MountOptions): Promise<KernelMountedFs
       unmount: () => (unmounted ??= stop(mountPoint, fd, ch, readers)),
     };
   } catch (err) {
-    if (channel) await stop(mountPoint, fd, channel, pool).catch(() => undefined);
-    else closeSync(fd);
+    if (channel && mounted) await stop(mountPoint, fd, channel, pool).catch(() => undefined);
+    else {
+      channel?.abandon();
+      await channel?.ended;
+      closeSync(fd);
+    }
     throw err;
   }
 }
