@@ -3,8 +3,8 @@
 // the container's mounts live only in its own mount namespace, so removing the runc container
 // and the bundle leaves nothing behind. Container ids carry the owner's pid (tsix-<pid>-…) so a
 // later start can remove what a killed process left (cleanupStale).
-import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../../store/log.js';
@@ -198,7 +198,9 @@ class OciBuildService implements BuildService {
       networkEtc: this.networkEtc,
       limitSwap: this.limitSwap,
     };
-    await writeFile(join(bundle.dir, 'config.json'), JSON.stringify(runtimeSpec(req, layout)));
+    // Synchronously: a few kB to the page cache, where open, write and close would each wait
+    // for a turn in the thread pool.
+    writeFileSync(join(bundle.dir, 'config.json'), JSON.stringify(runtimeSpec(req, layout)));
     return layout;
   }
 
@@ -249,8 +251,8 @@ class OciBuildService implements BuildService {
 
   private async afterExit(id: string, runcLog: string, code: number | null, sig: NodeJS.Signals | null, killed: boolean, timedOut: boolean): Promise<ContainerExit> {
     // `runc run` removes its container when it returns, unless it was itself interrupted.
-    if (await hasState(this.runc, id)) await forceDelete(this.runc, id);
-    const setupError = killed ? null : await runcError(runcLog);
+    if (hasState(this.runc, id)) await forceDelete(this.runc, id);
+    const setupError = killed ? null : runcError(runcLog);
     if (killed) return { exitCode: null, signal: 'SIGKILL', timedOut, setupError };
     if (sig !== null) return { exitCode: null, signal: sig, timedOut, setupError };
     // runc reports a builder killed by signal N as exit status 128+N, as shells do.
@@ -265,7 +267,8 @@ class OciBuildService implements BuildService {
     const hostPaths: (string | null)[] = [];
     for (const p of req.outputs) {
       const host = join(layout.storeHost, storeBasename(req, 'outputs', p));
-      hostPaths.push(await lstat(host).then(() => host, () => null));
+      // lstat, synchronously as the bundle's other metadata operations (bundle-pool.ts).
+      hostPaths.push(lstatSync(host, { throwIfNoEntry: false }) ? host : null);
     }
     const refs = await scanOutputs(hostPaths, req.needles);
     const outputs: BuiltOutput[] = req.outputs.map((path, i) => ({ path, hostPath: hostPaths[i]!, references: refs[i]! }));
@@ -306,11 +309,12 @@ interface ContainerExit {
   setupError: string | null;
 }
 
-/** The last error runc logged in its JSON log, or null when it logged none. */
-async function runcError(path: string): Promise<string | null> {
+/** The last error runc logged in its JSON log, or null when it logged none (read synchronously:
+ *  the log is empty or a few lines, and each build waits for it). */
+function runcError(path: string): string | null {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch {
     return null;
   }

@@ -1,7 +1,7 @@
 // The coordinator: makes derivation outputs valid in the store — substituting what caches have,
 // building the rest in dependency order with bounded parallelism — and ingests build outputs
 // with reference scanning, fixed-output hash checks and PathInfo written last.
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuildResult, BuildService } from '../../builder/build-service.js';
@@ -266,7 +266,8 @@ export class Coordinator {
       await this.registerOutputs(drvPath, drv, hosts, closure);
     } finally {
       await result?.release();
-      if (result) await rm(result.logPath, { force: true });
+      // Not waited for: the next build need not, and close() removes the directory anyway.
+      if (result) void unlink(result.logPath).catch(() => undefined);
     }
   }
 
