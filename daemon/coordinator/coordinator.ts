@@ -1,6 +1,7 @@
 // The coordinator: makes derivation outputs valid in the store — substituting what caches have,
 // building the rest in dependency order with bounded parallelism — and ingests build outputs
 // with reference scanning, fixed-output hash checks and PathInfo written last.
+import { readFileSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, rm, unlink } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,8 @@ const log = logger('coordinator');
 const REFERENCES_CACHED = 200_000;
 /** Parsed derivations the coordinator keeps in memory at most. */
 const DERIVATIONS_CACHED = 20_000;
+/** Build logs up to this size are read synchronously. */
+const SMALL_LOG = 1 << 20;
 
 export class BuildFailedError extends TsixError {
   constructor(message: string, data: { drvPath: string; logTail?: string[]; [k: string]: unknown }) {
@@ -256,7 +259,7 @@ export class Coordinator {
         keepFailed: this.opts.keepFailed,
         onLog: (line) => this.opts.onEvent?.({ type: 'log', drvPath, line }),
       });
-      await saveBuildLog(this.store, drvPath, await readFile(result.logPath).catch(() => Buffer.alloc(0)));
+      await saveBuildLog(this.store, drvPath, await readLog(result.logPath));
       if (result.timedOut || result.exitCode !== 0) throw this.failure(drvPath, result);
       const hosts = new Map<string, string>();
       for (const o of result.outputs) {
@@ -343,6 +346,16 @@ export class Coordinator {
     }
     if (info.references.length) throw new BuildFailedError(`illegal path references in fixed-output derivation '${drvPath}'`, { drvPath, references: info.references });
     return formatContentAddress({ type: 'fixed', method: recursive ? 'recursive' : 'flat', hash: got });
+  }
+}
+
+/** A build's log, empty if unreadable. Small ones (most) are read synchronously: the open, reads
+ *  and close each waited for a turn in the thread pool on the path to the next build of a chain. */
+async function readLog(path: string): Promise<Buffer> {
+  try {
+    return statSync(path).size <= SMALL_LOG ? readFileSync(path) : await readFile(path);
+  } catch {
+    return Buffer.alloc(0);
   }
 }
 
