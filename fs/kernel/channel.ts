@@ -4,7 +4,7 @@
 // per request, and answered from the main thread with one write(2) per reply. Small files whose
 // contents the main thread handed over ahead of time (push) have their READs answered by the
 // reader itself: no trip through the main thread for each file of a tar or cp -r.
-import { writeSync, writevSync } from 'node:fs';
+import { readSync, writeSync, writevSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { logger } from '../../store/log.js';
 import { OUT_HEADER, outHeader } from './protocol.js';
@@ -90,7 +90,7 @@ export class FuseChannel {
 
   /** The reader thread starts at once, but reads only after start(): its start-up (~45 ms, more
    *  on a loaded machine) then overlaps the mount's instead of coming after it. */
-  constructor(readonly fd: number, bufferSize: number, onRequest: (req: Buffer) => void, cacheBytes = 32 << 20) {
+  constructor(readonly fd: number, private readonly bufferSize: number, onRequest: (req: Buffer) => void, cacheBytes = 32 << 20) {
     this.worker = new Worker(READER, { eval: true, workerData: { fd, bufferSize, cacheBytes, gate: this.gate.buffer } });
     let end: (why: string) => void = () => undefined;
     this.ended = new Promise((res) => { end = res; });
@@ -101,6 +101,14 @@ export class FuseChannel {
     });
     this.worker.on('error', (err) => { log.error({ err: err.message }, 'FUSE reader failed'); this.done = true; end(err.message); });
     this.worker.on('exit', () => { this.done = true; end('exit'); });
+  }
+
+  /** Reads the first request (INIT) on this thread, before start(): a blocking read, for a
+   *  request the kernel queued when it mounted. */
+  readFirst(): Buffer {
+    if (Atomics.load(this.gate, 0) !== 0) throw new Error('the FUSE reader has started already');
+    const buf = Buffer.allocUnsafe(this.bufferSize);
+    return buf.subarray(0, readSync(this.fd, buf, 0, buf.length, null));
   }
 
   /** Lets the reader read requests: the device is mounted. */
