@@ -110,9 +110,12 @@ export async function createOciBuildService(o: OciBuilderOptions = {}): Promise<
     spawner.close();
     throw e;
   }
-  // Leftovers are removed opportunistically: failing to list them must not stop builds.
-  await cleanupStale(o).catch((err: Error) => log.warn({ err: err.message }, 'could not remove stale build containers'));
-  return new OciBuildService(opts.stateDir, opts.runc, opts.hostIdBase, spawner);
+  const svc = new OciBuildService(opts.stateDir, opts.runc, opts.hostIdBase, spawner);
+  // Leftovers are removed opportunistically, while the first builds run (they only touch what
+  // other, dead processes made; `runc list` and the listing took 20-70 ms of the start here):
+  // failing to list them must not stop builds. settled() and close() wait for it.
+  svc.later(cleanupStale(o).then(() => undefined, (err: Error) => log.warn({ err: err.message }, 'could not remove stale build containers')));
+  return svc;
 }
 
 let sequence = 0;
@@ -137,6 +140,11 @@ class OciBuildService implements BuildService {
 
   settled(): Promise<void> {
     return this.builds.settled();
+  }
+
+  /** Tracks work left to run in the background (settled() and close() wait for it). */
+  later(work: Promise<void>): void {
+    this.builds.later(work);
   }
 
   async close(): Promise<void> {
