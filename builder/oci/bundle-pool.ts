@@ -15,6 +15,8 @@ import { SANDBOX_GID, SANDBOX_UID } from '../nix-sandbox.js';
 
 /** Idle bundles kept for reuse at most (builds running at once need one each). */
 const MAX_IDLE = 4;
+/** Mount points of other inputs removed one by one at most; beyond, the store directory is replaced. */
+const MAX_REMOVED = 16;
 
 export interface Bundle {
   /** The bundle directory (config.json, runc.log). */
@@ -117,11 +119,15 @@ export class BundlePool {
     const b: Bundle = { dir, store: join(dir, 'store'), inputs: new Set(), emptyDirs: new Set() };
     await mkdir(dir, { mode: 0o711 });
     await writeFile(join(dir, 'runc.log'), '');
-    // Like Nix's sandbox store directory (1775 root:nixbld): builders create their outputs in it.
+    await this.makeStore(b);
+    return b;
+  }
+
+  /** Like Nix's sandbox store directory (1775 root:nixbld): builders create their outputs in it. */
+  private async makeStore(b: Bundle): Promise<void> {
     await mkdir(b.store);
     await chown(b.store, this.hostIdBase, this.hostIdBase + SANDBOX_GID);
     await chmod(b.store, 0o1775);
-    return b;
   }
 
   /** Whether `path` is still an empty directory of the sandbox's build user, mode 0700. */
@@ -139,8 +145,15 @@ export class BundlePool {
   /** Removes the mount points of inputs this build does not have (give() left nothing else). */
   private async keepOnly(b: Bundle, inputNames: ReadonlySet<string>): Promise<void> {
     // Listed synchronously (a directory of mount points, read for every build).
-    for (const e of readdirSync(b.store, { withFileTypes: true })) {
-      if (inputNames.has(e.name)) continue;
+    const unneeded = readdirSync(b.store, { withFileTypes: true }).filter((e) => !inputNames.has(e.name));
+    if (unneeded.length > MAX_REMOVED) {
+      // Mostly other inputs (unrelated builds in a daemon): a new store directory is cheaper than
+      // removing them one by one before the build; the old one goes in the background.
+      this.moveAside(b.store);
+      await this.makeStore(b);
+      return;
+    }
+    for (const e of unneeded) {
       const p = join(b.store, e.name);
       // Mount points are empty; anything else goes the slow way.
       await (e.isDirectory() ? rmdir(p) : unlink(p)).catch(() => { this.moveAside(p); });

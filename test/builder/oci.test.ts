@@ -240,6 +240,11 @@ test.serial('oci: a reused bundle shows the next build only its own inputs and a
     const look = 'ls -a /nix/store; stat -c %a /build; ls -a /build; touch $out';
     t.is(await once(look, [`${STORE}/${BB}`]), `.\n..\n${BB}\n700\n.\n..\n`);
     t.is(await once(look, both), `.\n..\n${[BB, extra].sort().join('\n')}\n700\n.\n..\n`);
+    // Many mount points not needed next: the store directory is replaced rather than emptied.
+    const many = Array.from({ length: 20 }, (_, i) => `${fakeHash(`oci-many-${i}`)}-many`);
+    for (const m of many) await mkdir(join(env.src, m), { mode: 0o755 });
+    await once('touch $out', [`${STORE}/${BB}`, ...many.map((m) => `${STORE}/${m}`)]);
+    t.is(await once(look, both), `.\n..\n${[BB, extra].sort().join('\n')}\n700\n.\n..\n`);
     await svc.settled();
     t.is((await readdir(join(own, 'builds'))).length, 1, 'one bundle kept for the next build');
   } finally {
