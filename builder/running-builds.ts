@@ -50,7 +50,11 @@ export class RunningBuilds {
     const moved = await rename(dir, doomed).then(() => true, () => false);
     const work = remove(moved ? doomed : dir);
     if (!moved) return work;
-    // Tracked for settled() and close(); failures are the work's to log.
+    this.later(work);
+  }
+
+  /** Tracks clean-up work left to run in the background, for settled() and close(); failures are the work's to log. */
+  later(work: Promise<void>): void {
     const tracked = work.catch(() => undefined).finally(() => this.background.delete(tracked));
     this.background.add(tracked);
   }

@@ -3,9 +3,8 @@
 // the container's mounts live only in its own mount namespace, so removing the runc container
 // and the bundle leaves nothing behind. Container ids carry the owner's pid (tsix-<pid>-…) so a
 // later start can remove what a killed process left (cleanupStale).
-import { spawn } from 'node:child_process';
-import { chmod, chown, lstat, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { chmod, chown, mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../../store/log.js';
@@ -15,7 +14,9 @@ import {
 } from '../build-service.js';
 import { scanOutputs } from '../scan-outputs.js';
 import { checkHostPaths, storeBasename } from '../validate-request.js';
+import { BundlePool, type Bundle } from './bundle-pool.js';
 import { LogSink } from './log-sink.js';
+import { Spawner } from './spawner.js';
 import { RootfsCache, rootfsShape } from './rootfs.js';
 import { DEFAULT_RUNC_ROOT, checkRunc, forceDelete, hasState, killContainer, listContainers, type Runc } from './runc.js';
 import { SANDBOX_GID, SANDBOX_UID, runtimeSpec, type SandboxLayout } from './runtime-spec.js';
@@ -36,6 +37,9 @@ const NETWORK_ETC = ['/etc/resolv.conf', '/etc/services', '/etc/hosts'];
 const CGROUP_V1_MEMORY = '/sys/fs/cgroup/memory';
 /** Sandbox directories the backend mounts itself; requests may not put their own paths there. */
 const RESERVED = ['/proc', '/dev', '/etc', '/tmp', '/bin'];
+/** The bundle's directories bound at the working directory and at each scratch path. */
+const WORK_DIR = 'build';
+const scratchDir = (i: number): string => `scratch-${i}`;
 
 export interface OciBuilderOptions {
   /** Directory for bundles, rootfs trees and kept build directories (default: <tmpdir>/tsix-oci). */
@@ -92,27 +96,40 @@ export async function cleanupStale(o: OciBuilderOptions = {}, all = false): Prom
 /** Creates the backend: checks runc, prepares the state directory and removes stale leftovers. */
 export async function createOciBuildService(o: OciBuilderOptions = {}): Promise<BuildService> {
   const opts = resolveOptions(o);
-  await checkRunc(opts.runc);
-  // Searchable by the sandbox's unprivileged ids, which must reach the bundles' bind sources.
-  for (const d of [opts.stateDir, join(opts.stateDir, 'builds'), join(opts.stateDir, 'rootfs'), join(opts.stateDir, 'kept')]) {
-    await mkdir(d, { recursive: true, mode: 0o711 });
-    await chmod(d, 0o711);
+  // The helper's start-up overlaps the checks below.
+  const spawner = new Spawner();
+  spawner.warm();
+  try {
+    await checkRunc(opts.runc);
+    // Searchable by the sandbox's unprivileged ids, which must reach the bundles' bind sources.
+    for (const d of [opts.stateDir, join(opts.stateDir, 'builds'), join(opts.stateDir, 'rootfs'), join(opts.stateDir, 'kept')]) {
+      await mkdir(d, { recursive: true, mode: 0o711 });
+      await chmod(d, 0o711);
+    }
+  } catch (e) {
+    spawner.close();
+    throw e;
   }
-  // Leftovers are removed opportunistically: failing to list them must not stop builds.
-  await cleanupStale(o).catch((err: Error) => log.warn({ err: err.message }, 'could not remove stale build containers'));
-  return new OciBuildService(opts.stateDir, opts.runc, opts.hostIdBase);
+  const svc = new OciBuildService(opts.stateDir, opts.runc, opts.hostIdBase, spawner);
+  // Leftovers are removed opportunistically, while the first builds run (they only touch what
+  // other, dead processes made; `runc list` and the listing took 20-70 ms of the start here):
+  // failing to list them must not stop builds. settled() and close() wait for it.
+  svc.later(cleanupStale(o).then(() => undefined, (err: Error) => log.warn({ err: err.message }, 'could not remove stale build containers')));
+  return svc;
 }
 
 let sequence = 0;
 
 class OciBuildService implements BuildService {
   private readonly rootfs: RootfsCache;
+  private readonly pool: BundlePool;
   private readonly builds = new RunningBuilds('OCI', RESERVED);
   private readonly networkEtc: { path: string; host: string }[];
   private readonly limitSwap: boolean;
 
-  constructor(private readonly stateDir: string, private readonly runc: Runc, private readonly hostIdBase: number) {
+  constructor(private readonly stateDir: string, private readonly runc: Runc, private readonly hostIdBase: number, private readonly spawner: Spawner) {
     this.rootfs = new RootfsCache(join(stateDir, 'rootfs'));
+    this.pool = new BundlePool(join(stateDir, 'builds'), hostIdBase, { remove: (p) => this.removeDir(p), later: (w) => this.builds.later(w) });
     this.networkEtc = NETWORK_ETC.filter((p) => existsSync(p)).map((p) => ({ path: p, host: p }));
     this.limitSwap = !existsSync(CGROUP_V1_MEMORY) || existsSync(join(CGROUP_V1_MEMORY, 'memory.memsw.limit_in_bytes'));
   }
@@ -125,14 +142,22 @@ class OciBuildService implements BuildService {
     return this.builds.settled();
   }
 
+  /** Tracks work left to run in the background (settled() and close() wait for it). */
+  later(work: Promise<void>): void {
+    this.builds.later(work);
+  }
+
   async close(): Promise<void> {
     await this.builds.close();
+    await this.pool.close();
+    this.spawner.close();
   }
 
   private async run(req: BuildRequest, opts: BuildOptions, signal: AbortSignal): Promise<BuildResult> {
     const id = `${ID_PREFIX}${process.pid}-${++sequence}-${Math.random().toString(36).slice(2, 8)}`;
-    const bundle = join(this.stateDir, 'builds', id);
-    let keepBundle = false;
+    const inputNames = new Set(req.inputs.map((p) => storeBasename(req, 'inputs', p)));
+    const bundle = await this.pool.take(inputNames, [WORK_DIR, ...req.scratchPaths.map((_, i) => scratchDir(i))]);
+    let handedOver = false;
     const t0 = performance.now();
     try {
       const layout = await this.prepareBundle(id, bundle, req);
@@ -142,7 +167,7 @@ class OciBuildService implements BuildService {
       const t1 = performance.now();
       let exit: ContainerExit;
       try {
-        exit = await this.runContainer(id, bundle, req, sink, signal);
+        exit = await this.runContainer(id, bundle.dir, req, sink, signal);
       } finally {
         await sink.close();
       }
@@ -155,28 +180,18 @@ class OciBuildService implements BuildService {
         await checkHostPaths(req, id);
         throw new BuildSetupError(`cannot run the build sandbox: ${exit.setupError}`, { id, logPath: sink.path, logTail: sink.lastLines() });
       }
-      const result = await this.collect(req, opts, layout, id, exit, sink);
-      keepBundle = true;
+      const result = await this.collect(req, opts, layout, id, exit, sink, bundle);
+      handedOver = true;
       return result;
     } finally {
-      if (!keepBundle) await this.removeBundle(id, bundle);
+      if (!handedOver) await this.pool.discard(bundle);
     }
   }
 
-  private async prepareBundle(id: string, bundle: string, req: BuildRequest): Promise<SandboxLayout> {
+  /** Writes the working directory's files and config.json into a bundle from the pool. */
+  private async prepareBundle(id: string, bundle: Bundle, req: BuildRequest): Promise<SandboxLayout> {
     const b = this.hostIdBase;
-    const storeHost = join(bundle, 'store');
-    const workHost = join(bundle, 'build');
-    const scratchHosts = req.scratchPaths.map((_, i) => join(bundle, `scratch-${i}`));
-    await mkdir(bundle, { mode: 0o711 });
-    // Like Nix's sandbox store directory (1775 root:nixbld): builders create their outputs in it.
-    await mkdir(storeHost);
-    await chown(storeHost, b, b + SANDBOX_GID);
-    await chmod(storeHost, 0o1775);
-    for (const d of [workHost, ...scratchHosts]) {
-      await mkdir(d, { mode: 0o700 });
-      await chown(d, b + SANDBOX_UID, b + SANDBOX_GID);
-    }
+    const workHost = join(bundle.dir, WORK_DIR);
     for (const f of req.workingDirFiles ?? []) {
       const p = join(workHost, f.name);
       await writeFile(p, f.contents, { mode: 0o644 });
@@ -184,13 +199,16 @@ class OciBuildService implements BuildService {
     }
     const layout: SandboxLayout = {
       rootfs: await this.rootfs.get(rootfsShape(req, this.networkEtc), req.workingDir),
-      storeHost, workHost, scratchHosts,
+      storeHost: bundle.store, workHost,
+      scratchHosts: req.scratchPaths.map((_, i) => join(bundle.dir, scratchDir(i))),
       hostIdBase: b,
       cgroupsPath: `/tsix/${id}`,
       networkEtc: this.networkEtc,
       limitSwap: this.limitSwap,
     };
-    await writeFile(join(bundle, 'config.json'), JSON.stringify(runtimeSpec(req, layout)));
+    // Synchronously: a few kB to the page cache, where open, write and close would each wait
+    // for a turn in the thread pool.
+    writeFileSync(join(bundle.dir, 'config.json'), JSON.stringify(runtimeSpec(req, layout)));
     return layout;
   }
 
@@ -199,10 +217,12 @@ class OciBuildService implements BuildService {
     const runcLog = join(bundle, 'runc.log');
     const argv = [this.runc.bin, '--root', this.runc.root, '--log', runcLog, '--log-format', 'json', 'run', '--bundle', bundle, id];
     return new Promise((resolve, reject) => {
-      // runc copies the builder's stdout and stderr through two pipes of its own; sending both
-      // copies into one pipe keeps each stream's order, but lines written to the two streams
-      // within a few ms of each other may swap (Nix, with one pipe for both, keeps that order too).
-      const child = spawn('/bin/sh', ['-c', 'exec "$@" 2>&1', 'sh', ...argv], { stdio: ['ignore', 'pipe', 'inherit'] });
+      // runc copies the builder's stdout and stderr through two pipes of its own, and the helper
+      // relays runc's two in the order their data arrives: each stream keeps its order, but lines
+      // written to the two within a few ms of each other may swap (Nix, with one pipe for both,
+      // keeps that order too). Joining them in one pipe took a shell (`exec "$@" 2>&1`): ~2 ms of
+      // CPU and an exec more per build, for the same guarantee.
+      const ran = this.spawner.run(argv, (c) => sink.write(c));
       let killed = false;
       let timedOut = false;
       let exited = false;
@@ -220,21 +240,27 @@ class OciBuildService implements BuildService {
       const timer = req.timeoutMs === undefined ? null : setTimeout(() => { timedOut = true; void kill(); }, req.timeoutMs);
       const onAbort = (): void => void kill();
       signal.addEventListener('abort', onAbort, { once: true });
-      child.stdout.on('data', (c: Buffer) => sink.write(c));
-      child.on('error', (e) => { exited = true; reject(new BuildSetupError(`cannot start runc: ${e.message}`, { id })); });
-      child.on('close', (code, sig) => {
+      const ended = (): void => {
         exited = true;
         if (timer) clearTimeout(timer);
         signal.removeEventListener('abort', onAbort);
+      };
+      ran.then(({ code, signal: sig }) => {
+        ended();
         void this.afterExit(id, runcLog, code, sig, killed, timedOut).then(resolve, reject);
+      }, (e: Error) => {
+        ended();
+        // runc may have started before the helper was lost: its container must not outlive the build.
+        void forceDelete(this.runc, id).catch(() => undefined)
+          .then(() => reject(new BuildSetupError(`cannot start runc: ${e.message}`, { id })));
       });
     });
   }
 
   private async afterExit(id: string, runcLog: string, code: number | null, sig: NodeJS.Signals | null, killed: boolean, timedOut: boolean): Promise<ContainerExit> {
     // `runc run` removes its container when it returns, unless it was itself interrupted.
-    if (await hasState(this.runc, id)) await forceDelete(this.runc, id);
-    const setupError = killed ? null : await runcError(runcLog);
+    if (hasState(this.runc, id)) await forceDelete(this.runc, id);
+    const setupError = killed ? null : runcError(runcLog);
     if (killed) return { exitCode: null, signal: 'SIGKILL', timedOut, setupError };
     if (sig !== null) return { exitCode: null, signal: sig, timedOut, setupError };
     // runc reports a builder killed by signal N as exit status 128+N, as shells do.
@@ -245,11 +271,12 @@ class OciBuildService implements BuildService {
     return { exitCode: code, signal: null, timedOut, setupError };
   }
 
-  private async collect(req: BuildRequest, opts: BuildOptions, layout: SandboxLayout, id: string, exit: ContainerExit, sink: LogSink): Promise<BuildResult> {
+  private async collect(req: BuildRequest, opts: BuildOptions, layout: SandboxLayout, id: string, exit: ContainerExit, sink: LogSink, bundle: Bundle): Promise<BuildResult> {
     const hostPaths: (string | null)[] = [];
     for (const p of req.outputs) {
       const host = join(layout.storeHost, storeBasename(req, 'outputs', p));
-      hostPaths.push(await lstat(host).then(() => host, () => null));
+      // lstat, synchronously as the bundle's other metadata operations (bundle-pool.ts).
+      hostPaths.push(lstatSync(host, { throwIfNoEntry: false }) ? host : null);
     }
     const refs = await scanOutputs(hostPaths, req.needles);
     const outputs: BuiltOutput[] = req.outputs.map((path, i) => ({ path, hostPath: hostPaths[i]!, references: refs[i]! }));
@@ -259,7 +286,6 @@ class OciBuildService implements BuildService {
       keptWorkingDir = join(this.stateDir, 'kept', id);
       await rename(layout.workHost, keptWorkingDir);
     }
-    const bundle = join(this.stateDir, 'builds', id);
     let released: Promise<void> | null = null;
     return {
       exitCode: exit.exitCode,
@@ -269,15 +295,15 @@ class OciBuildService implements BuildService {
       logPath: sink.path,
       logTail: sink.lastLines(),
       keptWorkingDir,
-      release: () => (released ??= this.builds.releaseDir(bundle, (dir) => this.removeBundle(id, dir))),
+      release: () => (released ??= this.pool.give(bundle)),
     };
   }
 
-  private async removeBundle(id: string, bundle: string): Promise<void> {
+  private async removeDir(path: string): Promise<void> {
     try {
-      await rm(bundle, { recursive: true, force: true, maxRetries: 3 });
+      await rm(path, { recursive: true, force: true, maxRetries: 3 });
     } catch (e) {
-      log.warn({ id, err: (e as Error).message }, 'cannot remove build bundle');
+      log.warn({ path, err: (e as Error).message }, 'cannot remove build directory');
       throw e;
     }
   }
@@ -291,11 +317,12 @@ interface ContainerExit {
   setupError: string | null;
 }
 
-/** The last error runc logged in its JSON log, or null when it logged none. */
-async function runcError(path: string): Promise<string | null> {
+/** The last error runc logged in its JSON log, or null when it logged none (read synchronously:
+ *  the log is empty or a few lines, and each build waits for it). */
+function runcError(path: string): string | null {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch {
     return null;
   }

@@ -2,7 +2,7 @@
 // Nix's sandbox writes. Builds with the same mount points share one tree; it is generated once
 // (atomically, by rename) per distinct set, under <stateDir>/rootfs/<key>.
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { BuildRequest } from '../build-service.js';
 import { etcFiles } from '../nix-sandbox.js';
@@ -49,6 +49,9 @@ export class RootfsCache {
 
   private async create(key: string, shape: RootfsShape, workingDir: string): Promise<string> {
     const final = join(this.dir, key);
+    // Made by an earlier process (trees appear whole, by rename): building a copy only to find
+    // the name taken cost each `tsix build` a dozen files made and removed.
+    if (await lstat(final).then((st) => st.isDirectory(), () => false)) return final;
     const tmp = join(this.dir, `.tmp-${key}-${process.pid}-${Math.random().toString(36).slice(2)}`);
     await mkdir(tmp, { recursive: true, mode: 0o755 });
     try {

@@ -26,7 +26,6 @@ export function isFixedOutput(drv: Derivation): boolean {
 export function buildRequestFor(drv: Derivation, opts: RequestOptions): BuildRequest {
   const { env, files } = nixSandboxEnv(drv.env, { cores: opts.buildCores, fixedOutput: isFixedOutput(drv), storeDir: STORE_DIR, buildDir: SANDBOX_BUILD_DIR });
   const outputs = [...drv.outputs.values()].map((o) => o.path);
-  const hashPart = (p: string) => p.slice(STORE_DIR.length + 1, STORE_DIR.length + 33);
   return {
     command: drv.builder,
     args: drv.args,
@@ -41,6 +40,8 @@ export function buildRequestFor(drv: Derivation, opts: RequestOptions): BuildReq
     network: isFixedOutput(drv),
     shell: opts.shell,
     ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
-    needles: [...new Set([...opts.inputClosure, ...outputs].map(hashPart))],
+    // The coordinator finds references while it ingests the outputs: one read of each output,
+    // not a scan by the builder and then the ingest.
+    needles: [],
   };
 }

@@ -124,6 +124,7 @@ export class DaemonCoordinator {
 
   async close(): Promise<void> {
     await this.builder?.close();
+    await this.coordinator?.close();
     await this.inputMount?.unmount();
     if (this.inputDir) await rm(this.inputDir, { recursive: true, force: true });
   }

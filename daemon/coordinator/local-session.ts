@@ -11,7 +11,7 @@ import { checkBuilderUrl, openBuilder } from '../../builder/open-builder.js';
 import { mountStoreFs } from '../../fs/mount.js';
 import type { Store } from '../../store/store.js';
 import { storeRoots } from '../daemon/store-roots.js';
-import { Coordinator, type CoordinatorOptions } from './coordinator.js';
+import { Coordinator, type BuildEvent, type CoordinatorOptions } from './coordinator.js';
 
 export interface LocalSession {
   coordinator: Coordinator;
@@ -31,22 +31,28 @@ export async function startLocalSession(store: Store, opts: Omit<CoordinatorOpti
   // allow_other: the sandbox runs under unprivileged ids and reads its inputs through the mount.
   const fs = once(() => mountStoreFs({ mountPoint, cas: store, roots: storeRoots(store), allowOther: true }));
   const backend = once(() => openBuilder(opts.builderUrl));
+  // Both start at once (mount ~85 ms, runc checks ~40 ms here), as soon as a build is queued:
+  // the walk down to the first buildable derivation overlaps them.
+  const start = (): Promise<[unknown, BuildService]> => Promise.all([fs.get(), backend.get()]);
   const builder: BuildService = {
-    build: async (req: BuildRequest, o: BuildOptions): Promise<BuildResult> => {
-      await fs.get();
-      return (await backend.get()).build(req, o);
-    },
+    build: async (req: BuildRequest, o: BuildOptions): Promise<BuildResult> => (await start())[1].build(req, o),
     settled: async () => { await (await backend.ifStarted())?.settled(); },
     close: async () => { await (await backend.ifStarted())?.close(); },
   };
   // The command using a local session reports failures itself.
-  const coordinator = new Coordinator({ failureLogLevel: 'info', ...opts, store, builder, inputSource: mountPoint });
+  const onEvent = (e: BuildEvent): void => {
+    // A failed start is the first build's to report.
+    if (e.type === 'queued') start().catch(() => undefined);
+    opts.onEvent?.(e);
+  };
+  const coordinator = new Coordinator({ failureLogLevel: 'info', ...opts, onEvent, store, builder, inputSource: mountPoint });
   return {
     coordinator,
     mountPoint,
     mount: async () => { await fs.get(); return mountPoint; },
     async close() {
       await (await backend.ifStarted())?.close();
+      await coordinator.close();
       await (await fs.ifStarted())?.unmount();
       await rm(dir, { recursive: true, force: true });
     },

@@ -14,7 +14,7 @@ export async function findDerivationForOutput(store: Store, outPath: string): Pr
 /** The text of a stored .drv file, or null if the path is not in the store. */
 export async function readDerivationText(store: Store, drvPath: string): Promise<string | null> {
   const info = await store.pathInfos.get(storePathHashPart(drvPath));
-  if (!info || info.node.type !== 'file') return null;
+  if (!info || info.path !== drvPath || info.node.type !== 'file') return null;
   const bytes = await store.blobs.read(info.node.digest, 0, info.node.size);
   return bytes ? bytes.toString('utf8') : null;
 }

@@ -21,11 +21,31 @@ async function leftovers(): Promise<string[]> {
   const found: string[] = [];
   for (const c of await listContainers(RUNC)) if (c.id.startsWith(`tsix-${process.pid}-`)) found.push(`runc container ${c.id}`);
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.includes(stateDir)) found.push(`mount ${line}`);
-  for (const b of await readdir(join(stateDir, 'builds')).catch(() => [])) found.push(`bundle ${b}`);
+  for (const b of await readdir(join(stateDir, 'builds')).catch(() => [])) {
+    if (/^tsix-\d+-bundle-\d+$/.test(b)) found.push(...await idleBundleLeftovers(join(stateDir, 'builds', b)));
+    else found.push(`bundle ${b}`);
+  }
   for (const hier of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
     for (const cg of await readdir(join('/sys/fs/cgroup', hier, 'tsix')).catch(() => [] as string[])) {
       if (cg.startsWith(`tsix-${process.pid}-`)) found.push(`cgroup ${hier}/tsix/${cg}`);
     }
+  }
+  return found;
+}
+
+/** An idle bundle (kept for the next build) may hold config.json, runc.log, empty directories
+ *  (the next working directory) and, in its store directory, empty mount points made by the
+ *  sandbox's root: nothing a build wrote. */
+async function idleBundleLeftovers(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const e of await readdir(dir)) {
+    if (['store', 'config.json', 'runc.log'].includes(e)) continue;
+    if (!(await stat(join(dir, e))).isDirectory() || (await readdir(join(dir, e))).length) found.push(`${dir}/${e}`);
+  }
+  for (const e of await readdir(join(dir, 'store'))) {
+    const st = await stat(join(dir, 'store', e));
+    const empty = st.isDirectory() ? (await readdir(join(dir, 'store', e))).length === 0 : st.size === 0;
+    if (st.uid !== DEFAULT_HOST_ID_BASE || !empty) found.push(`${dir}/store/${e}`);
   }
   return found;
 }
@@ -199,9 +219,39 @@ test.serial('oci: cleanupStale removes what a killed process left running', asyn
     const removed = await cleanupStale(OCI);
     t.is(removed.length, 2, removed.join(', '));
     t.deepEqual(await childIds(), []);
-    t.deepEqual(await readdir(join(stateDir, 'builds')), []);
+    t.deepEqual((await readdir(join(stateDir, 'builds'))).filter((n) => n.startsWith(`tsix-${child.pid}-`)), []);
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
     await cleanupStale(OCI);
   }
+});
+
+test.serial('oci: a reused bundle shows the next build only its own inputs and a fresh working directory; close removes it', async (t) => {
+  const own = join(env.dir, 'reuse-state');
+  const svc = await createOciBuildService({ stateDir: own });
+  const extra = `${fakeHash('oci-extra')}-extra`;
+  await mkdir(join(env.src, extra), { mode: 0o755 });
+  const once = async (script: string, inputs: string[]): Promise<string> => {
+    const r = await svc.build(req(script, { inputs }), { logDir: env.logs });
+    await r.release();
+    t.is(r.exitCode, 0);
+    return readFile(r.logPath, 'utf8');
+  };
+  try {
+    const both = [`${STORE}/${BB}`, `${STORE}/${extra}`];
+    await once('mkdir ${NIX_STORE:-/nix/store}/junk; touch /build/left; chmod 755 /build; touch $out', both);
+    const look = 'ls -a /nix/store; stat -c %a /build; ls -a /build; touch $out';
+    t.is(await once(look, [`${STORE}/${BB}`]), `.\n..\n${BB}\n700\n.\n..\n`);
+    t.is(await once(look, both), `.\n..\n${[BB, extra].sort().join('\n')}\n700\n.\n..\n`);
+    // Many mount points not needed next: the store directory is replaced rather than emptied.
+    const many = Array.from({ length: 20 }, (_, i) => `${fakeHash(`oci-many-${i}`)}-many`);
+    for (const m of many) await mkdir(join(env.src, m), { mode: 0o755 });
+    await once('touch $out', [`${STORE}/${BB}`, ...many.map((m) => `${STORE}/${m}`)]);
+    t.is(await once(look, both), `.\n..\n${[BB, extra].sort().join('\n')}\n700\n.\n..\n`);
+    await svc.settled();
+    t.is((await readdir(join(own, 'builds'))).length, 1, 'one bundle kept for the next build');
+  } finally {
+    await svc.close();
+  }
+  t.deepEqual(await readdir(join(own, 'builds')), []);
 });
