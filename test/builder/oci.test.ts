@@ -228,7 +228,7 @@ test.serial('oci: cleanupStale removes what a killed process left running', asyn
 
 test.serial('oci: a reused bundle shows the next build only its own inputs and a fresh working directory; close removes it', async (t) => {
   const own = join(env.dir, 'reuse-state');
-  const svc = await createOciBuildService({ stateDir: own });
+  const svc = await createOciBuildService({ stateDir: own, runcRoot: RUNC.root });
   const extra = `${fakeHash('oci-extra')}-extra`;
   await mkdir(join(env.src, extra), { mode: 0o755 });
   const once = async (script: string, inputs: string[]): Promise<string> => {
