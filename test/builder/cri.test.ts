@@ -64,14 +64,25 @@ async function leftovers(): Promise<string[]> {
   for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.includes(stateDir)) found.push(`mount ${line}`);
   for (const b of await readdir(join(stateDir, 'builds')).catch(() => [])) found.push(`build directory ${b}`);
   // Other test processes build on the same runtime at the same time: their pods' and containers'
-  // cgroups (named by id) and their pids parents (named tsix-<pid>-…) are not ours to count.
-  const others = await othersIds();
+  // cgroups (named by id) and their pids parents (named tsix-<pid>-…) are not ours to count. Their
+  // pods are listed before and after the cgroups are: one started in between is in the second list.
+  const before = await othersIds();
+  const candidates: string[] = [];
   for (const hier of await readdir('/sys/fs/cgroup').catch(() => [] as string[])) {
     for (const cg of await readdir(join('/sys/fs/cgroup', hier, 'tsix-cri')).catch(() => [] as string[])) {
-      if (others.has(cg) || (/^tsix-\d+-/.test(cg) && !cg.startsWith(`tsix-${process.pid}-`))) continue;
-      if (existsSync(join('/sys/fs/cgroup', hier, 'tsix-cri', cg, 'cgroup.procs'))) found.push(`cgroup ${hier}/tsix-cri/${cg}`);
+      if (before.has(cg) || (/^tsix-\d+-/.test(cg) && !cg.startsWith(`tsix-${process.pid}-`))) continue;
+      candidates.push(join(hier, 'tsix-cri', cg));
     }
   }
+  // A pod another process has just removed may keep its cgroups a moment longer: what is ours
+  // (leaked) stays, theirs goes within a few seconds.
+  let left = candidates;
+  for (let i = 0; i < 50 && left.length; i++) {
+    const after = await othersIds();
+    left = left.filter((c) => !after.has(c.slice(c.lastIndexOf('/') + 1)) && existsSync(join('/sys/fs/cgroup', c, 'cgroup.procs')));
+    if (left.length) await new Promise((r) => setTimeout(r, 100));
+  }
+  for (const c of left) found.push(`cgroup ${c}`);
   return found;
 }
 
