@@ -2,6 +2,7 @@
 // is sent with stdin closed, its stdout and stderr sent back in messages as they arrive, and
 // reports how it ended. It exits when tsix closes the channel (or dies).
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { HelperReply, HelperRequest } from './spawner.js';
 
 function reply(m: HelperReply): void {
@@ -26,3 +27,15 @@ process.on('message', (m: HelperRequest) => {
   }
 });
 process.on('disconnect', () => process.exit(0));
+// A channel closed before this module ran gave its 'disconnect' to nobody.
+if (!process.connected) process.exit(0);
+
+// The channel's end in tsix may outlive tsix (a copy of it held elsewhere: seen once in CI, the
+// helper then lived on and kept the pipes it shares with tsix open, so that whoever waited for
+// tsix's output to end waited forever). A parent that has exited, reaped or not, ends it too.
+const parent = process.ppid;
+setInterval(() => {
+  let state = 'gone';
+  try { state = readFileSync(`/proc/${parent}/stat`, 'latin1').replace(/^.*\) /s, '')[0] ?? 'gone'; } catch { /* gone */ }
+  if (process.ppid !== parent || state === 'Z' || state === 'X' || state === 'gone') process.exit(0);
+}, 1000);

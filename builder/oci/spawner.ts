@@ -61,7 +61,8 @@ export class Spawner {
   private start(): ChildProcess {
     if (this.helper) return this.helper;
     // No inherited flags (a profiler, a large heap): the helper only relays.
-    const h = fork(HELPER, [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+    // Nothing of tsix's standard streams: a helper outliving tsix must not hold a pipe a caller reads to its end.
+    const h = fork(HELPER, [], { execArgv: [], serialization: 'advanced', stdio: ['ignore', 'ignore', 'ignore', 'ipc'] });
     h.on('message', (m: HelperReply) => this.reply(m));
     const lost = (why: string): void => {
       if (this.helper === h) this.helper = null;

@@ -1,7 +1,7 @@
 // Starting a real `tsix daemon` (a child process with a real FUSE mount) for tests, and making
 // sure it is stopped and unmounted whatever happens.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import type { ExecutionContext } from 'ava';
 import { CLI } from '../helpers/cli.js';
@@ -24,6 +24,25 @@ export interface DaemonProcess {
 export async function isMounted(dir: string): Promise<boolean> {
   const info = await readFile('/proc/self/mountinfo', 'utf8');
   return info.split('\n').some((l) => l.split(' ')[4] === dir);
+}
+
+/** tsix FUSE mounts in /proc/self/mountinfo: mount point and the connection's device minor. */
+async function fuseMounts(): Promise<{ dir: string; minor: string }[]> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  return info.split('\n').map((l) => l.split(' ')).filter((f) => f.includes('fuse.tsix')).map((f) => ({ dir: f[4]!, minor: f[2]!.split(':')[1]! }));
+}
+
+/** The build inputs' mounts daemon `pid` made (daemon-service.ts names them by pid). */
+async function inputMountsOf(pid: number): Promise<string[]> {
+  return (await fuseMounts()).map((m) => m.dir).filter((d) => d.includes(`/tsix-build-inputs-${pid}-`));
+}
+
+/** Aborts the FUSE connections of daemon `pid`'s mounts (/sys/fs/fuse/connections/N/abort). */
+async function abortConnections(mountPoint: string, pid: number): Promise<void> {
+  for (const m of await fuseMounts()) {
+    if (m.dir !== mountPoint && !m.dir.includes(`/tsix-build-inputs-${pid}-`)) continue;
+    await writeFile(`/sys/fs/fuse/connections/${m.minor}/abort`, '1').catch(() => undefined);
+  }
 }
 
 /** Throws (failing the test, never skipping it) when FUSE cannot work here, saying why. */
@@ -66,9 +85,15 @@ export async function launchDaemon(args: string[], mountPoint: string, env: Node
   };
   d.kill = async () => {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    // A daemon thread caught in a request to the daemon's own mount keeps the killed process from
+    // ending (the kernel waits for an answer only that process could give): seen once in CI. Its
+    // FUSE connections are then aborted, which ends the wait.
+    const gone = await Promise.race([exited.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+    if (!gone && proc.pid !== undefined) await abortConnections(mountPoint, proc.pid);
     await exited;
-    // Only a mount this daemon made (another daemon may own the mount point).
+    // Only a mount this daemon made (another daemon may own the mount point), and its build inputs' mount.
     if (out.includes('mounted at') && await isMounted(mountPoint)) await run('umount', ['-l', mountPoint]).catch(() => undefined);
+    if (proc.pid !== undefined) for (const m of await inputMountsOf(proc.pid)) await run('umount', ['-l', m]).catch(() => undefined);
   };
   onSpawn?.(d);
   await new Promise<void>((res, rej) => {
