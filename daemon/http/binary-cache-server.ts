@@ -135,8 +135,11 @@ class Handler implements FastHandler {
     });
   }
 
-  /** The whole answer to a GET or HEAD that needs no streaming, else null (see fast-path.ts). */
-  async quick(method: 'GET' | 'HEAD', path: string): Promise<FastAnswer | null> {
+  /**
+   * The whole answer to a GET or HEAD that needs no streaming, else null (see fast-path.ts): a
+   * zstd, uploaded or large NAR, or (`ranged`) part of a NAR. Null only for paths under /nar/.
+   */
+  async quick(method: 'GET' | 'HEAD', path: string, ranged = false): Promise<FastAnswer | null> {
     try {
       if (path === '/nix-cache-info') return text('text/x-nix-cache-info', this.cacheInfoBody());
       let m = NARINFO.exec(path);
@@ -146,6 +149,7 @@ class Handler implements FastHandler {
         if (path.startsWith('/nar/')) return null;
         throw new HttpError(404, `no such file: ${path}`);
       }
+      if (ranged) return null;
       const info = await this.narPathInfo(m[1]!, m[2]!);
       if (method === 'GET' && info.narSize > WHOLE_NAR_MAX) return null; // streamed by node:http
       const body = method === 'HEAD' ? null : await wholeNar(this.store, info);
@@ -159,13 +163,15 @@ class Handler implements FastHandler {
     const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const method = req.method ?? 'GET';
     if (method === 'GET' || method === 'HEAD') {
-      if (path === '/nix-cache-info') return this.cacheInfo(res, method);
-      let m = NARINFO.exec(path);
-      if (m) return this.narInfo(m[1]!, res, method);
-      m = NAR.exec(path);
-      if (m) return this.nar(m[1]!, m[2]!, m[3] ? 'zstd' : 'none', req, res, method);
-      if (path.startsWith('/nar/')) return this.uploadedNar(path, res, method);
-      throw new HttpError(404, `no such file: ${path}`);
+      // Answered as the fast path answers it, unless it must be streamed.
+      const a = await this.quick(method, path, req.headers.range !== undefined);
+      if (a) {
+        res.writeHead(a.status, a.headers);
+        res.end(method === 'HEAD' ? undefined : a.body);
+        return;
+      }
+      const m = NAR.exec(path);
+      return m ? this.nar(m[1]!, m[2]!, m[3] ? 'zstd' : 'none', req, res, method) : this.uploadedNar(path, res, method);
     }
     if (method === 'PUT') {
       this.checkUploadAllowed(req);
@@ -190,12 +196,6 @@ class Handler implements FastHandler {
     return formatCacheInfo({ storeDir: '/nix/store', wantMassQuery: true, priority: this.opts.priority ?? 40 });
   }
 
-  private cacheInfo(res: ServerResponse, method: string): void {
-    const body = this.cacheInfoBody();
-    res.writeHead(200, { 'content-type': 'text/x-nix-cache-info', 'content-length': Buffer.byteLength(body) });
-    res.end(method === 'HEAD' ? undefined : body);
-  }
-
   private narUrl(info: PathInfo): string {
     return `nar/${hashPartOf(info.path)}-${encodeBase32(info.narHash)}.nar${this.opts.compression === 'zstd' ? '.zst' : ''}`;
   }
@@ -212,12 +212,6 @@ class Handler implements FastHandler {
       fileHash: zstd ? null : info.narHash,
       fileSize: zstd ? null : info.narSize,
     }));
-  }
-
-  private async narInfo(hashPart: string, res: ServerResponse, method: string): Promise<void> {
-    const body = await this.narInfoBody(hashPart);
-    res.writeHead(200, { 'content-type': 'text/x-nix-narinfo', 'content-length': Buffer.byteLength(body) });
-    res.end(method === 'HEAD' ? undefined : body);
   }
 
   /** The PathInfo a NAR URL names (404 unless it is this path's NAR). */

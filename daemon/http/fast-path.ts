@@ -80,8 +80,8 @@ class FastConnection {
     s.setNoDelay(true);
     s.setTimeout(idleMs);
     s.on('data', this.onData);
-    s.on('timeout', this.onTimeout);
-    s.on('error', this.onError);
+    s.on('timeout', this.destroy);
+    s.on('error', this.destroy);
     s.on('close', this.onClose);
   }
 
@@ -92,8 +92,8 @@ class FastConnection {
     this.next();
   };
 
-  private readonly onTimeout = (): void => { this.s.destroy(); };
-  private readonly onError = (): void => { this.s.destroy(); };
+  /** On an idle timeout or a socket error. */
+  private readonly destroy = (): void => { this.s.destroy(); };
   private readonly onClose = (): void => { this.gone = true; this.owned.delete(this.s); };
 
   /** Answers the first buffered request, if it is complete and for this path (the next ones after it). */
@@ -132,8 +132,8 @@ class FastConnection {
   private handOff(): void {
     const s = this.s;
     s.off('data', this.onData);
-    s.off('timeout', this.onTimeout);
-    s.off('error', this.onError);
+    s.off('timeout', this.destroy);
+    s.off('error', this.destroy);
     s.off('close', this.onClose);
     s.setTimeout(0);
     this.owned.delete(s);
