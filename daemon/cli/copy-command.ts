@@ -81,6 +81,7 @@ export function progressDisplay(out: NodeJS.WriteStream, destName: string): (e: 
   // for the "copying N paths..." line, which Nix prints first.
   let held: string[] | null = [];
   const line = (text: string) => { if (held) held.push(text); else out.write(text); };
+  const release = () => { for (const l of held ?? []) out.write(l); held = null; };
   const running = new Set<string>();
   const mib = (n: number) => (n / 1048576).toFixed(1);
   const draw = (force = false) => {
@@ -100,8 +101,7 @@ export function progressDisplay(out: NodeJS.WriteStream, destName: string): (e: 
       case 'planned':
         total = e.paths.length; totalBytes = e.narBytes;
         if (!tty && total > 0) out.write(`copying ${total} paths...\n`);
-        for (const l of held ?? []) out.write(l);
-        held = null;
+        release();
         break;
       case 'start':
         running.add(e.path);
@@ -116,8 +116,7 @@ export function progressDisplay(out: NodeJS.WriteStream, destName: string): (e: 
         if (tty) draw();
         break;
       case 'finished':
-        for (const l of held ?? []) out.write(l);
-        held = null;
+        release();
         if (tty && shown) { draw(true); out.write('\n'); }
         break;
     }

@@ -1,6 +1,7 @@
 // Second step of `npm run build` (and of `npm ci`, through "prepare"), after tsc: bundles the
 // command line into one script (esbuild) and has Node make a start-up snapshot of it
-// (`node --build-snapshot`), which the `tsix` launcher hands to Node for `tsix eval`: loading
+// (`node --build-snapshot`), which the `tsix` launcher hands to Node for every command but the
+// servers. For `tsix eval`, whose modules the snapshot holds initialised, loading
 // tsix's ESM modules one by one (resolving, reading, compiling, running 30 files) was ~45 ms of
 // `tsix eval -E 1`'s 100 ms. A snapshot holds the state of one Node binary and one checkout:
 // `for` records both, and the launcher falls back to main.js when either changed, or when tsc
@@ -15,6 +16,7 @@ const DIST = fileURLToPath(new URL('../../../', import.meta.url));
 const ROOT = dirname(DIST);
 const OUT = join(DIST, 'snapshot');
 const ENTRY = join(DIST, 'daemon', 'cli', 'snapshot', 'entry.js');
+const MAIN = join(DIST, 'daemon', 'cli', 'main.js');
 
 /**
  * Runs first in the bundle. The snapshot builder's `require` loads only Node's own modules: npm
@@ -23,7 +25,7 @@ const ENTRY = join(DIST, 'daemon', 'cli', 'snapshot', 'entry.js');
  * initialised into the snapshot must not need one).
  */
 function banner(): string {
-  const from = JSON.stringify(pathToFileURL(join(DIST, 'daemon', 'cli', 'main.js')).href);
+  const from = JSON.stringify(pathToFileURL(MAIN).href);
   return `"use strict";
 var require = ((builtin) => {
   const { builtinModules, createRequire } = builtin('node:module');
@@ -65,7 +67,7 @@ function snapshot(script: string, blob: string): void {
   const r = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', script], { encoding: 'utf8', env });
   // Node warns that some of its own modules are "not yet fully verified" in snapshots: only failures matter.
   if (r.status !== 0) throw new Error(`node --build-snapshot failed (${r.status ?? r.signal}): ${r.stderr.trim()}`);
-  const v = spawnSync(process.execPath, ['--snapshot-blob', blob, join(DIST, 'daemon', 'cli', 'main.js'), '--version'], { encoding: 'utf8', env });
+  const v = spawnSync(process.execPath, ['--snapshot-blob', blob, MAIN, '--version'], { encoding: 'utf8', env });
   if (v.status !== 0 || !v.stdout.startsWith('tsix ')) throw new Error(`the snapshot made does not start (${v.status ?? v.signal}): ${v.stderr.trim()}`);
 }
 
