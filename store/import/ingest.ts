@@ -188,30 +188,22 @@ class IngestRun {
   /**
    * Adds NAR bytes. Tokens (and other short pieces) are gathered in `tok` and hashed with the
    * next longer piece: a file entry is then two hasher updates rather than about ten, and its
-   * length and name are written there without a buffer of their own.
+   * length and name are written there without a buffer of their own. `kept`: `b` is shared
+   * memory never modified again (the small-file reader's slabs), which goes to the hashing worker
+   * as a view instead of a copy into its staging memory (90 MiB of small files in the benchmark
+   * tree, and a fresh, zero-filled 1 MiB staging segment for each MiB of them).
    */
-  nar(b: Buffer): void {
+  nar(b: Buffer, kept = false): void {
     this.narSize += b.length;
     if (b.length > TOKEN_MAX) {
       this.flushNar();
-      this.narHash.update(b);
+      if (kept) this.narHash.updateShared(b);
+      else this.narHash.update(b);
       return;
     }
     if (this.tokLen + b.length > this.tok.length) this.flushNar();
     for (let i = 0; i < b.length; i++) this.tok[this.tokLen + i] = b[i]!;
     this.tokLen += b.length;
-  }
-
-  /**
-   * Adds file contents that are never modified again: the reader's shared slabs go to the
-   * hashing worker as views, not copied into its staging memory (90 MiB of small files in the
-   * benchmark tree, and a fresh 1 MiB staging segment, zero-filled, for each MiB of them).
-   */
-  private narShared(b: Buffer): void {
-    if (b.length <= TOKEN_MAX) { this.nar(b); return; }
-    this.narSize += b.length;
-    this.flushNar();
-    this.narHash.updateShared(b);
   }
 
   /** A NAR u64 (a file's length). */
@@ -376,7 +368,7 @@ class IngestRun {
     if ('error' in r) throw new IngestError(e.path, r.error);
     const { data: b, digest } = r;
     this.narU64(b.length);
-    this.narShared(b);
+    this.nar(b, true); // the reader's slab: never rewritten
     this.nar(narPadding(b.length));
     this.scanner.update(b);
     this.scanner.end();
